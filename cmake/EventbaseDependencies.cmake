@@ -1,0 +1,35 @@
+# Finds the Debian 12 packages Eventbase builds against and exposes each as an imported target.
+# See NOTES in README "Building": cnats' CMake config is broken on Debian (use pkg-config), CAF
+# 0.17 ships no CMake config at all.
+
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+# cnats 3.4 (libnats-dev)
+pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats)
+
+# RocksDB 7.8 (librocksdb-dev)
+find_package(RocksDB CONFIG REQUIRED)
+
+# msgpack-c 4.1 (libmsgpack-cxx-dev), header only; built without its Boost parts.
+find_package(msgpack CONFIG REQUIRED NAMES msgpack msgpackc-cxx)
+add_library(eventbase_msgpack INTERFACE)
+target_link_libraries(eventbase_msgpack INTERFACE msgpackc-cxx)
+target_compile_definitions(eventbase_msgpack INTERFACE MSGPACK_NO_BOOST)
+
+# nlohmann_json 3.11 (nlohmann-json3-dev)
+find_package(nlohmann_json 3.11 CONFIG REQUIRED)
+
+# CAF 0.17 (libcaf-dev): core, io and the header-only caf-test.
+find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
+find_library(CAF_CORE_LIBRARY caf_core REQUIRED)
+find_library(CAF_IO_LIBRARY caf_io REQUIRED)
+add_library(caf::core UNKNOWN IMPORTED)
+set_target_properties(caf::core PROPERTIES
+  IMPORTED_LOCATION "${CAF_CORE_LIBRARY}"
+  INTERFACE_INCLUDE_DIRECTORIES "${CAF_INCLUDE_DIR}"
+  INTERFACE_LINK_LIBRARIES Threads::Threads)
+add_library(caf::io UNKNOWN IMPORTED)
+set_target_properties(caf::io PROPERTIES
+  IMPORTED_LOCATION "${CAF_IO_LIBRARY}"
+  INTERFACE_LINK_LIBRARIES caf::core)

@@ -1,0 +1,215 @@
+#include "protocol/jetstream.hpp"
+
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+namespace eventbase::protocol::jetstream {
+namespace {
+
+using json = nlohmann::json;
+
+std::string api(std::string_view op, std::string_view stream) {
+  std::string subject = "$JS.API.";
+  subject.append(op);
+  subject += '.';
+  subject.append(stream);
+  return subject;
+}
+
+// Parses a response object; a non-ok status when it is malformed or reports an API error.
+result<json> parse_response(std::string_view response) {
+  json doc = json::parse(response.begin(), response.end(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return status(errc::corrupt, "JetStream response is not a JSON object: " +
+                                     std::string(response.substr(0, 200)));
+  auto err = doc.find("error");
+  if (err != doc.end() && err->is_object()) {
+    int code = err->value("code", 0);
+    int err_code = err->value("err_code", 0);
+    std::string description = err->value("description", std::string("unknown error"));
+    std::string message = "JetStream: " + description + " (code " + std::to_string(code) +
+                          ", err_code " + std::to_string(err_code) + ")";
+    errc ec = code == 404 ? errc::not_found
+              : code == 400 ? errc::invalid_argument
+                            : errc::unavailable;
+    return status(ec, std::move(message));
+  }
+  return doc;
+}
+
+bool parse_u64(std::string_view text, uint64_t& out) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+}  // namespace
+
+std::string stream_info_subject(std::string_view stream) { return api("STREAM.INFO", stream); }
+std::string stream_create_subject(std::string_view stream) { return api("STREAM.CREATE", stream); }
+std::string stream_delete_subject(std::string_view stream) { return api("STREAM.DELETE", stream); }
+std::string stream_purge_subject(std::string_view stream) { return api("STREAM.PURGE", stream); }
+std::string consumer_create_subject(std::string_view stream) {
+  return api("CONSUMER.CREATE", stream);
+}
+
+std::string consumer_delete_subject(std::string_view stream, std::string_view consumer) {
+  std::string subject = api("CONSUMER.DELETE", stream);
+  subject += '.';
+  subject.append(consumer);
+  return subject;
+}
+
+std::string consumer_next_subject(std::string_view stream, std::string_view consumer) {
+  std::string subject = api("CONSUMER.MSG.NEXT", stream);
+  subject += '.';
+  subject.append(consumer);
+  return subject;
+}
+
+std::string stream_wildcard(std::string_view stream) {
+  std::string subject(stream);
+  subject += ".*";
+  return subject;
+}
+
+std::string stream_create_request(const stream_settings& s) {
+  json req = {{"name", s.name},
+              {"subjects", s.subjects},
+              {"retention", "limits"},
+              {"storage", "file"},
+              {"discard", "old"},
+              {"num_replicas", s.replicas},
+              {"max_msgs_per_subject", s.max_msgs_per_subject}};
+  return req.dump();
+}
+
+std::string consumer_create_request(std::string_view stream, uint64_t start_seq,
+                                    int64_t inactive_threshold_ns) {
+  json req = {{"stream_name", std::string(stream)},
+              {"config",
+               {{"deliver_policy", "by_start_sequence"},
+                {"opt_start_seq", start_seq},
+                {"ack_policy", "none"},
+                {"replay_policy", "instant"},
+                {"inactive_threshold", inactive_threshold_ns},
+                {"mem_storage", true},
+                {"num_replicas", 1}}}};
+  return req.dump();
+}
+
+std::string pull_request(int64_t batch, int64_t max_bytes, int64_t expires_ns,
+                         int64_t heartbeat_ns) {
+  json req = {{"batch", batch},
+              {"max_bytes", max_bytes},
+              {"expires", expires_ns},
+              {"idle_heartbeat", heartbeat_ns}};
+  return req.dump();
+}
+
+std::string purge_request(std::string_view subject, std::optional<uint64_t> keep) {
+  json req = {{"filter", std::string(subject)}};
+  if (keep) req["keep"] = *keep;
+  return req.dump();
+}
+
+result<stream_info> parse_stream_info(std::string_view response) {
+  auto doc = parse_response(response);
+  if (!doc.ok()) return doc.error();
+  const json& j = *doc;
+  auto config = j.find("config");
+  auto state = j.find("state");
+  if (config == j.end() || state == j.end() || !config->is_object() || !state->is_object())
+    return status(errc::corrupt, "stream info has no config or state");
+  stream_info info;
+  try {
+    info.first_seq = state->value("first_seq", uint64_t{0});
+    info.last_seq = state->value("last_seq", uint64_t{0});
+    info.messages = state->value("messages", uint64_t{0});
+    info.max_msgs_per_subject = config->value("max_msgs_per_subject", int64_t{-1});
+    info.subjects = config->value("subjects", std::vector<std::string>{});
+  } catch (const json::exception& e) {
+    return status(errc::corrupt, std::string("stream info has unexpected fields: ") + e.what());
+  }
+  return info;
+}
+
+result<std::string> parse_consumer_created(std::string_view response) {
+  auto doc = parse_response(response);
+  if (!doc.ok()) return doc.error();
+  auto name = doc->find("name");
+  if (name == doc->end() || !name->is_string())
+    return status(errc::corrupt, "consumer create response has no name");
+  return name->get<std::string>();
+}
+
+result<uint64_t> parse_purged(std::string_view response) {
+  auto doc = parse_response(response);
+  if (!doc.ok()) return doc.error();
+  auto purged = doc->find("purged");
+  if (purged == doc->end() || !purged->is_number_unsigned())
+    return status(errc::corrupt, "purge response has no count");
+  return purged->get<uint64_t>();
+}
+
+status parse_success(std::string_view response) {
+  auto doc = parse_response(response);
+  if (!doc.ok()) return doc.error();
+  if (doc->value("success", false) != true)
+    return status(errc::unavailable, "JetStream did not confirm the request");
+  return status::ok();
+}
+
+result<pub_ack> parse_pub_ack(std::string_view response) {
+  auto doc = parse_response(response);
+  if (!doc.ok()) return doc.error();
+  auto seq = doc->find("seq");
+  if (seq == doc->end() || !seq->is_number_unsigned())
+    return status(errc::corrupt, "publish acknowledgement has no sequence");
+  pub_ack ack;
+  ack.stream = doc->value("stream", std::string());
+  ack.sequence = seq->get<uint64_t>();
+  ack.duplicate = doc->value("duplicate", false);
+  return ack;
+}
+
+int api_error_code(std::string_view response) {
+  json doc = json::parse(response.begin(), response.end(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return 0;
+  auto err = doc.find("error");
+  if (err == doc.end() || !err->is_object()) return 0;
+  return err->value("err_code", 0);
+}
+
+std::optional<delivery> parse_ack_subject(std::string_view reply) {
+  std::string_view tokens[12];
+  size_t count = 0;
+  for (size_t start = 0;;) {
+    if (count == 12) return std::nullopt;  // more tokens than any known form
+    size_t dot = reply.find('.', start);
+    tokens[count++] = reply.substr(start, dot - start);  // substr clamps when dot is npos
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  if (count < 9 || tokens[0] != "$JS" || tokens[1] != "ACK") return std::nullopt;
+  // v1: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>        (9 tokens)
+  // v2: $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.x]
+  size_t base;
+  if (count == 9)
+    base = 2;
+  else if (count == 11 || count == 12)
+    base = 4;
+  else
+    return std::nullopt;
+  delivery d;
+  d.stream = tokens[base];
+  d.consumer = tokens[base + 1];
+  uint64_t ts = 0;
+  if (!parse_u64(tokens[base + 3], d.stream_seq) || !parse_u64(tokens[base + 4], d.consumer_seq) ||
+      !parse_u64(tokens[base + 5], ts) || !parse_u64(tokens[base + 6], d.pending))
+    return std::nullopt;
+  d.timestamp_ns = static_cast<int64_t>(ts);
+  return d;
+}
+
+}  // namespace eventbase::protocol::jetstream

@@ -1,0 +1,107 @@
+// The JetStream API as JSON over NATS subjects: request bodies the nodes send and the responses
+// they parse. Eventbase talks to JetStream with plain NATS publishes so that every exchange is
+// asynchronous (cnats 3.4's JetStream calls block the calling thread); this file is the whole of
+// that protocol, with no I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "eventbase/status.hpp"
+
+namespace eventbase::protocol::jetstream {
+
+// -- subjects ---------------------------------------------------------------------------------
+
+std::string stream_info_subject(std::string_view stream);
+std::string stream_create_subject(std::string_view stream);
+std::string stream_delete_subject(std::string_view stream);
+std::string stream_purge_subject(std::string_view stream);
+std::string consumer_create_subject(std::string_view stream);
+std::string consumer_delete_subject(std::string_view stream, std::string_view consumer);
+std::string consumer_next_subject(std::string_view stream, std::string_view consumer);
+
+/// The subjects of an Eventbase (or JS library) stream: `<stream>.*`.
+std::string stream_wildcard(std::string_view stream);
+
+// -- requests ---------------------------------------------------------------------------------
+
+struct stream_settings {
+  std::string name;
+  std::vector<std::string> subjects;
+  int64_t max_msgs_per_subject = -1;  // 1 keeps the stream compacted without purges
+  int replicas = 1;
+};
+
+std::string stream_create_request(const stream_settings& settings);
+
+/// An ephemeral pull consumer without acknowledgements, starting at `start_seq`, removed by the
+/// server after `inactive_threshold_ns` without pull requests.
+std::string consumer_create_request(std::string_view stream, uint64_t start_seq,
+                                    int64_t inactive_threshold_ns);
+
+/// A pull request for up to `batch` messages and `max_bytes` bytes that ends after
+/// `expires_ns`, with idle heartbeats every `heartbeat_ns` while it waits.
+std::string pull_request(int64_t batch, int64_t max_bytes, int64_t expires_ns,
+                         int64_t heartbeat_ns);
+
+/// Purges the messages of one subject, keeping the newest `keep` when given.
+std::string purge_request(std::string_view subject, std::optional<uint64_t> keep);
+
+// -- responses --------------------------------------------------------------------------------
+// Every parser maps an API error to a status: 404 -> not_found, 400 -> invalid_argument, other
+// codes -> unavailable, with JetStream's description and codes in the message; a body that is
+// not a JSON object -> corrupt.
+
+struct stream_info {
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+  uint64_t messages = 0;
+  int64_t max_msgs_per_subject = -1;
+  std::vector<std::string> subjects;
+};
+
+/// The response to STREAM.INFO and STREAM.CREATE.
+result<stream_info> parse_stream_info(std::string_view response);
+
+/// The consumer name from a CONSUMER.CREATE response.
+result<std::string> parse_consumer_created(std::string_view response);
+
+/// The number of messages removed, from a STREAM.PURGE response.
+result<uint64_t> parse_purged(std::string_view response);
+
+/// ok for {"success":true} (STREAM.DELETE, CONSUMER.DELETE).
+status parse_success(std::string_view response);
+
+struct pub_ack {
+  std::string stream;
+  uint64_t sequence = 0;
+  bool duplicate = false;
+};
+
+/// The acknowledgement JetStream sends for a published message.
+result<pub_ack> parse_pub_ack(std::string_view response);
+
+/// The JetStream error code of a parsed failure (e.g. 10059 stream not found), 0 if none.
+int api_error_code(std::string_view response);
+
+// -- delivered messages ------------------------------------------------------------------------
+
+/// What the reply subject `$JS.ACK...` of a delivered message says about it.
+struct delivery {
+  std::string_view stream;
+  std::string_view consumer;
+  uint64_t stream_seq = 0;
+  uint64_t consumer_seq = 0;
+  int64_t timestamp_ns = 0;
+  uint64_t pending = 0;
+};
+
+/// Parses both the v1 (`$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`)
+/// and the v2 form (with domain and account hash); nullopt for anything else.
+std::optional<delivery> parse_ack_subject(std::string_view reply);
+
+}  // namespace eventbase::protocol::jetstream

@@ -1,0 +1,32 @@
+// Stats events (SPEC §4): one JSON message per operation on subject `<stats>.stats` of the
+// JetStream stream `<stats>`, in the JS library's shape:
+//   {"operation":"PUT","id":"user1","timestamp":<ms>,"duration":<ms>}
+// `id` is present for GET, PUT, DELETE and SUBSCRIBE_EMIT; `pattern` for KEYS, SUBSCRIBE and
+// SUBSCRIBE_EMIT.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace eventbase::protocol {
+
+enum class stats_operation : uint8_t { get, put, erase, keys, subscribe, subscribe_emit };
+
+/// "GET", "PUT", "DELETE", "KEYS", "SUBSCRIBE", "SUBSCRIBE_EMIT".
+const char* to_string(stats_operation op);
+
+struct stats_event {
+  stats_operation operation = stats_operation::get;
+  std::optional<std::string> id;
+  std::optional<std::string> pattern;
+  int64_t timestamp_ms = 0;
+  int64_t duration_ms = 0;
+};
+
+std::string stats_subject(std::string_view stats_stream);
+
+std::string encode_stats(const stats_event& ev);
+
+}  // namespace eventbase::protocol

@@ -1,0 +1,87 @@
+#include "protocol/timestamp.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+namespace eventbase::protocol {
+namespace {
+
+// Howard Hinnant's days_from_civil / civil_from_days: exact proleptic Gregorian arithmetic
+// without time zones or libc state.
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  y = static_cast<int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y += m <= 2;
+}
+
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+bool read_digits(std::string_view text, size_t pos, size_t count, unsigned& out) {
+  out = 0;
+  for (size_t i = 0; i < count; ++i) {
+    char c = text[pos + i];
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + static_cast<unsigned>(c - '0');
+  }
+  return true;
+}
+
+}  // namespace
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string format_iso8601_ms(int64_t ms) {
+  int64_t days = floor_div(ms, 86400000);
+  int64_t in_day = ms - days * 86400000;
+  int64_t y;
+  unsigned m, d;
+  civil_from_days(days, y, m, d);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", static_cast<long long>(y),
+                m, d, static_cast<unsigned>(in_day / 3600000),
+                static_cast<unsigned>(in_day / 60000 % 60), static_cast<unsigned>(in_day / 1000 % 60),
+                static_cast<unsigned>(in_day % 1000));
+  return buf;
+}
+
+std::optional<int64_t> parse_iso8601_ms(std::string_view t) {
+  // 0123456789012345678901234
+  // YYYY-MM-DDTHH:MM:SS.mmmZ
+  if (t.size() != 24 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' ||
+      t[16] != ':' || t[19] != '.' || t[23] != 'Z')
+    return std::nullopt;
+  unsigned y, mo, d, h, mi, s, ms;
+  if (!read_digits(t, 0, 4, y) || !read_digits(t, 5, 2, mo) || !read_digits(t, 8, 2, d) ||
+      !read_digits(t, 11, 2, h) || !read_digits(t, 14, 2, mi) || !read_digits(t, 17, 2, s) ||
+      !read_digits(t, 20, 3, ms))
+    return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return std::nullopt;
+  int64_t days = days_from_civil(y, mo, d);
+  // Reject dates such as Feb 30 that the arithmetic would silently roll over.
+  int64_t cy;
+  unsigned cm, cd;
+  civil_from_days(days, cy, cm, cd);
+  if (cy != static_cast<int64_t>(y) || cm != mo || cd != d) return std::nullopt;
+  return days * 86400000 + int64_t{h} * 3600000 + int64_t{mi} * 60000 + int64_t{s} * 1000 + ms;
+}
+
+}  // namespace eventbase::protocol

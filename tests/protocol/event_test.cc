@@ -1,0 +1,96 @@
+#define CAF_SUITE event
+#include "caf/test/unit_test.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "protocol/event.hpp"
+
+using namespace eventbase;
+using namespace eventbase::protocol;
+using nlohmann::json;
+
+namespace {
+
+json document_of(const decoded_event& ev) { return decode_document(ev.data_msgpack).value(); }
+
+}  // namespace
+
+CAF_TEST(subjects use base64 keys) {
+  CAF_CHECK_EQUAL(put_subject("orders", "user1"), "orders.dXNlcjE=-put");
+  CAF_CHECK_EQUAL(delete_subject("orders", "a.b*c>d"), "orders.YS5iKmM+ZA==-delete");
+}
+
+// The JS library writes JSON.stringify({type, id, data, timestamp}); a PUT from Eventbase is the
+// same bytes with the "meta" member appended, a DELETE is byte-identical.
+CAF_TEST(payloads match json stringify) {
+  std::string key = "k\"\\\n\x01\xC3\xA9";
+  auto put = encode_put_payload(key, R"({"a":[1,2.5,"x"],"b":null})", 1733565600123,
+                                carried_meta{1, std::nullopt});
+  std::string js = R"({"type":"PUT","id":"k\"\\\n\u0001é","data":{"a":[1,2.5,"x"],"b":null},)"
+                   R"("timestamp":1733565600123)";
+  CAF_CHECK_EQUAL(put, js + R"(,"meta":{"changes":1}})");
+  auto del = encode_delete_payload("spa\xC3\x9F \xF0\x9F\x8E\x89", 1733565600123);
+  CAF_CHECK_EQUAL(del, R"({"type":"DELETE","id":"spaß 🎉","timestamp":1733565600123})");
+}
+
+CAF_TEST(put round trips with carried meta) {
+  auto payload = encode_put_payload("user:1", R"({"name":"Ada"})", 42,
+                                    carried_meta{3, int64_t{1733565600123}});
+  auto ev = decode_event(payload);
+  CAF_REQUIRE(ev.ok());
+  CAF_CHECK(ev->type == event_type::put);
+  CAF_CHECK_EQUAL(ev->key, "user:1");
+  CAF_CHECK_EQUAL(ev->timestamp_ms, 42);
+  CAF_CHECK_EQUAL(document_of(*ev), json({{"name", "Ada"}}));
+  CAF_CHECK_EQUAL(ev->meta.changes, 3u);
+  CAF_REQUIRE(ev->meta.date_created.has_value());
+  CAF_CHECK_EQUAL(*ev->meta.date_created, 1733565600123);
+}
+
+CAF_TEST(decodes events written by the js library) {
+  auto ev = decode_event(R"({"type":"PUT","id":"x","data":[1,"two"],"timestamp":7})");
+  CAF_REQUIRE(ev.ok());
+  CAF_CHECK_EQUAL(ev->meta.changes, 0u);  // no carried meta
+  CAF_CHECK(!ev->meta.date_created);
+  CAF_CHECK_EQUAL(document_of(*ev), json::parse(R"([1,"two"])"));
+  auto del = decode_event(R"({"type":"DELETE","id":"x","timestamp":7,"oldData":null})");
+  CAF_REQUIRE(del.ok());
+  CAF_CHECK(del->type == event_type::erase);
+  auto no_data = decode_event(R"({"type":"PUT","id":"x","timestamp":7})");
+  CAF_REQUIRE(no_data.ok());
+  CAF_CHECK_EQUAL(document_of(*no_data), json(nullptr));
+}
+
+CAF_TEST(rejects malformed events with a reason) {
+  for (const char* bad : {"", "not json", "[1,2]", R"({"id":"x"})", R"({"type":"PATCH","id":"x"})",
+                          R"({"type":"PUT"})", R"({"type":"PUT","id":""})",
+                          R"({"type":"PUT","id":7})", "{\"type\":\"PUT\",\"id\":\"\xC3\"}"}) {
+    auto ev = decode_event(bad);
+    CAF_CHECK(!ev.ok());
+    if (!ev.ok()) {
+      CAF_CHECK_EQUAL(ev.error().code(), errc::corrupt);
+      CAF_CHECK(!ev.error().message().empty());
+    }
+  }
+}
+
+CAF_TEST(meta follows carried values or continues local state) {
+  meta previous{100, 200, 4};
+  // An Eventbase writer's event: independent of the replica's state.
+  auto carried = meta_after_put(nullptr, carried_meta{5, int64_t{100}}, 300);
+  CAF_CHECK_EQUAL(carried, (meta{100, 300, 5}));
+  CAF_CHECK_EQUAL(meta_after_put(&previous, carried_meta{5, int64_t{100}}, 300), carried);
+  // A new key: created is the event's own time.
+  CAF_CHECK_EQUAL(meta_after_put(&previous, carried_meta{1, std::nullopt}, 300),
+                  (meta{300, 300, 1}));
+  // JS writers: continue from the local record.
+  CAF_CHECK_EQUAL(meta_after_put(&previous, carried_meta{}, 300), (meta{100, 300, 5}));
+  CAF_CHECK_EQUAL(meta_after_put(nullptr, carried_meta{}, 300), (meta{300, 300, 1}));
+  // What a writer carries.
+  auto fresh = carry_meta(nullptr);
+  CAF_CHECK_EQUAL(fresh.changes, 1u);
+  CAF_CHECK(!fresh.date_created);
+  auto next = carry_meta(&previous);
+  CAF_CHECK_EQUAL(next.changes, 5u);
+  CAF_CHECK_EQUAL(next.date_created.value_or(-1), 100);
+}

@@ -1,0 +1,58 @@
+#define CAF_SUITE record
+#include "caf/test/unit_test.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "protocol/record.hpp"
+
+using namespace eventbase;
+using namespace eventbase::protocol;
+using nlohmann::json;
+
+namespace {
+
+std::string msgpack_of(const json& value) {
+  std::string out;
+  append_msgpack(value, out);
+  return out;
+}
+
+}  // namespace
+
+CAF_TEST(round trips meta sequence and document) {
+  json doc = {{"name", "Ada"}, {"tags", {1, 2.5, "x", nullptr, true}}, {"nested", {{"k", "v"}}}};
+  meta m{-5, 1733565600123, 7};
+  auto bytes = encode_record(m, 123456789012ULL, msgpack_of(doc));
+  auto view = decode_record(bytes);
+  CAF_REQUIRE(view.ok());
+  CAF_CHECK_EQUAL(view->m, m);
+  CAF_CHECK_EQUAL(view->sequence, 123456789012ULL);
+  CAF_CHECK_EQUAL(decode_document(view->data_msgpack).value(), doc);
+}
+
+CAF_TEST(round trips every json type) {
+  for (json doc : {json(nullptr), json(true), json(-1), json(18446744073709551615ULL),
+                   json(0.1), json("text \xF0\x9F\x8E\x89"), json::array(), json::object()}) {
+    auto bytes = encode_record(meta{1, 2, 3}, 4, msgpack_of(doc));
+    auto view = decode_record(bytes);  // views into `bytes`
+    CAF_REQUIRE(view.ok());
+    CAF_CHECK_EQUAL(decode_document(view->data_msgpack).value(), doc);
+  }
+}
+
+CAF_TEST(rejects corrupt records) {
+  auto good = encode_record(meta{1, 2, 3}, 4, msgpack_of(json(1)));
+  CAF_CHECK_EQUAL(decode_record("").error().code(), errc::corrupt);
+  CAF_CHECK_EQUAL(decode_record(good.substr(0, 3)).error().code(), errc::corrupt);
+  std::string other_format = good;
+  other_format[0] = 2;  // positive fixint 2: a future format
+  CAF_CHECK_EQUAL(decode_record(other_format).error().code(), errc::corrupt);
+  CAF_CHECK_EQUAL(decode_document("\xc1").error().code(), errc::corrupt);  // reserved byte
+}
+
+CAF_TEST(meta renders as iso dates) {
+  auto j = meta_to_json(meta{1733565600123, 1733565600124, 2});
+  CAF_CHECK_EQUAL(j["dateCreated"], "2024-12-07T10:00:00.123Z");
+  CAF_CHECK_EQUAL(j["dateModified"], "2024-12-07T10:00:00.124Z");
+  CAF_CHECK_EQUAL(j["changes"], 2);
+}
