@@ -1,0 +1,181 @@
+#include "storage/stream_store.hpp"
+
+#include <mutex>
+#include <regex>
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "protocol/record.hpp"
+#include "storage/database.hpp"
+
+namespace eventbase::storage {
+namespace {
+
+const rocksdb::Slice kSequenceKey("", 0);
+
+rocksdb::Slice slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+status closed_error(const std::string& stream) {
+  return status(errc::closed, "stream '" + stream + "' is closed");
+}
+
+status storage_error(const std::string& what, const rocksdb::Status& st) {
+  return status(errc::storage, what + ": " + st.ToString());
+}
+
+std::string encode_sequence(uint64_t seq) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = static_cast<char>(seq & 0xFF);
+    seq >>= 8;
+  }
+  return out;
+}
+
+}  // namespace
+
+// -- stream_store -------------------------------------------------------------------------------
+
+stream_store::stream_store(std::shared_ptr<database> owner, std::string name, rocksdb::DB* db,
+                           rocksdb::ColumnFamilyHandle* family, uint64_t applied)
+    : owner_(std::move(owner)),
+      name_(std::move(name)),
+      db_(db),
+      family_(family),
+      applied_(applied) {}
+
+stream_store::~stream_store() { close(); }
+
+result<std::optional<std::string>> stream_store::get(std::string_view key) const {
+  std::shared_lock<std::shared_mutex> guard(lifecycle_);
+  if (closed_) return closed_error(name_);
+  rocksdb::PinnableSlice value;
+  auto st = db_->Get(rocksdb::ReadOptions(), family_, slice(key), &value);
+  if (st.IsNotFound()) return std::optional<std::string>();
+  if (!st.ok()) return storage_error("cannot read key", st);
+  return std::optional<std::string>(value.ToString());
+}
+
+result<std::vector<std::string>> stream_store::keys(const protocol::key_pattern& pattern) const {
+  std::shared_lock<std::shared_mutex> guard(lifecycle_);
+  if (closed_) return closed_error(name_);
+  const std::string& prefix = pattern.literal_prefix();
+  std::vector<std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), family_));
+  try {
+    for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
+      rocksdb::Slice key = it->key();
+      if (key.empty()) continue;  // the stored sequence
+      if (!key.starts_with(slice(prefix))) break;
+      std::string_view view(key.data(), key.size());
+      if (pattern.matches(view)) out.emplace_back(view);
+    }
+  } catch (const std::regex_error& e) {
+    return status(errc::invalid_argument,
+                  "regex '" + pattern.pattern() + "' could not be evaluated: " + e.what());
+  }
+  if (!it->status().ok()) return storage_error("cannot scan keys", it->status());
+  return out;
+}
+
+status stream_store::sync() {
+  std::shared_lock<std::shared_mutex> guard(lifecycle_);
+  if (closed_) return closed_error(name_);
+  auto st = db_->FlushWAL(/*sync=*/true);
+  if (!st.ok()) return storage_error("cannot sync write-ahead log", st);
+  return status::ok();
+}
+
+void stream_store::mark_closed() {
+  std::unique_lock<std::shared_mutex> guard(lifecycle_);
+  closed_ = true;
+}
+
+void stream_store::close() {
+  {
+    std::unique_lock<std::shared_mutex> guard(lifecycle_);
+    if (closed_) return;
+    closed_ = true;
+  }
+  owner_->release(this);
+}
+
+status stream_store::drop() {
+  close();
+  return owner_->drop_stream(name_);
+}
+
+bool stream_store::closed() const {
+  std::shared_lock<std::shared_mutex> guard(lifecycle_);
+  return closed_;
+}
+
+// -- apply_batch --------------------------------------------------------------------------------
+
+struct apply_batch::impl {
+  rocksdb::WriteBatch batch;
+};
+
+apply_batch::apply_batch(stream_store& store) : store_(store), impl_(std::make_unique<impl>()) {}
+
+apply_batch::~apply_batch() = default;
+
+result<std::optional<std::string>> apply_batch::current(const std::string& key) {
+  if (auto it = overlay_.find(key); it != overlay_.end()) return it->second;
+  return store_.get(key);
+}
+
+result<std::string> apply_batch::put(const protocol::decoded_event& ev, uint64_t seq,
+                                     int64_t time_ms, std::optional<std::string>* previous) {
+  // Events with carried metadata do not depend on the previous record: skip the read unless
+  // the caller wants the previous record.
+  std::optional<std::string> prev;
+  if (ev.meta.changes == 0 || previous != nullptr) {
+    auto cur = current(ev.key);
+    if (!cur.ok()) return cur.error();
+    prev = std::move(*cur);
+  }
+  protocol::meta m;
+  if (prev) {
+    auto view = protocol::decode_record(*prev);
+    if (!view.ok()) return view.error();
+    m = protocol::meta_after_put(&view->m, ev.meta, time_ms);
+  } else {
+    m = protocol::meta_after_put(nullptr, ev.meta, time_ms);
+  }
+  std::string record = protocol::encode_record(m, seq, ev.data_msgpack);
+  impl_->batch.Put(store_.family_, slice(ev.key), slice(record));
+  overlay_[ev.key] = record;
+  ++changes_;
+  if (previous != nullptr) *previous = std::move(prev);
+  return record;
+}
+
+status apply_batch::erase(const std::string& key, std::optional<std::string>* previous) {
+  if (previous != nullptr) {
+    auto cur = current(key);
+    if (!cur.ok()) return cur.error();
+    *previous = std::move(*cur);
+  }
+  impl_->batch.Delete(store_.family_, slice(key));
+  overlay_[key] = std::nullopt;
+  ++changes_;
+  return status::ok();
+}
+
+status apply_batch::commit(uint64_t through_seq) {
+  std::shared_lock<std::shared_mutex> guard(store_.lifecycle_);
+  if (store_.closed_) return closed_error(store_.name_);
+  std::string seq = encode_sequence(through_seq);
+  impl_->batch.Put(store_.family_, kSequenceKey, slice(seq));
+  auto st = store_.db_->Write(rocksdb::WriteOptions(), &impl_->batch);
+  impl_->batch.Clear();
+  overlay_.clear();
+  changes_ = 0;
+  if (!st.ok()) return storage_error("cannot write events to stream '" + store_.name_ + "'", st);
+  store_.applied_.store(through_seq, std::memory_order_release);
+  return status::ok();
+}
+
+}  // namespace eventbase::storage

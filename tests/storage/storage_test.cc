@@ -1,0 +1,177 @@
+#define CAF_SUITE storage
+#include "caf/test/unit_test.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "protocol/event.hpp"
+#include "protocol/record.hpp"
+#include "storage/database.hpp"
+#include "storage/stream_store.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace eventbase;
+using namespace eventbase::protocol;
+using namespace eventbase::storage;
+using nlohmann::json;
+
+namespace {
+
+decoded_event put_event(const std::string& key, const json& data, carried_meta m = {}) {
+  decoded_event ev;
+  ev.type = event_type::put;
+  ev.key = key;
+  append_msgpack(data, ev.data_msgpack);
+  ev.meta = m;
+  return ev;
+}
+
+json document(const std::string& record) {
+  return decode_document(decode_record(record).value().data_msgpack).value();
+}
+
+meta meta_of(const std::string& record) { return decode_record(record).value().m; }
+
+std::vector<std::string> keys(stream_store& store, const std::string& pattern) {
+  return store.keys(key_pattern::compile(pattern).value()).value();
+}
+
+struct fixture {
+  eventbase::test::temp_dir dir;
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(storage_tests, fixture)
+
+CAF_TEST(a new stream is empty at sequence zero) {
+  auto db = database::open(dir.path()).value();
+  auto store = db->open_stream("orders").value();
+  CAF_CHECK_EQUAL(store->applied_sequence(), 0u);
+  CAF_CHECK(!store->get("missing").value().has_value());
+  CAF_CHECK(keys(*store, "").empty());
+}
+
+CAF_TEST(applies puts and deletes with metadata atomically) {
+  auto db = database::open(dir.path()).value();
+  auto store = db->open_stream("s").value();
+  apply_batch batch(*store);
+  auto r1 = batch.put(put_event("k", json{{"v", 1}}), 1, 1000);
+  CAF_REQUIRE(r1.ok());
+  auto r2 = batch.put(put_event("k", json{{"v", 2}}), 2, 2000);  // JS-style: continues r1
+  CAF_REQUIRE(r2.ok());
+  // Nothing is visible before the commit.
+  CAF_CHECK(!store->get("k").value().has_value());
+  CAF_CHECK_EQUAL(store->applied_sequence(), 0u);
+  CAF_REQUIRE(batch.commit(2).is_ok());
+  CAF_CHECK_EQUAL(store->applied_sequence(), 2u);
+  auto stored = store->get("k").value();
+  CAF_REQUIRE(stored.has_value());
+  CAF_CHECK_EQUAL(document(*stored), json({{"v", 2}}));
+  CAF_CHECK_EQUAL(meta_of(*stored), (meta{1000, 2000, 2}));
+  CAF_CHECK_EQUAL(decode_record(*stored).value().sequence, 2u);
+  std::optional<std::string> previous;
+  CAF_REQUIRE(batch.erase("k", &previous).is_ok());
+  CAF_REQUIRE(previous.has_value());
+  CAF_CHECK_EQUAL(document(*previous), json({{"v", 2}}));
+  CAF_REQUIRE(batch.commit(3).is_ok());
+  CAF_CHECK(!store->get("k").value().has_value());
+  CAF_CHECK_EQUAL(store->applied_sequence(), 3u);
+}
+
+CAF_TEST(carried metadata wins over local state) {
+  auto db = database::open(dir.path()).value();
+  auto store = db->open_stream("s").value();
+  apply_batch batch(*store);
+  // A replica that saw only the last of five puts (compaction removed the others).
+  auto rec = batch.put(put_event("k", 5, carried_meta{5, int64_t{100}}), 9, 900);
+  CAF_REQUIRE(rec.ok());
+  CAF_CHECK_EQUAL(meta_of(*rec), (meta{100, 900, 5}));
+}
+
+CAF_TEST(reopen resumes sequence and data and lists streams) {
+  {
+    auto db = database::open(dir.path()).value();
+    for (std::string name : {"a", "b"}) {
+      auto store = db->open_stream(name).value();
+      apply_batch batch(*store);
+      CAF_REQUIRE(batch.put(put_event("key-" + name, name), 7, 1).ok());
+      CAF_REQUIRE(batch.commit(7).is_ok());
+      store->close();
+    }
+  }
+  auto db = database::open(dir.path()).value();
+  auto names = db->stream_names();
+  CAF_CHECK_EQUAL(names, (std::vector<std::string>{"a", "b"}));
+  auto b = db->open_stream("b").value();
+  CAF_CHECK_EQUAL(b->applied_sequence(), 7u);
+  CAF_CHECK_EQUAL(document(b->get("key-b").value().value()), json("b"));
+  CAF_CHECK(!b->get("key-a").value().has_value());  // streams do not share keys
+}
+
+CAF_TEST(one open store per stream and one database per path) {
+  auto db = database::open(dir.path()).value();
+  auto again = database::open(dir.path()).value();
+  CAF_CHECK_EQUAL(db.get(), again.get());
+  auto store = db->open_stream("s").value();
+  auto second = db->open_stream("s");
+  CAF_REQUIRE(!second.ok());
+  CAF_CHECK_EQUAL(second.error().code(), errc::invalid_argument);
+  store->close();
+  CAF_CHECK(db->open_stream("s").ok());
+}
+
+CAF_TEST(closed stores fail clearly) {
+  auto db = database::open(dir.path()).value();
+  auto store = db->open_stream("s").value();
+  store->close();
+  CAF_CHECK_EQUAL(store->get("k").error().code(), errc::closed);
+  CAF_CHECK_EQUAL(store->keys(key_pattern::compile("").value()).error().code(), errc::closed);
+  apply_batch batch(*store);
+  CAF_CHECK_EQUAL(batch.commit(1).code(), errc::closed);
+}
+
+CAF_TEST(drop removes the local data) {
+  auto db = database::open(dir.path()).value();
+  {
+    auto store = db->open_stream("s").value();
+    apply_batch batch(*store);
+    CAF_REQUIRE(batch.put(put_event("k", 1), 1, 1).ok());
+    CAF_REQUIRE(batch.commit(1).is_ok());
+    CAF_REQUIRE(store->drop().is_ok());
+    CAF_CHECK_EQUAL(store->get("k").error().code(), errc::closed);
+  }
+  CAF_CHECK(db->stream_names().empty());
+  auto fresh = db->open_stream("s").value();
+  CAF_CHECK_EQUAL(fresh->applied_sequence(), 0u);
+  CAF_CHECK(!fresh->get("k").value().has_value());
+}
+
+CAF_TEST(keys filter by regex and seek to literal prefixes) {
+  auto db = database::open(dir.path()).value();
+  auto store = db->open_stream("s").value();
+  apply_batch batch(*store);
+  for (std::string key : {"user:1", "user:2", "user:10", "order:1", "other", "\xF0\x9F\x8E\x89",
+                          "a.b*c>d e/f+g=h!@#$%^&()"})
+    CAF_REQUIRE(batch.put(put_event(key, 1, carried_meta{1, std::nullopt}), 1, 1).ok());
+  CAF_REQUIRE(batch.commit(1).is_ok());
+  CAF_CHECK_EQUAL(keys(*store, "^user:"),
+                  (std::vector<std::string>{"user:1", "user:10", "user:2"}));
+  CAF_CHECK_EQUAL(keys(*store, "^user:\\d$"), (std::vector<std::string>{"user:1", "user:2"}));
+  CAF_CHECK_EQUAL(keys(*store, ":1"), (std::vector<std::string>{"order:1", "user:1", "user:10"}));
+  CAF_CHECK_EQUAL(keys(*store, "").size(), 7u);
+  CAF_CHECK_EQUAL(keys(*store, "\\*c>"), (std::vector<std::string>{"a.b*c>d e/f+g=h!@#$%^&()"}));
+  CAF_CHECK_EQUAL(keys(*store, "^zzz"), (std::vector<std::string>{}));
+}
+
+CAF_TEST(keys with nul bytes and utf8 survive) {
+  auto db = database::open(dir.path()).value();
+  auto store = db->open_stream("s").value();
+  apply_batch batch(*store);
+  std::string key("a\0b", 3);
+  CAF_REQUIRE(batch.put(put_event(key, "v"), 1, 1).ok());
+  CAF_REQUIRE(batch.commit(1).is_ok());
+  CAF_CHECK(store->get(key).value().has_value());
+  CAF_CHECK(!store->get("a").value().has_value());
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
