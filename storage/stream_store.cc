@@ -79,6 +79,20 @@ result<std::vector<std::string>> stream_store::keys(const protocol::key_pattern&
   return out;
 }
 
+status stream_store::clear() {
+  std::unique_lock<std::shared_mutex> guard(lifecycle_);
+  if (closed_) return closed_error(name_);
+  // Delete key by key in one batch: keys are arbitrary bytes, so no range bound covers them all.
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), family_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) batch.Delete(family_, it->key());
+  if (!it->status().ok()) return storage_error("cannot scan stream for clearing", it->status());
+  auto st = db_->Write(rocksdb::WriteOptions(), &batch);
+  if (!st.ok()) return storage_error("cannot clear stream '" + name_ + "'", st);
+  applied_.store(0, std::memory_order_release);
+  return status::ok();
+}
+
 status stream_store::sync() {
   std::shared_lock<std::shared_mutex> guard(lifecycle_);
   if (closed_) return closed_error(name_);
@@ -136,14 +150,13 @@ result<std::string> apply_batch::put(const protocol::decoded_event& ev, uint64_t
     if (!cur.ok()) return cur.error();
     prev = std::move(*cur);
   }
-  protocol::meta m;
+  // A previous record that cannot be decoded counts as absent: the event still applies.
+  std::optional<protocol::meta> previous_meta;
   if (prev) {
-    auto view = protocol::decode_record(*prev);
-    if (!view.ok()) return view.error();
-    m = protocol::meta_after_put(&view->m, ev.meta, time_ms);
-  } else {
-    m = protocol::meta_after_put(nullptr, ev.meta, time_ms);
+    if (auto view = protocol::decode_record(*prev); view.ok()) previous_meta = view->m;
   }
+  protocol::meta m =
+      protocol::meta_after_put(previous_meta ? &*previous_meta : nullptr, ev.meta, time_ms);
   std::string record = protocol::encode_record(m, seq, ev.data_msgpack);
   impl_->batch.Put(store_.family_, slice(ev.key), slice(record));
   overlay_[ev.key] = record;

@@ -54,6 +54,10 @@ class stream_store {
   /// "^user:" reads only the keys that start with "user:".
   result<std::vector<std::string>> keys(const protocol::key_pattern& pattern) const;
 
+  /// Deletes every document and resets the applied sequence to 0 (the stream was recreated and
+  /// the replica is rebuilt from its first event).
+  status clear();
+
   /// Makes the replica durable on disk (syncs the write-ahead log).
   status sync();
 

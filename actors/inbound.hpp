@@ -1,0 +1,63 @@
+// What a stream's private NATS inbox receives, classified and decoded on the NATS thread and
+// handed to the stream actor through an inbound_queue.
+//
+// Reply subjects under the stream's inbox prefix P say what a message answers:
+//   P.a.<token>          the acknowledgement of the write with that token
+//   P.r.<token>          the reply to the JetStream API call with that token
+//   P.p.<gen>.<pull>     a status (heartbeat, expiry, error) of pull request <pull> of consumer
+//                        generation <gen>
+// Delivered stream messages keep their own subject and carry a `$JS.ACK...` reply subject.
+//
+// The queue is the hand-over point between threads: a NATS thread pushes, the actor takes all
+// items at once. Only the push that finds the queue empty wakes the actor, so a busy stream gets
+// one wake-up per batch, and applies the batch with one RocksDB write.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eventbase/status.hpp"
+#include "nats/transport.hpp"
+#include "protocol/event.hpp"
+
+namespace eventbase::actors {
+
+struct inbound {
+  enum class kind : uint8_t { event, pub_ack, api_reply, pull_status, reconnected, unknown };
+
+  kind what = kind::unknown;
+  uint64_t token = 0;       // pub_ack: write token; api_reply: call token; pull_status: pull id
+  uint64_t generation = 0;  // pull_status: consumer generation
+  nats::message msg;
+
+  // kind::event only
+  std::string consumer;
+  uint64_t stream_seq = 0;
+  uint64_t consumer_seq = 0;
+  int64_t time_ms = 0;           // JetStream's time of the message
+  uint64_t own_write = 0;        // the write token when this node published it, else 0
+  std::optional<protocol::decoded_event> event;  // nullopt: malformed, see decode_error
+  status decode_error;
+};
+
+/// Classifies `msg` for the inbox `prefix`; decodes stream events. `writer_id` is the prefix of
+/// the Nats-Msg-Id of this stream actor's writes ("<writer_id>.<token>").
+inbound classify(nats::message&& msg, const std::string& prefix, const std::string& writer_id);
+
+class inbound_queue {
+ public:
+  /// Appends; true when the queue was empty, i.e. the consumer side must be woken.
+  bool push(inbound item);
+
+  /// Everything queued, in arrival order.
+  std::vector<inbound> take();
+
+ private:
+  std::mutex mutex_;
+  std::vector<inbound> items_;
+};
+
+}  // namespace eventbase::actors

@@ -1,0 +1,117 @@
+// The actors that run user code: the requester (completions of *_async calls) and the
+// detached callback actors of subscriptions and on_message.
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "api/stream_impl.hpp"
+#include "eventbase/log.hpp"
+#include "protocol/record.hpp"
+#include "protocol/timestamp.hpp"
+
+namespace eventbase::api {
+namespace {
+
+caf::behavior requester(caf::event_based_actor* self) {
+  return {[self](request_task& task) { task.run(self); }};
+}
+
+nlohmann::json parse_event(const std::string& text) {
+  auto event = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return event.is_discarded() ? nlohmann::json(text) : event;
+}
+
+template <class Fn>
+void run_user_code(const char* what, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    EB_LOG_ERROR("api", what << " threw: " << e.what());
+  } catch (...) {
+    EB_LOG_ERROR("api", what << " threw a non-standard exception");
+  }
+}
+
+subscriber_actor::behavior_type change_callback_actor(subscriber_actor::pointer,
+                                                      change_callback callback) {
+  return {[callback](change_atom, change& c) {
+    nlohmann::json data;  // null for a DELETE
+    std::optional<meta> m;
+    if (auto doc = decode_record(c.record); doc.ok() && *doc) {
+      data = std::move((*doc)->data);
+      m = std::move((*doc)->meta);
+    }
+    nlohmann::json event = parse_event(c.event);
+    if (event.is_object()) {
+      nlohmann::json old_data;
+      if (auto old = decode_record(c.old_record); old.ok() && *old) old_data = (*old)->data;
+      event["oldData"] = std::move(old_data);
+    }
+    run_user_code("subscription callback", [&] { callback(c.key, data, m, event); });
+  }};
+}
+
+subscriber_actor::behavior_type message_callback_actor(subscriber_actor::pointer,
+                                                       message_callback callback) {
+  return {[callback](change_atom, change& c) {
+    nlohmann::json event = parse_event(c.event);
+    run_user_code("on_message callback", [&] { callback(event); });
+  }};
+}
+
+}  // namespace
+
+caf::actor spawn_requester(caf::actor_system& sys) { return sys.spawn(requester); }
+
+subscriber_actor spawn_change_callback(caf::actor_system& sys, change_callback callback) {
+  return sys.spawn<caf::detached>(change_callback_actor, std::move(callback));
+}
+
+subscriber_actor spawn_message_callback(caf::actor_system& sys, message_callback callback) {
+  return sys.spawn<caf::detached>(message_callback_actor, std::move(callback));
+}
+
+}  // namespace eventbase::api
+
+namespace eventbase {
+
+void subscription::unsubscribe() {
+  if (!impl_ || !impl_->active.exchange(false)) return;
+  auto done = api::request_sync<ok_atom>(impl_->requester, impl_->stream, impl_->timeout,
+                                         unsubscribe_atom::value, impl_->id);
+  if (!done.ok() && done.error().code() != errc::closed)
+    EB_LOG_DEBUG("api", "unsubscribe: " << done.error().to_string());
+  // Exit messages overtake queued changes: no callback starts after this.
+  caf::anon_send_exit(impl_->subscriber, caf::exit_reason::user_shutdown);
+}
+
+bool subscription::active() const { return impl_ && impl_->active.load(); }
+
+void subscription::impl::end_locally() {
+  active = false;
+  if (subscriber) caf::anon_send_exit(subscriber, caf::exit_reason::user_shutdown);
+}
+
+nlohmann::json document::to_json() const {
+  return nlohmann::json{{"data", data},
+                        {"meta",
+                         {{"dateCreated", meta.date_created},
+                          {"dateModified", meta.date_modified},
+                          {"changes", meta.changes}}}};
+}
+
+result<std::optional<document>> decode_record(const std::string& record) {
+  if (record.empty()) return std::optional<document>();
+  auto view = protocol::decode_record(record);
+  if (!view.ok()) return view.error();
+  auto data = protocol::decode_document(view->data_msgpack);
+  if (!data.ok()) return data.error();
+  document doc;
+  doc.data = std::move(*data);
+  doc.meta.date_created = protocol::format_iso8601_ms(view->m.date_created_ms);
+  doc.meta.date_modified = protocol::format_iso8601_ms(view->m.date_modified_ms);
+  doc.meta.changes = view->m.changes;
+  return std::optional<document>(std::move(doc));
+}
+
+}  // namespace eventbase

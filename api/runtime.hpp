@@ -1,0 +1,48 @@
+// What the non-actor API shares across all handles of a process: one CAF actor system and the
+// NATS connections (one per distinct set of connection options). Created on first use; lives as
+// long as any handle holds it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "eventbase/eventbase.hpp"
+#include "nats/connection.hpp"
+
+namespace eventbase::api {
+
+class runtime {
+ public:
+  static std::shared_ptr<runtime> get();
+
+  ~runtime();
+
+  caf::actor_system& system();
+
+  /// A shared connection for `options`, opened on first use.
+  result<std::shared_ptr<nats::connection>> connect(const nats_options& options);
+
+  struct state;
+  explicit runtime(std::unique_ptr<state> st);
+
+ private:
+  std::unique_ptr<state> state_;
+};
+
+/// cnats connect options from the API's options.
+nats::connect_options to_connect_options(const nats_options& options);
+
+/// Marks the current thread as running an Eventbase callback that must not block on
+/// Eventbase (see eventbase.hpp "Threads"), for the lifetime of the guard.
+class callback_scope {
+ public:
+  callback_scope();
+  ~callback_scope();
+  static bool active();
+};
+
+}  // namespace eventbase::api

@@ -1,0 +1,260 @@
+// eventbase::stream: opening, reads, writes, closing (see stream_impl.hpp).
+#include <cstdlib>
+#include <filesystem>
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+
+#include "actors/stream_actor.hpp"
+#include "api/stream_impl.hpp"
+#include "eventbase/log.hpp"
+#include "protocol/key_pattern.hpp"
+#include "protocol/names.hpp"
+#include "protocol/timestamp.hpp"
+
+namespace eventbase {
+
+using api::request_async;
+using api::request_sync;
+
+namespace {
+
+// The stream actor answers with its own, clearer timeout error before CAF's request timeout.
+constexpr std::chrono::seconds kRequestMargin{2};
+
+result<std::string> to_json_text(const nlohmann::json& data) {
+  try {
+    return data.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+  } catch (const nlohmann::json::exception& e) {
+    return status(errc::invalid_argument, std::string("document cannot be serialized: ") + e.what());
+  }
+}
+
+result<document> to_document(const entry& e) {
+  auto doc = decode_record(e.record);
+  if (!doc.ok()) return doc.error();
+  if (!*doc) return status(errc::internal, "write returned no record");
+  return std::move(**doc);
+}
+
+}  // namespace
+
+// -- stream::impl ----------------------------------------------------------------------------
+
+stream::impl::~impl() {
+  if (!closed.load()) {
+    // Not via the public close(): the last handle is gone, so use the members directly.
+    closed = true;
+    if (actor) {
+      auto done = request_sync<ok_atom>(requester, actor, request_timeout, close_atom::value);
+      if (!done.ok())
+        EB_LOG_WARN("api", "closing '" << config.stream_name << "': " << done.error().to_string());
+    }
+    release();
+  }
+}
+
+status stream::impl::check_open() const {
+  if (closed.load(std::memory_order_acquire))
+    return status(errc::closed, "stream '" + config.stream_name + "' is closed");
+  return status::ok();
+}
+
+void stream::impl::publish_stats(protocol::stats_operation op, std::optional<std::string> id,
+                                 std::optional<std::string> pattern, int64_t started_ms) const {
+  if (stats_subject.empty()) return;
+  protocol::stats_event ev{op, std::move(id), std::move(pattern), started_ms,
+                           protocol::now_ms() - started_ms};
+  nats->publish(stats_subject, protocol::encode_stats(ev));
+}
+
+void stream::impl::release() {
+  std::vector<std::shared_ptr<subscription::impl>> subs;
+  {
+    std::lock_guard<std::mutex> guard(mutex);
+    for (auto& weak : subscriptions)
+      if (auto sub = weak.lock()) subs.push_back(std::move(sub));
+    subscriptions.clear();
+  }
+  for (auto& sub : subs) sub->end_locally();
+  if (on_message) caf::anon_send_exit(on_message, caf::exit_reason::user_shutdown);
+  if (requester) caf::anon_send_exit(requester, caf::exit_reason::user_shutdown);
+  if (store) store->close();
+  store.reset();
+  if (!temp_dir.empty()) {
+    db.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(temp_dir, ec);
+  }
+}
+
+// -- stream -----------------------------------------------------------------------------------
+
+result<stream> stream::open(stream_config config) {
+  if (auto st = protocol::validate_stream_name(config.stream_name); !st.is_ok()) return st;
+  if (!config.stats_stream_name.empty()) {
+    if (auto st = protocol::validate_stream_name(config.stats_stream_name); !st.is_ok())
+      return status(errc::invalid_argument, "stats " + st.message());
+  }
+  if (config.timeout.count() <= 0)
+    return status(errc::invalid_argument, "timeout must be positive");
+  auto p = std::make_shared<impl>();
+  p->rt = api::runtime::get();
+  p->request_timeout = std::chrono::duration_cast<caf::timespan>(config.timeout + kRequestMargin);
+  auto conn = p->rt->connect(config.nats);
+  if (!conn.ok()) return conn.error();
+  p->nats = *conn;
+
+  std::string path = config.data_path;
+  if (path.empty()) {
+    std::string templ =
+        (std::filesystem::temp_directory_path() / "eventbase-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr)
+      return status(errc::storage, "cannot create a temporary data directory");
+    path = p->temp_dir = templ;
+  }
+  auto db = storage::database::open(path);
+  if (!db.ok()) return db.error();
+  p->db = *db;
+  auto store = p->db->open_stream(config.stream_name);
+  if (!store.ok()) return store.error();
+  p->store = *store;
+  if (!config.stats_stream_name.empty())
+    p->stats_subject = protocol::stats_subject(config.stats_stream_name);
+
+  auto& sys = p->rt->system();
+  if (config.on_message) p->on_message = api::spawn_message_callback(sys, config.on_message);
+  actors::stream_config actor_config;
+  actor_config.name = config.stream_name;
+  actor_config.stats_stream = config.stats_stream_name;
+  actor_config.nats = p->nats;
+  actor_config.store = p->store;
+  actor_config.on_message = p->on_message;
+  actor_config.options.operation_timeout = config.timeout;
+  actor_config.options.open_timeout = config.timeout;
+  p->config = std::move(config);
+  p->actor = actors::spawn_stream(sys, std::move(actor_config));
+  p->requester = api::spawn_requester(sys);
+
+  auto ready = request_sync<ok_atom>(p->requester, p->actor, p->request_timeout, ready_atom::value);
+  if (!ready.ok()) {
+    p->closed = true;
+    caf::anon_send_exit(p->actor, caf::exit_reason::kill);
+    p->release();
+    return ready.error();
+  }
+  return stream(std::move(p));
+}
+
+const std::string& stream::name() const { return impl_->config.stream_name; }
+
+bool stream::is_open() const { return impl_ && !impl_->closed.load(); }
+
+result<document> stream::put(const std::string& key, const nlohmann::json& data) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.is_ok()) return st;
+  auto text = to_json_text(data);
+  if (!text.ok()) return text.error();
+  auto reply = request_sync<entry>(impl_->requester, impl_->actor, impl_->request_timeout,
+                                   put_atom::value, key, std::move(*text));
+  if (!reply.ok()) return reply.error();
+  return to_document(*reply);
+}
+
+void stream::put_async(const std::string& key, const nlohmann::json& data,
+                       std::function<void(result<document>)> done) {
+  if (!impl_) return done(status(errc::closed, "stream handle is empty"));
+  if (auto st = impl_->check_open(); !st.is_ok()) return done(st);
+  auto text = to_json_text(data);
+  if (!text.ok()) return done(text.error());
+  request_async<entry>(
+      impl_->requester, impl_->actor, impl_->request_timeout,
+      [done = std::move(done)](result<entry> reply) {
+        if (!reply.ok())
+          done(reply.error());
+        else
+          done(to_document(*reply));
+      },
+      put_atom::value, key, std::move(*text));
+}
+
+result<std::optional<document>> stream::get(const std::string& key) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.is_ok()) return st;
+  if (auto st = protocol::validate_key(key); !st.is_ok()) return st;
+  int64_t started = protocol::now_ms();
+  auto record = impl_->store->get(key);
+  if (!record.ok()) return record.error();
+  impl_->publish_stats(protocol::stats_operation::get, key, std::nullopt, started);
+  if (!*record) return std::optional<document>();
+  return decode_record(**record);
+}
+
+result<uint64_t> stream::erase(const std::string& key) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.is_ok()) return st;
+  return request_sync<uint64_t>(impl_->requester, impl_->actor, impl_->request_timeout,
+                                erase_atom::value, key);
+}
+
+void stream::erase_async(const std::string& key, std::function<void(result<uint64_t>)> done) {
+  if (!impl_) return done(status(errc::closed, "stream handle is empty"));
+  if (auto st = impl_->check_open(); !st.is_ok()) return done(st);
+  request_async<uint64_t>(impl_->requester, impl_->actor, impl_->request_timeout, std::move(done),
+                          erase_atom::value, key);
+}
+
+result<std::vector<std::string>> stream::keys(const std::string& pattern) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.is_ok()) return st;
+  int64_t started = protocol::now_ms();
+  auto compiled = protocol::key_pattern::compile(pattern);
+  if (!compiled.ok()) return compiled.error();
+  auto keys = impl_->store->keys(*compiled);
+  if (!keys.ok()) return keys.error();
+  impl_->publish_stats(protocol::stats_operation::keys, std::nullopt, pattern, started);
+  return keys;
+}
+
+result<subscription> stream::subscribe(const std::string& glob, change_callback callback) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.is_ok()) return st;
+  if (!callback) return status(errc::invalid_argument, "subscription callback is empty");
+  auto sub = std::make_shared<subscription::impl>();
+  sub->requester = impl_->requester;
+  sub->stream = impl_->actor;
+  sub->timeout = impl_->request_timeout;
+  sub->subscriber = api::spawn_change_callback(impl_->rt->system(), std::move(callback));
+  auto id = request_sync<uint64_t>(impl_->requester, impl_->actor, impl_->request_timeout,
+                                   subscribe_atom::value, glob, sub->subscriber);
+  if (!id.ok()) {
+    sub->end_locally();
+    return id.error();
+  }
+  sub->id = *id;
+  std::lock_guard<std::mutex> guard(impl_->mutex);
+  impl_->subscriptions.push_back(sub);
+  return subscription(sub);
+}
+
+status stream::close() {
+  if (!impl_) return status::ok();
+  if (impl_->closed.exchange(true)) return status::ok();
+  auto done =
+      request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout, close_atom::value);
+  impl_->release();
+  return done.ok() ? status::ok() : done.error();
+}
+
+status stream::delete_stream() {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.is_ok()) return st;
+  auto done =
+      request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout, drop_atom::value);
+  if (!done.ok()) return done.error();
+  impl_->closed = true;
+  impl_->release();
+  return status::ok();
+}
+
+}  // namespace eventbase

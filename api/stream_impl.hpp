@@ -1,0 +1,132 @@
+// The state behind an eventbase::stream handle and the request plumbing shared by the API's
+// files (internal to api/).
+//
+// Requests to the stream actor go through a small "requester" actor per stream: a caller hands
+// it a task (a closure), the requester sends the request and runs the completion when the reply
+// arrives. Synchronous calls wait on a future that the completion fulfils. Reads (get, keys)
+// do not go through the actor at all: they read the replica directly, which is safe because
+// writes reply only after the replica has applied them.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include "api/runtime.hpp"
+#include "eventbase/actors.hpp"
+#include "eventbase/eventbase.hpp"
+#include "protocol/stats.hpp"
+#include "storage/database.hpp"
+#include "storage/stream_store.hpp"
+
+namespace eventbase::api {
+
+/// A closure the requester actor runs in its own context.
+struct request_task {
+  std::function<void(caf::event_based_actor*)> run;
+};
+
+}  // namespace eventbase::api
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eventbase::api::request_task)
+
+namespace eventbase::api {
+
+/// Spawns the requester actor for one handle.
+caf::actor spawn_requester(caf::actor_system& sys);
+
+/// Sends `xs...` to `target` from `requester` and calls `done` with the reply or the error.
+/// `done` runs on the requester's thread inside a callback_scope.
+template <class T, class Handle, class... Ts>
+void request_async(const caf::actor& requester, const Handle& target, caf::timespan timeout,
+                   std::function<void(result<T>)> done, Ts... xs) {
+  caf::anon_send(requester, request_task{[target, timeout, done = std::move(done),
+                                          xs...](caf::event_based_actor* self) {
+                   self->request(target, timeout, xs...)
+                       .then(
+                           [done](T& value) {
+                             callback_scope scope;
+                             done(std::move(value));
+                           },
+                           [done](caf::error& err) {
+                             callback_scope scope;
+                             done(to_status(err));
+                           });
+                 }});
+}
+
+/// The synchronous form of request_async; refuses to run inside a completion callback, where
+/// waiting would block the thread that has to deliver the reply.
+template <class T, class Handle, class... Ts>
+result<T> request_sync(const caf::actor& requester, const Handle& target, caf::timespan timeout,
+                       Ts... xs) {
+  if (callback_scope::active())
+    return status(errc::internal,
+                  "a synchronous Eventbase call inside an *_async completion would deadlock; "
+                  "use the *_async variant there");
+  auto promise = std::make_shared<std::promise<result<T>>>();
+  auto future = promise->get_future();
+  request_async<T>(
+      requester, target, timeout, [promise](result<T> r) { promise->set_value(std::move(r)); },
+      xs...);
+  return future.get();
+}
+
+/// Spawns the detached actor that runs `callback` for each change.
+subscriber_actor spawn_change_callback(caf::actor_system& sys, change_callback callback);
+
+/// Spawns the detached actor that runs `callback` for each applied event.
+subscriber_actor spawn_message_callback(caf::actor_system& sys, message_callback callback);
+
+}  // namespace eventbase::api
+
+namespace eventbase {
+
+struct stream::impl {
+  std::shared_ptr<api::runtime> rt;
+  stream_config config;
+  std::shared_ptr<nats::connection> nats;
+  std::shared_ptr<storage::database> db;
+  std::shared_ptr<storage::stream_store> store;
+  stream_actor actor;
+  caf::actor requester;
+  subscriber_actor on_message;
+  std::string temp_dir;  // the data path, when open() created it; removed on close
+  caf::timespan request_timeout;
+  std::string stats_subject;  // empty: no stats
+
+  std::atomic<bool> closed{false};
+  std::mutex mutex;  // guards subscriptions
+  std::vector<std::weak_ptr<subscription::impl>> subscriptions;
+
+  ~impl();
+
+  status check_open() const;
+  void publish_stats(protocol::stats_operation op, std::optional<std::string> id,
+                     std::optional<std::string> pattern, int64_t started_ms) const;
+  /// Stops the helper actors and releases local resources (after the stream actor stopped).
+  void release();
+};
+
+struct subscription::impl {
+  caf::actor requester;
+  stream_actor stream;
+  subscriber_actor subscriber;
+  uint64_t id = 0;
+  caf::timespan timeout;
+  std::atomic<bool> active{true};
+
+  /// Ends the subscription without asking the stream (it is closing anyway).
+  void end_locally();
+};
+
+}  // namespace eventbase

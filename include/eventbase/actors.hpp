@@ -1,0 +1,130 @@
+// The actor interface of Eventbase, for CAF applications (CAF 0.17).
+//
+// Include this header, call `eventbase::add_message_types(cfg)` on your actor_system_config
+// (on every node that talks to Eventbase actors), and use the typed handles below. The same
+// messages work locally and across CAF's network layer.
+//
+//   stream_actor      one stream: put / get / erase / keys / subscribe / close / drop
+//   subscriber_actor  receives `change` messages; implement it to watch a stream
+//   manager_actor     opens stream actors by name (see manager.hpp)
+//
+// Documents travel as JSON text in requests and as records in replies: a record is the
+// msgpack-encoded document plus its metadata (protocol/record.hpp); `eventbase::decode_entry`
+// turns one into JSON. Every error reply is a caf::error of category "eventbase" whose code is an
+// eventbase::errc and whose context holds the message; `eventbase::to_status` converts it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/fwd.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "eventbase/status.hpp"
+
+namespace eventbase {
+
+// -- atoms (CAF 0.17: at most 10 characters; prefixed to stay clear of applications' atoms) ----
+
+using put_atom = caf::atom_constant<caf::atom("eb_put")>;
+using get_atom = caf::atom_constant<caf::atom("eb_get")>;
+using erase_atom = caf::atom_constant<caf::atom("eb_erase")>;
+using keys_atom = caf::atom_constant<caf::atom("eb_keys")>;
+using subscribe_atom = caf::atom_constant<caf::atom("eb_sub")>;
+using unsubscribe_atom = caf::atom_constant<caf::atom("eb_unsub")>;
+using change_atom = caf::atom_constant<caf::atom("eb_change")>;
+using status_atom = caf::atom_constant<caf::atom("eb_status")>;
+using ready_atom = caf::atom_constant<caf::atom("eb_ready")>;
+using close_atom = caf::atom_constant<caf::atom("eb_close")>;
+using drop_atom = caf::atom_constant<caf::atom("eb_drop")>;
+using ok_atom = caf::atom_constant<caf::atom("eb_ok")>;
+
+// -- messages ---------------------------------------------------------------------------------
+
+/// A stored document with its metadata, as a record (protocol/record.hpp). An empty record means
+/// the key is absent.
+struct entry {
+  std::string record;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, entry& x) {
+  return f(caf::meta::type_name("eventbase::entry"), x.record);
+}
+
+/// One applied event, pushed to subscribers in stream order.
+struct change {
+  std::string stream;
+  std::string key;
+  uint64_t sequence = 0;
+  std::string record;      // the key's record after the event; empty for a DELETE
+  std::string old_record;  // the record the event replaced; empty if the key was absent
+  std::string event;       // the event's JSON payload exactly as it is on the stream
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, change& x) {
+  return f(caf::meta::type_name("eventbase::change"), x.stream, x.key, x.sequence, x.record,
+           x.old_record, x.event);
+}
+
+/// What a stream actor reports about itself.
+struct stream_status {
+  std::string name;
+  bool ready = false;
+  uint64_t applied_sequence = 0;  // last event applied to the local replica
+  uint64_t skipped_events = 0;    // malformed messages skipped since the actor started
+  uint64_t subscriptions = 0;
+  uint64_t pending_writes = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stream_status& x) {
+  return f(caf::meta::type_name("eventbase::stream_status"), x.name, x.ready, x.applied_sequence,
+           x.skipped_events, x.subscriptions, x.pending_writes);
+}
+
+// -- typed actor interfaces -----------------------------------------------------------------
+
+/// Receives the changes of the subscriptions it was passed to.
+using subscriber_actor = caf::typed_actor<caf::reacts_to<change_atom, change>>;
+
+/// One stream. Writes reply once the local replica has applied them (read-your-writes).
+using stream_actor = caf::typed_actor<
+    // (key, JSON text) -> the new record
+    caf::replies_to<put_atom, std::string, std::string>::with<entry>,
+    // key -> the record, empty when absent
+    caf::replies_to<get_atom, std::string>::with<entry>,
+    // key -> number of messages purged from the stream
+    caf::replies_to<erase_atom, std::string>::with<uint64_t>,
+    // ECMAScript regex ("" for all) -> matching keys in byte order
+    caf::replies_to<keys_atom, std::string>::with<std::vector<std::string>>,
+    // (glob, subscriber) -> subscription id; the subscription ends with the subscriber
+    caf::replies_to<subscribe_atom, std::string, subscriber_actor>::with<uint64_t>,
+    caf::replies_to<unsubscribe_atom, uint64_t>::with<ok_atom>,
+    caf::replies_to<status_atom>::with<stream_status>,
+    // replies once the replica has caught up with the stream as it was at open time
+    caf::replies_to<ready_atom>::with<ok_atom>,
+    // stops the stream actor; the local data stays
+    caf::replies_to<close_atom>::with<ok_atom>,
+    // deletes the JetStream stream and the local data, then stops
+    caf::replies_to<drop_atom>::with<ok_atom>>;
+
+// -- helpers ------------------------------------------------------------------------------------
+
+/// Registers every Eventbase message type; call it on the configuration of every actor system
+/// that exchanges messages with Eventbase actors, locally or remotely.
+void add_message_types(caf::actor_system_config& cfg);
+
+/// The caf::error that carries `st` (category "eventbase").
+caf::error to_error(const status& st);
+
+/// The status a caf::error stands for; CAF's own errors map to the closest errc.
+status to_status(const caf::error& err);
+
+}  // namespace eventbase

@@ -1,0 +1,148 @@
+// Eventbase's C++ API for code that is not a CAF actor: a thin facade over the stream and
+// manager actors, mirroring the JavaScript library's API.
+//
+//   eventbase::stream_config config;
+//   config.stream_name = "users";
+//   config.nats.servers = {"nats://127.0.0.1:4222"};
+//   config.data_path = "./data";
+//   auto db = eventbase::stream::open(config).value();
+//   db.put("user1", {{"name", "Ada"}});          // returns once readable here
+//   auto doc = db.get("user1").value();          // std::optional<document>
+//   auto sub = db.subscribe("user*", [](auto& key, auto& data, auto& meta, auto& event) {});
+//   sub.value().unsubscribe();
+//   db.close();
+//
+// Every call returns a status or a result<T> (eventbase/status.hpp); nothing throws unless you
+// call result<T>::value() on an error. Handles are cheap to copy and share one instance.
+//
+// Threads: synchronous calls block the calling thread only. Callbacks (subscriptions,
+// on_message, *_async completions) run on Eventbase's threads; a subscription's callback runs on
+// a thread of its own, so it may call the synchronous API, but an *_async completion must not
+// (it would wait for itself: such calls fail with errc::internal instead of hanging).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "eventbase/status.hpp"
+
+namespace eventbase {
+
+/// How to reach NATS. Servers are URLs such as "nats://10.0.0.1:4222" ("host:port" works too).
+struct nats_options {
+  std::vector<std::string> servers;  // empty: nats://127.0.0.1:4222
+  std::string user;
+  std::string password;
+  std::string token;
+};
+
+/// A key's metadata: ISO-8601 UTC times with milliseconds, taken from JetStream, so every
+/// replica agrees; `changes` counts the puts since the key was created or last deleted.
+struct meta {
+  std::string date_created;
+  std::string date_modified;
+  uint64_t changes = 0;
+};
+
+/// A document with its metadata, what put and get return.
+struct document {
+  nlohmann::json data;
+  eventbase::meta meta;
+
+  /// {"data": ..., "meta": {"dateCreated": ..., "dateModified": ..., "changes": N}}
+  nlohmann::json to_json() const;
+};
+
+/// Decodes a stored record (eventbase::entry::record, eventbase::change::record) into a
+/// document; nullopt for an empty record (an absent key).
+result<std::optional<document>> decode_record(const std::string& record);
+
+/// Called for each change of a subscribed key, in stream order: `data` is null and `meta`
+/// empty for a DELETE. `event` is the event as on the stream ({"type","id","data","timestamp"})
+/// plus "oldData", the document before the change (null if none), as in the JS library.
+using change_callback = std::function<void(const std::string& key, const nlohmann::json& data,
+                                           const std::optional<meta>& meta,
+                                           const nlohmann::json& event)>;
+
+/// Called with every event this instance applies, as on the stream.
+using message_callback = std::function<void(const nlohmann::json& event)>;
+
+struct stream_config {
+  std::string stream_name;        // required; NATS stream name rules (no . * > / \ or spaces)
+  std::string stats_stream_name;  // optional: publish an operation stat to <name>.stats
+  nats_options nats;
+  std::string data_path;          // optional: default a fresh temporary directory, removed on close
+  message_callback on_message;    // optional
+  std::chrono::milliseconds timeout{10000};  // per operation, and for opening
+};
+
+/// A subscription; call unsubscribe() to end it (closing the stream ends it too). Copies share
+/// the subscription.
+class subscription {
+ public:
+  subscription() = default;
+
+  /// Ends the subscription; no callback starts after it returns. Idempotent.
+  void unsubscribe();
+  bool active() const;
+
+  struct impl;
+  explicit subscription(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+/// One open stream (an "instance" in the JS library).
+class stream {
+ public:
+  /// Connects to NATS, opens or creates the JetStream stream and the local replica, and returns
+  /// once the replica has applied every event the stream had at that moment.
+  static result<stream> open(stream_config config);
+
+  /// Stores `data` under `key`; returns once this instance can read it back.
+  result<document> put(const std::string& key, const nlohmann::json& data);
+  void put_async(const std::string& key, const nlohmann::json& data,
+                 std::function<void(result<document>)> done);
+
+  /// The document, or nullopt when the key is absent.
+  result<std::optional<document>> get(const std::string& key);
+
+  /// Deletes `key`; returns the number of messages purged from the stream. Deleting an absent
+  /// key is not an error.
+  result<uint64_t> erase(const std::string& key);
+  void erase_async(const std::string& key, std::function<void(result<uint64_t>)> done);
+
+  /// Keys matching the ECMAScript regex `pattern` anywhere ("" for all), in byte order.
+  result<std::vector<std::string>> keys(const std::string& pattern = "");
+
+  /// Calls `callback` for every later change of a key matching `glob` ('*' matches any run of
+  /// characters, everything else is literal).
+  [[nodiscard]] result<subscription> subscribe(const std::string& glob, change_callback callback);
+
+  /// Stops the consumer and releases the replica (the data stays on disk). Later calls fail
+  /// with errc::closed. Idempotent.
+  status close();
+
+  /// Deletes the JetStream stream and this instance's local data, then closes.
+  status delete_stream();
+
+  const std::string& name() const;
+  bool is_open() const;
+
+  struct impl;
+  explicit stream(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
+  stream() = default;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace eventbase

@@ -1,0 +1,66 @@
+// A nats-server child process with JetStream, owned by this process: the server's embedded
+// default, the tests' and the benchmark's broker. Started on a loopback port (a free one unless
+// given), with its store in a directory of the caller's; stopped on destruction. The child gets
+// SIGTERM if this process dies, so it never outlives its owner.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "eventbase/status.hpp"
+
+namespace eventbase::nats {
+
+struct embedded_server_options {
+  std::string executable = "nats-server";  // searched in PATH
+  std::string store_dir;                   // required: JetStream's store
+  std::string host = "127.0.0.1";
+  int port = -1;                           // -1: a free port chosen by the server
+  std::string user;
+  std::string password;
+  std::string token;
+  std::chrono::milliseconds startup_timeout{10000};
+};
+
+class embedded_server {
+ public:
+  /// Starts the server and returns once it accepts clients, or fails with unavailable and the
+  /// server's last log lines.
+  static result<std::unique_ptr<embedded_server>> start(embedded_server_options options);
+
+  ~embedded_server();
+  embedded_server(const embedded_server&) = delete;
+  embedded_server& operator=(const embedded_server&) = delete;
+
+  /// Stops the server (SIGTERM, then SIGKILL after 10 s). Idempotent.
+  void stop();
+
+  /// Stops and starts again on the same port with the same store (for fault tests).
+  status restart();
+
+  /// Sends SIGKILL: the server dies without a clean shutdown.
+  void kill();
+
+  bool running() const { return pid_ > 0; }
+  int port() const { return port_; }
+  std::string url() const;
+  std::string recent_log() const;
+
+ private:
+  explicit embedded_server(embedded_server_options options);
+  status launch();
+  void reap(std::chrono::milliseconds grace);
+
+  embedded_server_options options_;
+  int pid_ = -1;
+  int port_ = -1;
+  std::thread log_reader_;
+  mutable std::mutex log_mutex_;
+  std::deque<std::string> log_lines_;
+};
+
+}  // namespace eventbase::nats

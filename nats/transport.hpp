@@ -1,0 +1,64 @@
+// The part of NATS the stream actors use, as an interface: `connection` implements it with
+// cnats; actor tests script it. Everything a node says to JetStream goes through plain
+// publishes and one private inbox per stream, so no call here waits for the network.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "eventbase/status.hpp"
+
+namespace eventbase::nats {
+
+/// A received message, copied out of the client library's buffers.
+struct message {
+  std::string subject;
+  std::string reply;
+  std::string data;
+  int status = 0;            // NATS "Status" header (100 heartbeat, 404, 408, 409, 503), 0 if none
+  std::string description;   // NATS "Description" header
+  std::string msg_id;        // "Nats-Msg-Id" header, the publisher's id of the message
+};
+
+using message_handler = std::function<void(message&&)>;
+
+/// Headers of a published message (name, value).
+using headers = std::vector<std::pair<std::string, std::string>>;
+
+/// A private subject prefix. Every message published to "<prefix>.<anything>" reaches the
+/// handler given to transport::open_inbox, on a NATS thread, in arrival order, until the inbox
+/// is destroyed. After destruction the handler is not called again (it may be running once
+/// more while the destructor returns; the handler must tolerate that).
+class inbox {
+ public:
+  virtual ~inbox() = default;
+  virtual const std::string& prefix() const = 0;
+};
+
+class transport {
+ public:
+  virtual ~transport() = default;
+
+  /// Publishes without waiting for anything (messages are buffered and flushed by the client).
+  virtual status publish(std::string_view subject, std::string_view payload,
+                         std::string_view reply = {}, const headers& hdrs = {}) = 0;
+
+  /// Subscribes `handler` to "<prefix>.>". The prefix must be unique, e.g. "_INBOX.<random>".
+  virtual result<std::unique_ptr<inbox>> open_inbox(const std::string& prefix,
+                                                    message_handler handler) = 0;
+
+  /// The largest payload the server accepts.
+  virtual int64_t max_payload() const = 0;
+
+  /// Registers `callback`, called on a NATS thread each time the connection is re-established
+  /// after a loss; returns an id for remove_reconnect_listener.
+  virtual uint64_t add_reconnect_listener(std::function<void()> callback) = 0;
+  virtual void remove_reconnect_listener(uint64_t id) = 0;
+};
+
+}  // namespace eventbase::nats

@@ -1,0 +1,105 @@
+#define CAF_SUITE stats
+#include "caf/test/unit_test.hpp"
+
+#include "eventbase/eventbase.hpp"
+#include "support/nats_fixture.hpp"
+
+using namespace eventbase;
+using namespace eventbase::test;
+using nlohmann::json;
+
+namespace {
+
+struct fixture {
+  temp_dir dir;
+  std::string name = unique_name("stats");
+  std::string stats_name = name + "-stats";
+  raw_client raw;
+  stream db;
+
+  fixture() {
+    raw.subscribe(stats_name + ".stats");
+    auto config = make_config(name, dir);
+    config.stats_stream_name = stats_name;
+    db = stream::open(config).value();
+  }
+  ~fixture() { db.close(); }
+
+  // The stats events received so far, parsed; waits for at least `n`.
+  std::vector<json> stats(size_t n) {
+    std::vector<json> out;
+    for (auto& text : raw.wait_for(n)) out.push_back(json::parse(text));
+    return out;
+  }
+};
+
+void check_shape(const json& ev, const std::string& operation) {
+  CAF_CHECK_EQUAL(ev["operation"], operation);
+  CAF_CHECK(ev["timestamp"].is_number_integer());
+  CAF_CHECK(ev["duration"].is_number_integer());
+  CAF_CHECK_GREATER_OR_EQUAL(ev["duration"].get<int64_t>(), 0);
+}
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(stats_tests, fixture)
+
+CAF_TEST(every operation publishes a stats event) {
+  db.get("nonexistent").value();
+  auto got = stats(1);
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  check_shape(got[0], "GET");
+  CAF_CHECK_EQUAL(got[0]["id"], "nonexistent");
+
+  db.put("key1", json{{"value", 123}}).value();
+  got = stats(2);
+  CAF_REQUIRE_EQUAL(got.size(), 2u);
+  check_shape(got[1], "PUT");
+  CAF_CHECK_EQUAL(got[1]["id"], "key1");
+
+  db.keys("key*").value();
+  got = stats(3);
+  CAF_REQUIRE_EQUAL(got.size(), 3u);
+  check_shape(got[2], "KEYS");
+  CAF_CHECK_EQUAL(got[2]["pattern"], "key*");
+  CAF_CHECK(!got[2].contains("id"));
+
+  db.erase("key1").value();
+  got = stats(4);
+  CAF_REQUIRE_EQUAL(got.size(), 4u);
+  check_shape(got[3], "DELETE");
+  CAF_CHECK_EQUAL(got[3]["id"], "key1");
+}
+
+CAF_TEST(subscriptions publish subscribe and emit events) {
+  collector<std::string> keys;
+  auto sub = db.subscribe("key*", [&](const std::string& key, auto&, auto&, auto&) {
+                 keys.add(key);
+               }).value();
+  auto got = stats(1);
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  check_shape(got[0], "SUBSCRIBE");
+  CAF_CHECK_EQUAL(got[0]["pattern"], "key*");
+  db.put("key1", json{{"value", "test"}}).value();
+  CAF_REQUIRE_EQUAL(keys.wait_for(1).size(), 1u);
+  got = stats(3);  // SUBSCRIBE, then SUBSCRIBE_EMIT and PUT in either order
+  CAF_REQUIRE_EQUAL(got.size(), 3u);
+  json emit;
+  for (auto& ev : got)
+    if (ev["operation"] == "SUBSCRIBE_EMIT") emit = ev;
+  CAF_REQUIRE(!emit.is_null());
+  check_shape(emit, "SUBSCRIBE_EMIT");
+  CAF_CHECK_EQUAL(emit["id"], "key1");
+  CAF_CHECK_EQUAL(emit["pattern"], "key*");
+  sub.unsubscribe();
+}
+
+CAF_TEST(stats land in the stats jetstream stream) {
+  db.put("k", 1).value();
+  stats(1);
+  auto info = json::parse(raw.request("$JS.API.STREAM.INFO." + stats_name, ""));
+  CAF_CHECK_EQUAL(info["config"]["subjects"], json({stats_name + ".*"}));
+  CAF_CHECK_GREATER_OR_EQUAL(info["state"]["messages"].get<int>(), 1);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
