@@ -37,8 +37,8 @@ struct inbound {
   std::string consumer;
   uint64_t stream_seq = 0;
   uint64_t consumer_seq = 0;
-  int64_t time_ms = 0;           // JetStream's time of the message
-  uint64_t own_write = 0;        // the write token when this node published it, else 0
+  int64_t time_ms = 0;     // JetStream's time of the message
+  uint64_t own_write = 0;  // the write token when this node published it, else 0
   std::optional<protocol::decoded_event> event;  // nullopt: malformed, see decode_error
   status decode_error;
 };

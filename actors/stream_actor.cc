@@ -193,8 +193,8 @@ void stream_state::on_tick() {
     return;
   }
   if (current == phase::ready && idle()) {
-    EB_LOG_INFO("stream", "'" << cfg.name << "' idle for "
-                              << cfg.options.idle_timeout.count() << " ms: stopping");
+    EB_LOG_INFO("stream", "'" << cfg.name << "' idle for " << cfg.options.idle_timeout.count()
+                              << " ms: stopping");
     shutdown(status(errc::closed, "stream '" + cfg.name + "' stopped after being idle"));
     self->quit();
     return;
@@ -208,7 +208,9 @@ bool stream_state::idle() const {
   return self->clock().now() - last_activity >= cfg.options.idle_timeout;
 }
 
-void stream_state::touch() { last_activity = self->clock().now(); }
+void stream_state::touch() {
+  last_activity = self->clock().now();
+}
 
 // -- stats and subscribers ---------------------------------------------------------------------
 
@@ -222,7 +224,8 @@ void stream_state::publish_stats(protocol::stats_operation op, std::optional<std
   ev.timestamp_ms = started_ms;
   ev.duration_ms = protocol::now_ms() - started_ms;
   // A plain publish: stats never wait for JetStream, and a failure only costs the stat.
-  auto st = cfg.nats->publish(protocol::stats_subject(cfg.stats_stream), protocol::encode_stats(ev));
+  auto st =
+      cfg.nats->publish(protocol::stats_subject(cfg.stats_stream), protocol::encode_stats(ev));
   if (!st.is_ok()) EB_LOG_DEBUG("stream", "stats not published: " << st.to_string());
 }
 
@@ -233,17 +236,17 @@ void stream_state::notify(const applied_event& ev) {
   for (auto& [id, sub] : subscriptions) {
     if (!sub.filter.matches(key)) continue;
     int64_t started = protocol::now_ms();
-    self->send(sub.subscriber, change_atom::value,
-               change{cfg.name, key, in.stream_seq, ev.record, ev.old_record.value_or(""),
-                      in.msg.data});
+    self->send(
+        sub.subscriber, change_atom::value,
+        change{cfg.name, key, in.stream_seq, ev.record, ev.old_record.value_or(""), in.msg.data});
     publish_stats(protocol::stats_operation::subscribe_emit, key, sub.filter.pattern(), started);
     matched = true;
   }
   (void)matched;
   if (cfg.on_message)
-    self->send(cfg.on_message, change_atom::value,
-               change{cfg.name, key, in.stream_seq, ev.record, ev.old_record.value_or(""),
-                      in.msg.data});
+    self->send(
+        cfg.on_message, change_atom::value,
+        change{cfg.name, key, in.stream_seq, ev.record, ev.old_record.value_or(""), in.msg.data});
 }
 
 void stream_state::remove_subscriber(const caf::actor_addr& who) {
@@ -263,9 +266,8 @@ namespace {
 stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config config) {
   auto& st = self->state;
   st.start(std::move(config));
-  self->set_down_handler([self](const caf::down_msg& down) {
-    self->state.remove_subscriber(down.source);
-  });
+  self->set_down_handler(
+      [self](const caf::down_msg& down) { self->state.remove_subscriber(down.source); });
   return {
       [self](put_atom, std::string& key, std::string& document) -> caf::result<entry> {
         auto& s = self->state;
@@ -314,8 +316,8 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         int64_t started = protocol::now_ms();
         uint64_t id = s.next_subscription++;
         self->monitor(subscriber);
-        s.subscriptions.emplace(id, stream_state::subscription{protocol::glob(filter),
-                                                               std::move(subscriber)});
+        s.subscriptions.emplace(
+            id, stream_state::subscription{protocol::glob(filter), std::move(subscriber)});
         s.publish_stats(protocol::stats_operation::subscribe, std::nullopt, filter, started);
         return id;
       },

@@ -31,12 +31,12 @@ namespace eventbase::actors {
 struct stream_options {
   std::chrono::milliseconds operation_timeout{10000};  // a write or JetStream call
   std::chrono::milliseconds open_timeout{10000};
-  int replicas = 1;                                    // of streams this node creates
-  int64_t pull_batch = 1024;                           // messages per pull request
-  int64_t pull_max_bytes = int64_t{4} << 20;           // raised to the server's max payload
+  int replicas = 1;                           // of streams this node creates
+  int64_t pull_batch = 1024;                  // messages per pull request
+  int64_t pull_max_bytes = int64_t{4} << 20;  // raised to the server's max payload
   std::chrono::milliseconds pull_expires{30000};
-  std::chrono::milliseconds heartbeat{5000};           // idle heartbeat of pull requests
-  std::chrono::milliseconds idle_timeout{0};           // 0: never end for idleness
+  std::chrono::milliseconds heartbeat{5000};  // idle heartbeat of pull requests
+  std::chrono::milliseconds idle_timeout{0};  // 0: never end for idleness
 };
 
 struct stream_config {

@@ -18,7 +18,9 @@ namespace js = protocol::jetstream;
 
 namespace {
 
-int64_t to_ns(std::chrono::milliseconds ms) { return ms.count() * 1000000; }
+int64_t to_ns(std::chrono::milliseconds ms) {
+  return ms.count() * 1000000;
+}
 
 // An ephemeral consumer that lost its client is removed by the server after this long.
 constexpr std::chrono::minutes kConsumerInactiveThreshold{2};
@@ -119,8 +121,8 @@ void stream_state::apply_events(std::vector<inbound>& items) {
       st = batch.erase(ev.key, want_old ? &out.old_record : nullptr);
     }
     if (!st.is_ok()) {
-      EB_LOG_ERROR("stream", "'" << cfg.name << "': cannot apply sequence " << in.stream_seq
-                                 << ": " << st.to_string());
+      EB_LOG_ERROR("stream", "'" << cfg.name << "': cannot apply sequence " << in.stream_seq << ": "
+                                 << st.to_string());
       shutdown(st);
       self->quit(to_error(st));
       return;
@@ -148,8 +150,9 @@ void stream_state::top_up_pulls() {
   if (consumer.empty() || current == phase::stopped) return;
   if (pulls.empty()) last_consumer_traffic = self->clock().now();
   std::string subject = js::consumer_next_subject(cfg.name, consumer);
-  std::string body = js::pull_request(cfg.options.pull_batch, max_pull_bytes,
-                                      to_ns(cfg.options.pull_expires), to_ns(cfg.options.heartbeat));
+  std::string body =
+      js::pull_request(cfg.options.pull_batch, max_pull_bytes, to_ns(cfg.options.pull_expires),
+                       to_ns(cfg.options.heartbeat));
   while (pulls.size() < 2) {
     uint64_t id = next_pull_id++;
     std::string reply =
@@ -225,8 +228,7 @@ void stream_state::check_consumer_liveness() {
     return;
   }
   if (now - last_consumer_traffic > 3 * cfg.options.heartbeat)
-    reset_consumer("no heartbeat for " +
-                   std::to_string(3 * cfg.options.heartbeat.count()) + " ms");
+    reset_consumer("no heartbeat for " + std::to_string(3 * cfg.options.heartbeat.count()) + " ms");
 }
 
 // -- JetStream API --------------------------------------------------------------------------------
@@ -234,8 +236,7 @@ void stream_state::check_consumer_liveness() {
 uint64_t stream_state::call_api(api_call::kind what, const std::string& subject,
                                 const std::string& body, uint64_t write_token) {
   uint64_t token = next_token++;
-  api_call call{what, write_token, generation,
-                self->clock().now() + cfg.options.operation_timeout};
+  api_call call{what, write_token, generation, self->clock().now() + cfg.options.operation_timeout};
   calls.emplace(token, call);
   auto st = cfg.nats->publish(subject, body, inbox->prefix() + ".r." + std::to_string(token));
   if (!st.is_ok()) {
@@ -288,9 +289,9 @@ void stream_state::handle_api_reply(inbound& in) {
   // Status-only replies: 503 no responders (JetStream disabled or unreachable), 408 our timeout.
   status failure;
   if (in.msg.status == 503)
-    failure = status(errc::unavailable,
-                     "JetStream did not answer (no responders: is JetStream enabled?) " +
-                         in.msg.description);
+    failure = status(
+        errc::unavailable,
+        "JetStream did not answer (no responders: is JetStream enabled?) " + in.msg.description);
   else if (in.msg.status == 408)
     failure = status(errc::timeout, in.msg.description);
   const std::string& body = in.msg.data;
@@ -303,8 +304,8 @@ void stream_state::handle_api_reply(inbound& in) {
         if (current == phase::opening) on_stream_ready(info->last_seq, info->max_msgs_per_subject);
       } else if (call.what == api_call::kind::stream_info &&
                  info.error().code() == errc::not_found) {
-        js::stream_settings settings{cfg.name, {js::stream_wildcard(cfg.name)}, 1,
-                                     cfg.options.replicas};
+        js::stream_settings settings{
+            cfg.name, {js::stream_wildcard(cfg.name)}, 1, cfg.options.replicas};
         call_api(api_call::kind::stream_create, js::stream_create_subject(cfg.name),
                  js::stream_create_request(settings));
       } else if (call.what == api_call::kind::stream_create && js::api_error_code(body) == 10058) {
@@ -319,8 +320,8 @@ void stream_state::handle_api_reply(inbound& in) {
       auto info = failure.is_ok() ? js::parse_stream_info(body) : result<js::stream_info>(failure);
       if (info.ok()) return;
       if (call.what == api_call::kind::stats_info && info.error().code() == errc::not_found) {
-        js::stream_settings settings{cfg.stats_stream, {js::stream_wildcard(cfg.stats_stream)}, -1,
-                                     cfg.options.replicas};
+        js::stream_settings settings{
+            cfg.stats_stream, {js::stream_wildcard(cfg.stats_stream)}, -1, cfg.options.replicas};
         call_api(api_call::kind::stats_create, js::stream_create_subject(cfg.stats_stream),
                  js::stream_create_request(settings));
       } else if (js::api_error_code(body) != 10058) {
@@ -360,8 +361,8 @@ void stream_state::handle_api_reply(inbound& in) {
       return;
     }
     case api_call::kind::purge:
-      on_purged(call.write_token, failure.is_ok() ? js::parse_purged(body)
-                                                  : result<uint64_t>(failure));
+      on_purged(call.write_token,
+                failure.is_ok() ? js::parse_purged(body) : result<uint64_t>(failure));
       return;
     case api_call::kind::stream_delete: {
       status st = failure.is_ok() ? js::parse_success(body) : failure;

@@ -51,8 +51,8 @@ struct stream_state {
     int64_t started_ms = 0;  // wall clock, for stats
     time_point deadline;
     bool published = false;
-    uint64_t ack_seq = 0;     // stream sequence from the acknowledgement; 0 until then
-    bool applied = false;     // erase: the DELETE is applied, the purge is running
+    uint64_t ack_seq = 0;  // stream sequence from the acknowledgement; 0 until then
+    bool applied = false;  // erase: the DELETE is applied, the purge is running
   };
 
   /// A JetStream API request awaiting its reply.
@@ -85,7 +85,7 @@ struct stream_state {
   /// An event applied in the current batch, for the work after the commit.
   struct applied_event {
     const inbound* source;
-    std::string record;      // empty for DELETE
+    std::string record;  // empty for DELETE
     std::optional<std::string> old_record;
   };
 
@@ -133,8 +133,7 @@ struct stream_state {
   void on_write_applied(uint64_t token, const std::string& record);
   void on_purged(uint64_t token, const result<uint64_t>& purged);
   void resolve_skipped_writes();
-  void complete_write(uint64_t token, const status& st, const std::string& record,
-                      uint64_t purged);
+  void complete_write(uint64_t token, const status& st, const std::string& record, uint64_t purged);
   void expire_writes(time_point now);
   void fail_all_writes(const status& why);
 

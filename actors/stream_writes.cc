@@ -39,8 +39,8 @@ void stream_state::put(caf::response_promise rp, std::string key, std::string do
     return;
   }
   if (!nlohmann::json::accept(document)) {
-    rp.deliver(to_error(status(errc::invalid_argument, "document for key '" + key +
-                                                           "' is not valid JSON")));
+    rp.deliver(to_error(
+        status(errc::invalid_argument, "document for key '" + key + "' is not valid JSON")));
     return;
   }
   uint64_t token = next_token++;
@@ -107,20 +107,20 @@ void stream_state::publish_write(uint64_t token) {
   }
   int64_t limit = cfg.nats->max_payload() - kHeaderAllowance;
   if (static_cast<int64_t>(payload.size()) > limit) {
-    complete_write(token,
-                   status(errc::too_large, "the event for key '" + op.key + "' is " +
-                                               std::to_string(payload.size()) +
-                                               " bytes; the NATS server accepts at most " +
-                                               std::to_string(limit) +
-                                               " (its max_payload less headers)"),
-                   {}, 0);
+    complete_write(
+        token,
+        status(errc::too_large, "the event for key '" + op.key + "' is " +
+                                    std::to_string(payload.size()) +
+                                    " bytes; the NATS server accepts at most " +
+                                    std::to_string(limit) + " (its max_payload less headers)"),
+        {}, 0);
     return;
   }
   op.document.clear();
   op.document.shrink_to_fit();
   nats::headers hdrs{{"Nats-Msg-Id", writer_id + "." + std::to_string(token)}};
-  auto st = cfg.nats->publish(subject, payload, inbox->prefix() + ".a." + std::to_string(token),
-                              hdrs);
+  auto st =
+      cfg.nats->publish(subject, payload, inbox->prefix() + ".a." + std::to_string(token), hdrs);
   if (!st.is_ok()) {
     complete_write(token, st, {}, 0);
     return;
@@ -240,14 +240,14 @@ void stream_state::expire_writes(time_point now) {
   for (auto token : expired) {
     auto it = writes.find(token);
     if (it == writes.end()) continue;
-    complete_write(token,
-                   status(errc::timeout, std::string(it->second.published
-                                                         ? "no confirmation from JetStream"
-                                                         : "the write waited for earlier writes") +
-                                             " within " +
-                                             std::to_string(cfg.options.operation_timeout.count()) +
-                                             " ms; it may still be applied later"),
-                   {}, 0);
+    complete_write(
+        token,
+        status(errc::timeout,
+               std::string(it->second.published ? "no confirmation from JetStream"
+                                                : "the write waited for earlier writes") +
+                   " within " + std::to_string(cfg.options.operation_timeout.count()) +
+                   " ms; it may still be applied later"),
+        {}, 0);
   }
 }
 

@@ -61,7 +61,9 @@ subscriber_actor::behavior_type message_callback_actor(subscriber_actor::pointer
 
 }  // namespace
 
-caf::actor spawn_requester(caf::actor_system& sys) { return sys.spawn(requester); }
+caf::actor spawn_requester(caf::actor_system& sys) {
+  return sys.spawn(requester);
+}
 
 subscriber_actor spawn_change_callback(caf::actor_system& sys, change_callback callback) {
   return sys.spawn<caf::detached>(change_callback_actor, std::move(callback));
@@ -85,7 +87,9 @@ void subscription::unsubscribe() {
   caf::anon_send_exit(impl_->subscriber, caf::exit_reason::user_shutdown);
 }
 
-bool subscription::active() const { return impl_ && impl_->active.load(); }
+bool subscription::active() const {
+  return impl_ && impl_->active.load();
+}
 
 void subscription::impl::end_locally() {
   active = false;

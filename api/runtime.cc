@@ -47,7 +47,9 @@ std::shared_ptr<runtime> runtime::get() {
   return rt;
 }
 
-caf::actor_system& runtime::system() { return *state_->system; }
+caf::actor_system& runtime::system() {
+  return *state_->system;
+}
 
 result<std::shared_ptr<nats::connection>> runtime::connect(const nats_options& options) {
   std::lock_guard<std::mutex> guard(state_->mutex);
@@ -69,8 +71,14 @@ nats::connect_options to_connect_options(const nats_options& options) {
   return out;
 }
 
-callback_scope::callback_scope() { ++callback_depth; }
-callback_scope::~callback_scope() { --callback_depth; }
-bool callback_scope::active() { return callback_depth > 0; }
+callback_scope::callback_scope() {
+  ++callback_depth;
+}
+callback_scope::~callback_scope() {
+  --callback_depth;
+}
+bool callback_scope::active() {
+  return callback_depth > 0;
+}
 
 }  // namespace eventbase::api

@@ -26,7 +26,8 @@ result<std::string> to_json_text(const nlohmann::json& data) {
   try {
     return data.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
   } catch (const nlohmann::json::exception& e) {
-    return status(errc::invalid_argument, std::string("document cannot be serialized: ") + e.what());
+    return status(errc::invalid_argument,
+                  std::string("document cannot be serialized: ") + e.what());
   }
 }
 
@@ -107,8 +108,7 @@ result<stream> stream::open(stream_config config) {
 
   std::string path = config.data_path;
   if (path.empty()) {
-    std::string templ =
-        (std::filesystem::temp_directory_path() / "eventbase-XXXXXX").string();
+    std::string templ = (std::filesystem::temp_directory_path() / "eventbase-XXXXXX").string();
     if (::mkdtemp(templ.data()) == nullptr)
       return status(errc::storage, "cannot create a temporary data directory");
     path = p->temp_dir = templ;
@@ -146,9 +146,13 @@ result<stream> stream::open(stream_config config) {
   return stream(std::move(p));
 }
 
-const std::string& stream::name() const { return impl_->config.stream_name; }
+const std::string& stream::name() const {
+  return impl_->config.stream_name;
+}
 
-bool stream::is_open() const { return impl_ && !impl_->closed.load(); }
+bool stream::is_open() const {
+  return impl_ && !impl_->closed.load();
+}
 
 result<document> stream::put(const std::string& key, const nlohmann::json& data) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
@@ -240,8 +244,8 @@ result<subscription> stream::subscribe(const std::string& glob, change_callback 
 status stream::close() {
   if (!impl_) return status::ok();
   if (impl_->closed.exchange(true)) return status::ok();
-  auto done =
-      request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout, close_atom::value);
+  auto done = request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout,
+                                    close_atom::value);
   impl_->release();
   return done.ok() ? status::ok() : done.error();
 }
@@ -249,8 +253,8 @@ status stream::close() {
 status stream::delete_stream() {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.is_ok()) return st;
-  auto done =
-      request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout, drop_atom::value);
+  auto done = request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout,
+                                    drop_atom::value);
   if (!done.ok()) return done.error();
   impl_->closed = true;
   impl_->release();

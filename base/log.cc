@@ -52,9 +52,13 @@ const char* name_of(level lvl) {
 
 }  // namespace
 
-void set_level(level lvl) { current().store(static_cast<int>(lvl)); }
+void set_level(level lvl) {
+  current().store(static_cast<int>(lvl));
+}
 
-bool enabled(level lvl) { return static_cast<int>(lvl) <= current().load(std::memory_order_relaxed); }
+bool enabled(level lvl) {
+  return static_cast<int>(lvl) <= current().load(std::memory_order_relaxed);
+}
 
 void set_sink(sink s) {
   std::lock_guard<std::mutex> guard(sink_mutex());

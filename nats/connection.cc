@@ -49,7 +49,9 @@ void on_reconnected(natsConnection* nc, void* closure) {
   (*static_cast<shared_listeners*>(closure))->notify_reconnect();
 }
 
-void on_closed(natsConnection*, void* closure) { delete static_cast<shared_listeners*>(closure); }
+void on_closed(natsConnection*, void* closure) {
+  delete static_cast<shared_listeners*>(closure);
+}
 
 void on_async_error(natsConnection*, natsSubscription*, natsStatus err, void*) {
   EB_LOG_WARN("nats", "asynchronous error: " << natsStatus_GetText(err));
@@ -144,8 +146,8 @@ result<std::shared_ptr<connection>> connection::open(const connect_options& opti
     delete closure;  // no connection, no callbacks
     std::string list;
     for (auto& server : options.servers) list += (list.empty() ? "" : ",") + server;
-    return nats_error("cannot connect to NATS at " + (list.empty() ? "nats://127.0.0.1:4222" : list),
-                      s);
+    return nats_error(
+        "cannot connect to NATS at " + (list.empty() ? "nats://127.0.0.1:4222" : list), s);
   }
   return std::make_shared<connection>(private_tag{}, conn, std::move(shared));
 }
@@ -186,7 +188,8 @@ result<std::unique_ptr<inbox>> connection::open_inbox(const std::string& prefix,
   auto* st = new nats_inbox::state{std::move(handler)};
   natsSubscription* sub = nullptr;
   std::string wildcard = prefix + ".>";
-  natsStatus s = natsConnection_Subscribe(&sub, conn_, wildcard.c_str(), nats_inbox::on_message, st);
+  natsStatus s =
+      natsConnection_Subscribe(&sub, conn_, wildcard.c_str(), nats_inbox::on_message, st);
   if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(sub, nats_inbox::on_complete, st);
   // Flow control bounds what a stream has outstanding; these limits only guard against bugs.
   if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub, 1 << 20, 1 << 30);
@@ -201,7 +204,9 @@ result<std::unique_ptr<inbox>> connection::open_inbox(const std::string& prefix,
   return std::unique_ptr<inbox>(new nats_inbox(shared_from_this(), prefix, sub));
 }
 
-int64_t connection::max_payload() const { return natsConnection_GetMaxPayload(conn_); }
+int64_t connection::max_payload() const {
+  return natsConnection_GetMaxPayload(conn_);
+}
 
 uint64_t connection::add_reconnect_listener(std::function<void()> callback) {
   std::lock_guard<std::mutex> guard(listeners_->mutex);

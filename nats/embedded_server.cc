@@ -76,7 +76,9 @@ result<std::unique_ptr<embedded_server>> embedded_server::start(embedded_server_
   return server;
 }
 
-embedded_server::~embedded_server() { stop(); }
+embedded_server::~embedded_server() {
+  stop();
+}
 
 std::string embedded_server::url() const {
   return "nats://" + options_.host + ":" + std::to_string(port_);
@@ -101,8 +103,8 @@ status embedded_server::launch() {
                   "cannot create NATS store '" + options_.store_dir + "': " + ec.message());
 
   int port = port_ > 0 ? port_ : options_.port;
-  std::vector<std::string> args = {exe,  "-js", "-a", options_.host, "-p", std::to_string(port),
-                                   "-sd", options_.store_dir};
+  std::vector<std::string> args = {
+      exe, "-js", "-a", options_.host, "-p", std::to_string(port), "-sd", options_.store_dir};
   if (!options_.user.empty()) {
     args.insert(args.end(), {"--user", options_.user, "--pass", options_.password});
   }
@@ -197,7 +199,9 @@ void embedded_server::reap(std::chrono::milliseconds grace) {
   if (log_reader_.joinable()) log_reader_.join();  // the pipe closes with the process
 }
 
-void embedded_server::stop() { reap(std::chrono::milliseconds(10000)); }
+void embedded_server::stop() {
+  reap(std::chrono::milliseconds(10000));
+}
 
 void embedded_server::kill() {
   if (pid_ <= 0) return;

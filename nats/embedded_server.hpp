@@ -19,7 +19,7 @@ struct embedded_server_options {
   std::string executable = "nats-server";  // searched in PATH
   std::string store_dir;                   // required: JetStream's store
   std::string host = "127.0.0.1";
-  int port = -1;                           // -1: a free port chosen by the server
+  int port = -1;  // -1: a free port chosen by the server
   std::string user;
   std::string password;
   std::string token;

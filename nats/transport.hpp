@@ -20,9 +20,9 @@ struct message {
   std::string subject;
   std::string reply;
   std::string data;
-  int status = 0;            // NATS "Status" header (100 heartbeat, 404, 408, 409, 503), 0 if none
-  std::string description;   // NATS "Description" header
-  std::string msg_id;        // "Nats-Msg-Id" header, the publisher's id of the message
+  int status = 0;           // NATS "Status" header (100 heartbeat, 404, 408, 409, 503), 0 if none
+  std::string description;  // NATS "Description" header
+  std::string msg_id;       // "Nats-Msg-Id" header, the publisher's id of the message
 };
 
 using message_handler = std::function<void(message&&)>;

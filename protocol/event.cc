@@ -25,7 +25,9 @@ std::string json_string(std::string_view text) {
   return json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-status corrupt(std::string reason) { return status(errc::corrupt, std::move(reason)); }
+status corrupt(std::string reason) {
+  return status(errc::corrupt, std::move(reason));
+}
 
 }  // namespace
 
@@ -120,8 +122,7 @@ result<decoded_event> decode_event(std::string_view payload) {
       if (auto changes = meta->find("changes");
           changes != meta->end() && changes->is_number_unsigned())
         ev.meta.changes = changes->get<uint64_t>();
-      if (auto created = meta->find("dateCreated");
-          created != meta->end() && created->is_string())
+      if (auto created = meta->find("dateCreated"); created != meta->end() && created->is_string())
         ev.meta.date_created = parse_iso8601_ms(created->get_ref<const std::string&>());
     }
   }

@@ -25,8 +25,8 @@ enum class event_type : uint8_t { put, erase };
 
 /// The writer's metadata carried in a PUT event.
 struct carried_meta {
-  uint64_t changes = 0;                   // 0: absent (event written by a JS node)
-  std::optional<int64_t> date_created;    // absent: the key is new, created = this event's time
+  uint64_t changes = 0;                 // 0: absent (event written by a JS node)
+  std::optional<int64_t> date_created;  // absent: the key is new, created = this event's time
 };
 
 std::string put_subject(std::string_view stream, std::string_view key);

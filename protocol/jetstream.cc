@@ -30,7 +30,7 @@ result<json> parse_response(std::string_view response) {
     std::string description = err->value("description", std::string("unknown error"));
     std::string message = "JetStream: " + description + " (code " + std::to_string(code) +
                           ", err_code " + std::to_string(err_code) + ")";
-    errc ec = code == 404 ? errc::not_found
+    errc ec = code == 404   ? errc::not_found
               : code == 400 ? errc::invalid_argument
                             : errc::unavailable;
     return status(ec, std::move(message));
@@ -45,10 +45,18 @@ bool parse_u64(std::string_view text, uint64_t& out) {
 
 }  // namespace
 
-std::string stream_info_subject(std::string_view stream) { return api("STREAM.INFO", stream); }
-std::string stream_create_subject(std::string_view stream) { return api("STREAM.CREATE", stream); }
-std::string stream_delete_subject(std::string_view stream) { return api("STREAM.DELETE", stream); }
-std::string stream_purge_subject(std::string_view stream) { return api("STREAM.PURGE", stream); }
+std::string stream_info_subject(std::string_view stream) {
+  return api("STREAM.INFO", stream);
+}
+std::string stream_create_subject(std::string_view stream) {
+  return api("STREAM.CREATE", stream);
+}
+std::string stream_delete_subject(std::string_view stream) {
+  return api("STREAM.DELETE", stream);
+}
+std::string stream_purge_subject(std::string_view stream) {
+  return api("STREAM.PURGE", stream);
+}
 std::string consumer_create_subject(std::string_view stream) {
   return api("CONSUMER.CREATE", stream);
 }

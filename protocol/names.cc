@@ -52,9 +52,9 @@ status validate_key(std::string_view key) {
 status validate_stream_name(std::string_view name) {
   if (name.empty()) return status(errc::invalid_argument, "stream name must not be empty");
   if (name.size() > kMaxStreamNameBytes)
-    return status(errc::invalid_argument,
-                  "stream name is " + std::to_string(name.size()) + " bytes, the limit is " +
-                      std::to_string(kMaxStreamNameBytes));
+    return status(errc::invalid_argument, "stream name is " + std::to_string(name.size()) +
+                                              " bytes, the limit is " +
+                                              std::to_string(kMaxStreamNameBytes));
   for (char c : name) {
     auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u >= 0x7F || c == '.' || c == '*' || c == '>' || c == '/' || c == '\\') {
@@ -63,8 +63,8 @@ status validate_stream_name(std::string_view name) {
         std::snprintf(shown, sizeof shown, "%c", c);
       else
         std::snprintf(shown, sizeof shown, "\\x%02X", u);
-      return status(errc::invalid_argument, "stream name '" + std::string(name) +
-                                                "' contains '" + std::string(shown) +
+      return status(errc::invalid_argument, "stream name '" + std::string(name) + "' contains '" +
+                                                std::string(shown) +
                                                 "'; allowed are printable ASCII characters "
                                                 "except space . * > / \\");
     }

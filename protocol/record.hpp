@@ -27,8 +27,8 @@ struct meta {
   uint64_t changes = 0;
 
   bool operator==(const meta& other) const {
-    return date_created_ms == other.date_created_ms &&
-           date_modified_ms == other.date_modified_ms && changes == other.changes;
+    return date_created_ms == other.date_created_ms && date_modified_ms == other.date_modified_ms &&
+           changes == other.changes;
   }
 };
 

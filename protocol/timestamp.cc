@@ -30,7 +30,9 @@ void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
   y += m <= 2;
 }
 
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+int64_t floor_div(int64_t a, int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
 
 bool read_digits(std::string_view text, size_t pos, size_t count, unsigned& out) {
   out = 0;
@@ -58,8 +60,8 @@ std::string format_iso8601_ms(int64_t ms) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", static_cast<long long>(y),
                 m, d, static_cast<unsigned>(in_day / 3600000),
-                static_cast<unsigned>(in_day / 60000 % 60), static_cast<unsigned>(in_day / 1000 % 60),
-                static_cast<unsigned>(in_day % 1000));
+                static_cast<unsigned>(in_day / 60000 % 60),
+                static_cast<unsigned>(in_day / 1000 % 60), static_cast<unsigned>(in_day % 1000));
   return buf;
 }
 

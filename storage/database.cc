@@ -40,7 +40,9 @@ rocksdb::ColumnFamilyOptions family_options(const database_options& opts,
 
 }  // namespace
 
-std::string column_family_name(const std::string& stream) { return kFamilyPrefix + stream; }
+std::string column_family_name(const std::string& stream) {
+  return kFamilyPrefix + stream;
+}
 
 database::database(private_tag, std::string path) : path_(std::move(path)) {}
 
@@ -74,8 +76,7 @@ result<std::shared_ptr<database>> database::open(const std::string& path,
   }
   if (names.empty()) names.push_back(rocksdb::kDefaultColumnFamilyName);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (auto& name : names)
-    descriptors.emplace_back(name, family_options(options, self->cache_));
+  for (auto& name : names) descriptors.emplace_back(name, family_options(options, self->cache_));
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -111,8 +112,8 @@ result<std::shared_ptr<stream_store>> database::open_stream(const std::string& s
   if (auto it = families_.find(stream); it != families_.end()) {
     family = it->second;
   } else {
-    auto st =
-        db_->CreateColumnFamily(family_options(options_, cache_), column_family_name(stream), &family);
+    auto st = db_->CreateColumnFamily(family_options(options_, cache_), column_family_name(stream),
+                                      &family);
     if (!st.ok()) return storage_error("cannot create storage for stream '" + stream + "'", st);
     families_.emplace(stream, family);
   }
@@ -126,7 +127,8 @@ result<std::shared_ptr<stream_store>> database::open_stream(const std::string& s
   } else if (!st.IsNotFound()) {
     return storage_error("cannot read stored sequence of stream '" + stream + "'", st);
   }
-  auto store = std::make_shared<stream_store>(shared_from_this(), stream, db_.get(), family, applied);
+  auto store =
+      std::make_shared<stream_store>(shared_from_this(), stream, db_.get(), family, applied);
   open_[stream] = store;
   return store;
 }

@@ -28,7 +28,7 @@ namespace eventbase::storage {
 class stream_store;
 
 struct database_options {
-  size_t block_cache_bytes = size_t{32} << 20;    // shared by all streams
+  size_t block_cache_bytes = size_t{32} << 20;      // shared by all streams
   size_t memtable_budget_bytes = size_t{64} << 20;  // all streams' memtables together
   size_t stream_write_buffer_bytes = size_t{16} << 20;
 };
@@ -74,7 +74,7 @@ class database : public std::enable_shared_from_this<database> {
   std::unique_ptr<rocksdb::DB> db_;
   mutable std::mutex mutex_;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;  // stream name -> handle
-  std::map<std::string, std::weak_ptr<stream_store>> open_;        // streams open right now
+  std::map<std::string, std::weak_ptr<stream_store>> open_;       // streams open right now
 };
 
 /// The column family name of a stream (stream names cannot contain ':').

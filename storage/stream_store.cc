@@ -14,7 +14,9 @@ namespace {
 
 const rocksdb::Slice kSequenceKey("", 0);
 
-rocksdb::Slice slice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+rocksdb::Slice slice(std::string_view s) {
+  return rocksdb::Slice(s.data(), s.size());
+}
 
 status closed_error(const std::string& stream) {
   return status(errc::closed, "stream '" + stream + "' is closed");
@@ -45,7 +47,9 @@ stream_store::stream_store(std::shared_ptr<database> owner, std::string name, ro
       family_(family),
       applied_(applied) {}
 
-stream_store::~stream_store() { close(); }
+stream_store::~stream_store() {
+  close();
+}
 
 result<std::optional<std::string>> stream_store::get(std::string_view key) const {
   std::shared_lock<std::shared_mutex> guard(lifecycle_);

@@ -67,9 +67,9 @@ result<std::optional<document>> decode_record(const std::string& record);
 /// Called for each change of a subscribed key, in stream order: `data` is null and `meta`
 /// empty for a DELETE. `event` is the event as on the stream ({"type","id","data","timestamp"})
 /// plus "oldData", the document before the change (null if none), as in the JS library.
-using change_callback = std::function<void(const std::string& key, const nlohmann::json& data,
-                                           const std::optional<meta>& meta,
-                                           const nlohmann::json& event)>;
+using change_callback =
+    std::function<void(const std::string& key, const nlohmann::json& data,
+                       const std::optional<meta>& meta, const nlohmann::json& event)>;
 
 /// Called with every event this instance applies, as on the stream.
 using message_callback = std::function<void(const nlohmann::json& event)>;
@@ -78,8 +78,8 @@ struct stream_config {
   std::string stream_name;        // required; NATS stream name rules (no . * > / \ or spaces)
   std::string stats_stream_name;  // optional: publish an operation stat to <name>.stats
   nats_options nats;
-  std::string data_path;          // optional: default a fresh temporary directory, removed on close
-  message_callback on_message;    // optional
+  std::string data_path;        // optional: default a fresh temporary directory, removed on close
+  message_callback on_message;  // optional
   std::chrono::milliseconds timeout{10000};  // per operation, and for opening
 };
 

@@ -24,13 +24,13 @@ void set_sink(sink s);
 
 }  // namespace eventbase::log
 
-#define EB_LOG(lvl, component, expr)                                \
-  do {                                                              \
-    if (::eventbase::log::enabled(lvl)) {                           \
-      std::ostringstream eb_log_stream_;                            \
-      eb_log_stream_ << expr;                                       \
+#define EB_LOG(lvl, component, expr)                                 \
+  do {                                                               \
+    if (::eventbase::log::enabled(lvl)) {                            \
+      std::ostringstream eb_log_stream_;                             \
+      eb_log_stream_ << expr;                                        \
       ::eventbase::log::write(lvl, component, eb_log_stream_.str()); \
-    }                                                               \
+    }                                                                \
   } while (false)
 
 #define EB_LOG_ERROR(component, expr) EB_LOG(::eventbase::log::level::error, component, expr)

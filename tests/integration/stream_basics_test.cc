@@ -128,8 +128,7 @@ CAF_TEST(keys filter with regexes) {
   auto some = db.keys("something:*").value();
   CAF_CHECK_EQUAL(some, (std::vector<std::string>{"something:1", "something:2"}));
   CAF_CHECK_EQUAL(db.keys("^user:\\d$").value(), (std::vector<std::string>{"user:2"}));
-  CAF_CHECK_EQUAL(db.keys("1$").value(),
-                  (std::vector<std::string>{"other:1", "something:1"}));
+  CAF_CHECK_EQUAL(db.keys("1$").value(), (std::vector<std::string>{"other:1", "something:1"}));
   CAF_CHECK_EQUAL(db.keys("").value().size(), 5u);
   auto invalid = db.keys("user(");
   CAF_REQUIRE(!invalid.ok());
@@ -157,8 +156,9 @@ CAF_TEST(operations on a closed instance fail clearly) {
   db.put("k", 1).value();
   CAF_REQUIRE(db.close().is_ok());
   CAF_CHECK(!db.is_open());
-  for (auto st : {db.put("k", 2).error(), db.get("k").error(), db.erase("k").error(),
-                  db.keys().error(), db.subscribe("*", [](auto&, auto&, auto&, auto&) {}).error()}) {
+  for (auto st :
+       {db.put("k", 2).error(), db.get("k").error(), db.erase("k").error(), db.keys().error(),
+        db.subscribe("*", [](auto&, auto&, auto&, auto&) {}).error()}) {
     CAF_CHECK_EQUAL(st.code(), errc::closed);
     CAF_CHECK_NOT_EQUAL(st.message().find("closed"), std::string::npos);
   }

@@ -26,7 +26,9 @@ struct fixture {
     return db
         .subscribe(glob,
                    [&into](const std::string& key, const json& data, const std::optional<meta>& m,
-                           const json& event) { into.add(update{key, data, m, event}); })
+                           const json& event) {
+                     into.add(update{key, data, m, event});
+                   })
         .value();
   }
 
@@ -130,8 +132,8 @@ CAF_TEST(globs with several stars match the whole key) {
   CAF_REQUIRE_EQUAL(end.wait_for(1).size(), 1u);
   std::vector<std::string> keys;
   for (auto& u : updates.items()) keys.push_back(u.key);
-  CAF_CHECK_EQUAL(keys, (std::vector<std::string>{"user:1:profile:a", "user:5:profile:b:c",
-                                                  "user::profile:"}));
+  CAF_CHECK_EQUAL(
+      keys, (std::vector<std::string>{"user:1:profile:a", "user:5:profile:b:c", "user::profile:"}));
   sub.unsubscribe();
   end_sub.unsubscribe();
 }

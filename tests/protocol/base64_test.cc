@@ -31,8 +31,8 @@ CAF_TEST(round trips every byte value) {
 }
 
 CAF_TEST(rejects malformed input) {
-  CAF_CHECK(!base64_decode("abc").has_value());    // not a multiple of 4
-  CAF_CHECK(!base64_decode("ab!=").has_value());   // outside the alphabet
-  CAF_CHECK(!base64_decode("YR==").has_value());   // non-zero bits under the padding
-  CAF_CHECK(!base64_decode("a-_b").has_value());   // url-safe alphabet is not accepted
+  CAF_CHECK(!base64_decode("abc").has_value());   // not a multiple of 4
+  CAF_CHECK(!base64_decode("ab!=").has_value());  // outside the alphabet
+  CAF_CHECK(!base64_decode("YR==").has_value());  // non-zero bits under the padding
+  CAF_CHECK(!base64_decode("a-_b").has_value());  // url-safe alphabet is not accepted
 }

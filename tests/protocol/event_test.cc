@@ -11,7 +11,9 @@ using nlohmann::json;
 
 namespace {
 
-json document_of(const decoded_event& ev) { return decode_document(ev.data_msgpack).value(); }
+json document_of(const decoded_event& ev) {
+  return decode_document(ev.data_msgpack).value();
+}
 
 }  // namespace
 

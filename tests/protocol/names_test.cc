@@ -18,9 +18,9 @@ CAF_TEST(keys reject empty oversized and broken utf8) {
   auto big = validate_key(std::string(kMaxKeyBytes + 1, 'k'));
   CAF_CHECK_EQUAL(big.code(), errc::too_large);
   CAF_CHECK_NOT_EQUAL(big.message().find("1025"), std::string::npos);
-  CAF_CHECK_EQUAL(validate_key("\xC3").code(), errc::invalid_argument);          // truncated
-  CAF_CHECK_EQUAL(validate_key("\xC0\xAF").code(), errc::invalid_argument);      // overlong
-  CAF_CHECK_EQUAL(validate_key("\xED\xA0\x80").code(), errc::invalid_argument);  // surrogate
+  CAF_CHECK_EQUAL(validate_key("\xC3").code(), errc::invalid_argument);              // truncated
+  CAF_CHECK_EQUAL(validate_key("\xC0\xAF").code(), errc::invalid_argument);          // overlong
+  CAF_CHECK_EQUAL(validate_key("\xED\xA0\x80").code(), errc::invalid_argument);      // surrogate
   CAF_CHECK_EQUAL(validate_key("\xF4\x90\x80\x80").code(), errc::invalid_argument);  // > U+10FFFF
 }
 

@@ -31,8 +31,8 @@ CAF_TEST(round trips meta sequence and document) {
 }
 
 CAF_TEST(round trips every json type) {
-  for (json doc : {json(nullptr), json(true), json(-1), json(18446744073709551615ULL),
-                   json(0.1), json("text \xF0\x9F\x8E\x89"), json::array(), json::object()}) {
+  for (json doc : {json(nullptr), json(true), json(-1), json(18446744073709551615ULL), json(0.1),
+                   json("text \xF0\x9F\x8E\x89"), json::array(), json::object()}) {
     auto bytes = encode_record(meta{1, 2, 3}, 4, msgpack_of(doc));
     auto view = decode_record(bytes);  // views into `bytes`
     CAF_REQUIRE(view.ok());

@@ -29,7 +29,9 @@ json document(const std::string& record) {
   return decode_document(decode_record(record).value().data_msgpack).value();
 }
 
-meta meta_of(const std::string& record) { return decode_record(record).value().m; }
+meta meta_of(const std::string& record) {
+  return decode_record(record).value().m;
+}
 
 std::vector<std::string> keys(stream_store& store, const std::string& pattern) {
   return store.keys(key_pattern::compile(pattern).value()).value();

@@ -87,8 +87,8 @@ void raw_client::publish(const std::string& subject, const std::string& payload)
 
 void raw_client::subscribe(const std::string& subject) {
   natsSubscription* sub = nullptr;
-  if (natsConnection_Subscribe(&sub, impl_->conn, subject.c_str(), impl::on_message,
-                               impl_.get()) != NATS_OK)
+  if (natsConnection_Subscribe(&sub, impl_->conn, subject.c_str(), impl::on_message, impl_.get()) !=
+      NATS_OK)
     throw std::runtime_error("raw client cannot subscribe to " + subject);
   natsConnection_Flush(impl_->conn);
   impl_->subs.push_back(sub);
@@ -98,7 +98,9 @@ std::vector<std::string> raw_client::wait_for(size_t n, std::chrono::millisecond
   return impl_->messages.wait_for(n, timeout);
 }
 
-std::vector<std::string> raw_client::received() { return impl_->messages.items(); }
+std::vector<std::string> raw_client::received() {
+  return impl_->messages.items();
+}
 
 std::string raw_client::request(const std::string& subject, const std::string& body) {
   natsMsg* reply = nullptr;

@@ -48,8 +48,8 @@ class raw_client {
   /// Collects the payloads of every message on `subject`.
   void subscribe(const std::string& subject);
   /// Waits until at least `n` messages arrived (or the deadline passed); returns them.
-  std::vector<std::string> wait_for(size_t n, std::chrono::milliseconds timeout =
-                                                  std::chrono::milliseconds(5000));
+  std::vector<std::string> wait_for(
+      size_t n, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   std::vector<std::string> received();
   /// A JetStream API request, answered synchronously (test code may block).
   std::string request(const std::string& subject, const std::string& body);

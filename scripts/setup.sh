@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Eventbase builds, tests and runs with, when they are missing.
+# Idempotent, and silent when everything is there. Needs root (or sudo) only to install.
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config ccache   # toolchain (ccache keeps rebuilds of CAF code fast)
+  libcaf-dev                         # CAF 0.17: actors, network layer, caf-test
+  libnats-dev                        # cnats 3.4: NATS / JetStream client
+  librocksdb-dev                     # RocksDB 7.8: the local replica
+  libmsgpack-cxx-dev                 # msgpack-c 4.1: record headers
+  nlohmann-json3-dev                 # nlohmann/json 3.11: documents, events, JetStream API
+  nats-server                        # NATS 2.9 with JetStream: tests and the embedded default
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+((${#missing[@]} == 0)) && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq >/dev/null
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

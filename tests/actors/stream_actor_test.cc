@@ -1,0 +1,342 @@
+#define CAF_SUITE stream_actor
+#include "actors/stream_actor_fixture.hpp"
+
+#include "protocol/base64.hpp"
+
+using namespace eventbase;
+using namespace eventbase::test;
+using nlohmann::json;
+
+namespace {
+
+const std::string kPutPrefix = "orders." + protocol::base64_encode("k") + "-put";
+
+// One field of a JSON text, by value (CAF's checks must not get references into temporaries).
+json field(const std::string& text, const std::string& pointer) {
+  return json::parse(text).at(json::json_pointer(pointer));
+}
+
+std::string js_put(const std::string& key, const std::string& data) {
+  return R"({"type":"PUT","id":")" + key + R"(","data":)" + data + R"(,"timestamp":1})";
+}
+
+subscriber_actor spawn_collector(caf::actor_system& sys,
+                                 std::shared_ptr<std::vector<change>> into) {
+  return sys.spawn([into](subscriber_actor::pointer) -> subscriber_actor::behavior_type {
+    return {[into](change_atom, change& c) { into->push_back(std::move(c)); }};
+  });
+}
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(stream_actor_tests, stream_actor_fixture)
+
+CAF_TEST(opens an empty stream without waiting for events) {
+  spawn();
+  auto ready = ask<ok_atom>(ready_atom::value);
+  CAF_CHECK(!ready.arrived());  // still asking JetStream
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"), stream_info(0));
+  CAF_CHECK(ready.ok());
+  // The consumer starts after what the replica has applied, and two pulls keep it fed.
+  auto create = expect_publish("$JS.API.CONSUMER.CREATE.orders");
+  CAF_CHECK_EQUAL(field(create.payload, "/config/opt_start_seq"), 1);
+  reply(create, R"({"name":"C1"})");
+  expect_publish("$JS.API.CONSUMER.MSG.NEXT.orders.C1");
+  expect_publish("$JS.API.CONSUMER.MSG.NEXT.orders.C1");
+}
+
+CAF_TEST(creates a missing stream with one message per subject) {
+  spawn();
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"),
+        R"({"error":{"code":404,"err_code":10059,"description":"stream not found"}})");
+  auto create = expect_publish("$JS.API.STREAM.CREATE.orders");
+  auto request = json::parse(create.payload);
+  CAF_CHECK_EQUAL(request["subjects"], json({"orders.*"}));
+  CAF_CHECK_EQUAL(request["max_msgs_per_subject"], 1);
+  reply(create, stream_info(0));
+  CAF_CHECK(ask<ok_atom>(ready_atom::value).ok());
+}
+
+CAF_TEST(is ready only after replaying up to the last sequence) {
+  spawn();
+  auto ready = ask<ok_atom>(ready_atom::value);
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"), stream_info(3));
+  grant_consumer("C1");
+  deliver(1, "orders.a-put", js_put("a", "1"));
+  deliver(2, "orders.b-put", js_put("b", "2"));
+  CAF_CHECK(!ready.arrived());
+  deliver(3, "orders.c-put", js_put("c", "3"));
+  CAF_CHECK(ready.ok());
+  CAF_CHECK_EQUAL(status().applied_sequence, 3u);
+}
+
+CAF_TEST(operations before ready are refused) {
+  spawn();
+  auto get = ask<entry>(get_atom::value, std::string("k"));
+  CAF_CHECK_EQUAL(get.error_code(), errc::not_ready);
+}
+
+CAF_TEST(fails the open when jetstream is not there) {
+  spawn();
+  auto ready = ask<ok_atom>(ready_atom::value);
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"), "", 503);
+  CAF_REQUIRE(ready.arrived());
+  CAF_CHECK_EQUAL(ready.error_code(), errc::unavailable);
+  CAF_CHECK_NOT_EQUAL(ready.error_message().find("JetStream"), std::string::npos);
+}
+
+CAF_TEST(fails the open after the open timeout) {
+  options.open_timeout = std::chrono::seconds(3);
+  spawn();
+  auto ready = ask<ok_atom>(ready_atom::value);
+  advance_time(std::chrono::seconds(4));
+  sched.run();
+  CAF_REQUIRE(ready.arrived());
+  CAF_CHECK_EQUAL(ready.error_code(), errc::timeout);
+}
+
+CAF_TEST(a put replies once applied with carried metadata) {
+  open();
+  auto put = ask<entry>(put_atom::value, std::string("k"), std::string(R"({"v":1})"));
+  auto sent = expect_publish(kPutPrefix);
+  CAF_CHECK(!sent.header("Nats-Msg-Id").empty());
+  auto payload = json::parse(sent.payload);
+  CAF_CHECK_EQUAL(payload["type"], "PUT");
+  CAF_CHECK_EQUAL(payload["id"], "k");
+  CAF_CHECK_EQUAL(payload["data"], json({{"v", 1}}));
+  CAF_CHECK_EQUAL(payload["meta"], json({{"changes", 1}}));
+  ack(sent, 1);
+  CAF_CHECK(!put.arrived());  // acknowledged but not yet applied here
+  deliver_published(sent, 1);
+  CAF_REQUIRE(put.ok());
+  CAF_CHECK_EQUAL(data_of(put.value().record), json({{"v", 1}}));
+  CAF_CHECK_EQUAL(meta_of(put.value().record), (protocol::meta{1733565600123, 1733565600123, 1}));
+  // The next put of the key carries what the replica knows.
+  ask<entry>(put_atom::value, std::string("k"), std::string(R"({"v":2})"));
+  auto second = json::parse(expect_publish(kPutPrefix).payload);
+  CAF_CHECK_EQUAL(second["meta"]["changes"], 2);
+  CAF_CHECK_EQUAL(second["meta"]["dateCreated"], "2024-12-07T10:00:00.123Z");
+}
+
+CAF_TEST(a put may be applied before its acknowledgement) {
+  open();
+  auto put = ask<entry>(put_atom::value, std::string("k"), std::string("7"));
+  auto sent = expect_publish(kPutPrefix);
+  deliver_published(sent, 1);
+  CAF_CHECK(put.ok());
+  ack(sent, 1);  // late: ignored
+  CAF_CHECK_EQUAL(status().pending_writes, 0u);
+}
+
+CAF_TEST(a put replaced by compaction completes at its acknowledged sequence) {
+  open();
+  auto put = ask<entry>(put_atom::value, std::string("k"), std::string("1"));
+  auto sent = expect_publish(kPutPrefix);
+  ack(sent, 5);
+  // Another node's put of the same key replaced message 5 before this node consumed it.
+  deliver(6, kPutPrefix, js_put("k", "2"));
+  CAF_REQUIRE(put.ok());
+  CAF_CHECK_EQUAL(data_of(put.value().record), json(2));  // the key's state as of now
+}
+
+CAF_TEST(writes of one key run one after the other) {
+  open();
+  auto first = ask<entry>(put_atom::value, std::string("k"), std::string("1"));
+  auto second = ask<entry>(put_atom::value, std::string("k"), std::string("2"));
+  auto other = ask<entry>(put_atom::value, std::string("other"), std::string("3"));
+  auto p1 = expect_publish(kPutPrefix);
+  CAF_CHECK(!published_to(kPutPrefix));  // the second waits for the first
+  expect_publish("orders." + protocol::base64_encode("other") + "-put");  // other keys do not
+  ack(p1, 1);
+  deliver_published(p1, 1);
+  CAF_CHECK(first.ok());
+  auto p2 = expect_publish(kPutPrefix);
+  CAF_CHECK_EQUAL(field(p2.payload, "/meta/changes"), 2);
+  deliver_published(p2, 2);
+  CAF_REQUIRE(second.ok());
+  CAF_CHECK_EQUAL(meta_of(second.value().record).changes, 2u);
+  CAF_CHECK(!other.arrived());
+}
+
+CAF_TEST(a write without confirmation times out) {
+  options.operation_timeout = std::chrono::seconds(2);
+  open();
+  auto put = ask<entry>(put_atom::value, std::string("k"), std::string("1"));
+  auto queued = ask<entry>(put_atom::value, std::string("k"), std::string("2"));
+  expect_publish(kPutPrefix);
+  advance_time(std::chrono::seconds(3));
+  sched.run();
+  CAF_REQUIRE(put.arrived());
+  CAF_CHECK_EQUAL(put.error_code(), errc::timeout);
+  CAF_REQUIRE(queued.arrived());
+  CAF_CHECK_EQUAL(queued.error_code(), errc::timeout);
+  CAF_CHECK_EQUAL(status().pending_writes, 0u);
+  // The key is free again.
+  ask<entry>(put_atom::value, std::string("k"), std::string("3"));
+  expect_publish(kPutPrefix);
+}
+
+CAF_TEST(a rejected write reports the jetstream error) {
+  open();
+  auto put = ask<entry>(put_atom::value, std::string("k"), std::string("1"));
+  reply(expect_publish(kPutPrefix), "", 503);
+  CAF_REQUIRE(put.arrived());
+  CAF_CHECK_EQUAL(put.error_code(), errc::unavailable);
+  auto second = ask<entry>(put_atom::value, std::string("k"), std::string("1"));
+  reply(expect_publish(kPutPrefix),
+        R"({"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}})");
+  CAF_CHECK_EQUAL(second.error_code(), errc::unavailable);
+  CAF_CHECK_NOT_EQUAL(second.error_message().find("maximum messages exceeded"), std::string::npos);
+}
+
+CAF_TEST(invalid documents are refused without publishing) {
+  open();
+  auto put = ask<entry>(put_atom::value, std::string("k"), std::string("{not json"));
+  CAF_CHECK_EQUAL(put.error_code(), errc::invalid_argument);
+  auto empty = ask<entry>(put_atom::value, std::string(""), std::string("1"));
+  CAF_CHECK_EQUAL(empty.error_code(), errc::invalid_argument);
+  auto big = ask<entry>(put_atom::value, std::string("k"), "\"" + std::string(2 << 20, 'x') + "\"");
+  CAF_CHECK_EQUAL(big.error_code(), errc::too_large);
+  CAF_CHECK(!published_to("orders."));
+}
+
+CAF_TEST(an erase purges the key after its delete is applied) {
+  open();
+  auto put = ask<entry>(put_atom::value, std::string("k"), std::string("1"));
+  auto p = expect_publish(kPutPrefix);
+  deliver_published(p, 1);
+  CAF_REQUIRE(put.ok());
+  auto erased = ask<uint64_t>(erase_atom::value, std::string("k"));
+  auto del = expect_publish("orders." + protocol::base64_encode("k") + "-delete");
+  CAF_CHECK_EQUAL(field(del.payload, "/type"), "DELETE");
+  deliver_published(del, 2);
+  CAF_CHECK(!erased.arrived());  // purging
+  auto purge = expect_publish("$JS.API.STREAM.PURGE.orders");
+  CAF_CHECK_EQUAL(field(purge.payload, "/filter"), kPutPrefix);
+  reply(purge, R"({"success":true,"purged":1})");
+  CAF_REQUIRE(erased.ok());
+  CAF_CHECK_EQUAL(erased.value(), 1u);
+  CAF_CHECK(ask<entry>(get_atom::value, std::string("k")).value().record.empty());
+}
+
+CAF_TEST(malformed messages are skipped and counted) {
+  open();
+  deliver(1, "orders.x", "not json");
+  deliver(2, "orders.y", R"({"type":"PUT"})");
+  deliver(3, "orders.a-put", js_put("a", "1"));
+  auto st = status();
+  CAF_CHECK_EQUAL(st.skipped_events, 2u);
+  CAF_CHECK_EQUAL(st.applied_sequence, 3u);
+  CAF_CHECK_EQUAL(data_of(ask<entry>(get_atom::value, std::string("a")).value().record), json(1));
+}
+
+CAF_TEST(a gap in consumer sequences recreates the consumer) {
+  open();
+  deliver(1, "orders.a-put", js_put("a", "1"));
+  ++consumer_seq;  // lose one delivery
+  deliver(2, "orders.b-put", js_put("b", "2"));
+  CAF_CHECK_EQUAL(status().applied_sequence, 1u);  // the message after the gap is not applied
+  auto create = expect_publish("$JS.API.CONSUMER.CREATE.orders");
+  CAF_CHECK_EQUAL(field(create.payload, "/config/opt_start_seq"), 2);
+  expect_publish("$JS.API.CONSUMER.DELETE.orders.C1");
+  reply(create, R"({"name":"C2"})");
+  consumer = "C2";
+  consumer_seq = 0;
+  deliver(2, "orders.b-put", js_put("b", "2"));
+  CAF_CHECK_EQUAL(status().applied_sequence, 2u);
+}
+
+CAF_TEST(a reconnect recreates the consumer from the applied sequence) {
+  open();
+  deliver(1, "orders.a-put", js_put("a", "1"));
+  js->fire_reconnect();
+  sched.run();
+  auto create = expect_publish("$JS.API.CONSUMER.CREATE.orders");
+  CAF_CHECK_EQUAL(field(create.payload, "/config/opt_start_seq"), 2);
+  reply(create, R"({"name":"C2"})");
+  // Messages of the old consumer are ignored; the new one continues without gap.
+  deliver(2, "orders.b-put", js_put("b", "2"));
+  CAF_CHECK_EQUAL(status().applied_sequence, 1u);
+  consumer = "C2";
+  consumer_seq = 0;
+  deliver(2, "orders.b-put", js_put("b", "2"));
+  CAF_CHECK_EQUAL(status().applied_sequence, 2u);
+}
+
+CAF_TEST(a silent consumer is recreated) {
+  options.heartbeat = std::chrono::seconds(1);
+  open();
+  advance_time(std::chrono::seconds(2));
+  sched.run();
+  CAF_CHECK(!published_to("$JS.API.CONSUMER.CREATE.orders"));
+  advance_time(std::chrono::seconds(2));
+  sched.run();
+  CAF_CHECK(published_to("$JS.API.CONSUMER.CREATE.orders"));
+}
+
+CAF_TEST(subscribers get matching changes and are dropped when they go down) {
+  open();
+  auto changes = std::make_shared<std::vector<change>>();
+  auto subscriber = spawn_collector(sys, changes);
+  auto id = ask<uint64_t>(subscribe_atom::value, std::string("a*"), subscriber);
+  CAF_REQUIRE(id.ok());
+  deliver(1, "orders.a-put", js_put("a1", R"({"x":1})"));
+  deliver(2, "orders.b-put", js_put("b1", "2"));
+  deliver(3, "orders.a-put", js_put("a1", R"({"x":2})"));
+  CAF_REQUIRE_EQUAL(changes->size(), 2u);
+  CAF_CHECK_EQUAL(changes->at(0).key, "a1");
+  CAF_CHECK(changes->at(0).old_record.empty());
+  CAF_CHECK_EQUAL(data_of(changes->at(1).record), json({{"x", 2}}));
+  CAF_CHECK_EQUAL(data_of(changes->at(1).old_record), json({{"x", 1}}));
+  CAF_CHECK_EQUAL(changes->at(1).sequence, 3u);
+  CAF_CHECK_EQUAL(status().subscriptions, 1u);
+  caf::anon_send_exit(subscriber, caf::exit_reason::user_shutdown);
+  sched.run();
+  CAF_CHECK_EQUAL(status().subscriptions, 0u);
+}
+
+CAF_TEST(unsubscribe ends one subscription) {
+  open();
+  auto changes = std::make_shared<std::vector<change>>();
+  auto subscriber = spawn_collector(sys, changes);
+  auto id = ask<uint64_t>(subscribe_atom::value, std::string("*"), subscriber).value();
+  CAF_CHECK(ask<ok_atom>(unsubscribe_atom::value, id).ok());
+  CAF_CHECK_EQUAL(ask<ok_atom>(unsubscribe_atom::value, id).error_code(), errc::not_found);
+  deliver(1, "orders.a-put", js_put("a", "1"));
+  CAF_CHECK(changes->empty());
+  caf::anon_send_exit(subscriber, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(a replica ahead of the stream is rebuilt) {
+  {
+    // A replica that applied 10 events of an earlier stream of the same name.
+    auto store = db->open_stream(name).value();
+    storage::apply_batch batch(*store);
+    protocol::decoded_event ev;
+    ev.key = "stale";
+    protocol::append_msgpack(json(1), ev.data_msgpack);
+    CAF_REQUIRE(batch.put(ev, 10, 1).ok());
+    CAF_REQUIRE(batch.commit(10).is_ok());
+    store->close();
+  }
+  open(1);
+  deliver(1, "orders.a-put", js_put("fresh", "1"));
+  CAF_CHECK(ask<ok_atom>(ready_atom::value).ok());
+  CAF_CHECK_EQUAL(ask<std::vector<std::string>>(keys_atom::value, std::string("")).value(),
+                  (std::vector<std::string>{"fresh"}));
+}
+
+CAF_TEST(close waits for published writes) {
+  open();
+  auto put = ask<entry>(put_atom::value, std::string("k"), std::string("1"));
+  auto p = expect_publish(kPutPrefix);
+  auto closed = ask<ok_atom>(close_atom::value);
+  CAF_CHECK(!closed.arrived());
+  auto refused = ask<entry>(put_atom::value, std::string("k2"), std::string("1"));
+  CAF_CHECK_EQUAL(refused.error_code(), errc::closed);
+  deliver_published(p, 1);
+  CAF_CHECK(put.ok());
+  CAF_CHECK(closed.ok());
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
