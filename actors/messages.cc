@@ -28,6 +28,8 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<std::string>>("std::vector<std::string>");
   cfg.add_message_type<subscriber_actor>("eventbase::subscriber_actor");
   cfg.add_message_type<stream_actor>("eventbase::stream_actor");
+  cfg.add_message_type<notice_listener_actor>("eventbase::notice_listener_actor");
+  cfg.add_message_type<manager_actor>("eventbase::manager_actor");
   cfg.add_error_category(kCategory, render);
 }
 

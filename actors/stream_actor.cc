@@ -158,8 +158,8 @@ void stream_state::schedule_tick() {
   // Pending work is checked every second; otherwise only consumer liveness and idleness.
   bool busy = !writes.empty() || !calls.empty() || current == phase::opening;
   auto interval = busy ? std::chrono::milliseconds(1000) : cfg.options.heartbeat;
-  if (cfg.options.idle_timeout.count() > 0 && cfg.options.idle_timeout < interval)
-    interval = cfg.options.idle_timeout;
+  if (cfg.options.idle_timeout.count() > 0 && cfg.options.idle_check_interval < interval)
+    interval = cfg.options.idle_check_interval;
   self->delayed_send(self, interval, tick_atom::value);
 }
 
@@ -205,6 +205,8 @@ void stream_state::on_tick() {
 bool stream_state::idle() const {
   if (cfg.options.idle_timeout.count() <= 0) return false;
   if (!subscriptions.empty() || !writes.empty()) return false;
+  // Reads of the C++ API go to the replica directly; they count as activity too.
+  if (cfg.store->since_last_read() < cfg.options.idle_timeout) return false;
   return self->clock().now() - last_activity >= cfg.options.idle_timeout;
 }
 
@@ -348,6 +350,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
       },
       [self](ready_atom) -> caf::result<ok_atom> {
         auto& s = self->state;
+        s.touch();  // the manager sends it when it hands the stream out
         if (s.current == stream_state::phase::ready) return ok_atom::value;
         if (s.current != stream_state::phase::opening)
           return to_error(status(errc::closed, "stream '" + s.cfg.name + "' is closed"));

@@ -35,8 +35,9 @@ struct stream_options {
   int64_t pull_batch = 1024;                  // messages per pull request
   int64_t pull_max_bytes = int64_t{4} << 20;  // raised to the server's max payload
   std::chrono::milliseconds pull_expires{30000};
-  std::chrono::milliseconds heartbeat{5000};  // idle heartbeat of pull requests
-  std::chrono::milliseconds idle_timeout{0};  // 0: never end for idleness
+  std::chrono::milliseconds heartbeat{5000};             // idle heartbeat of pull requests
+  std::chrono::milliseconds idle_timeout{0};             // 0: never end for idleness
+  std::chrono::milliseconds idle_check_interval{60000};  // how often idleness is checked
 };
 
 struct stream_config {

@@ -43,6 +43,9 @@ result<document> to_document(const entry& e) {
 // -- stream::impl ----------------------------------------------------------------------------
 
 stream::impl::~impl() {
+  // A managed stream lives on without handles (its subscriptions too): the manager closes it
+  // when it is idle.
+  if (managed) return;
   if (!closed.load()) {
     // Not via the public close(): the last handle is gone, so use the members directly.
     closed = true;
@@ -78,6 +81,7 @@ void stream::impl::release() {
     subscriptions.clear();
   }
   for (auto& sub : subs) sub->end_locally();
+  if (managed) return;
   if (on_message) caf::anon_send_exit(on_message, caf::exit_reason::user_shutdown);
   if (requester) caf::anon_send_exit(requester, caf::exit_reason::user_shutdown);
   if (store) store->close();
@@ -187,6 +191,7 @@ result<std::optional<document>> stream::get(const std::string& key) {
   if (auto st = impl_->check_open(); !st.is_ok()) return st;
   if (auto st = protocol::validate_key(key); !st.is_ok()) return st;
   int64_t started = protocol::now_ms();
+  impl_->store->note_read();
   auto record = impl_->store->get(key);
   if (!record.ok()) return record.error();
   impl_->publish_stats(protocol::stats_operation::get, key, std::nullopt, started);
@@ -214,6 +219,7 @@ result<std::vector<std::string>> stream::keys(const std::string& pattern) {
   int64_t started = protocol::now_ms();
   auto compiled = protocol::key_pattern::compile(pattern);
   if (!compiled.ok()) return compiled.error();
+  impl_->store->note_read();
   auto keys = impl_->store->keys(*compiled);
   if (!keys.ok()) return keys.error();
   impl_->publish_stats(protocol::stats_operation::keys, std::nullopt, pattern, started);

@@ -103,6 +103,7 @@ struct stream::impl {
   std::string temp_dir;  // the data path, when open() created it; removed on close
   caf::timespan request_timeout;
   std::string stats_subject;  // empty: no stats
+  bool managed = false;       // the manager owns the actor, the requester and the store
 
   std::atomic<bool> closed{false};
   std::mutex mutex;  // guards subscriptions

@@ -1,9 +1,10 @@
 // The local replica: one RocksDB per data path, one column family per stream.
 //
 // A `database` is shared by every stream of a node (and by every instance in one process that
-// uses the same path: opening a path twice returns the same object). Column families are created
-// when a stream is first opened and dropped when the stream is deleted; all existing ones are
-// opened with the database, as RocksDB requires.
+// uses the same path: opening a path twice returns the same object). A stream gets its column
+// family when it is first opened (from a pool created in batches, mapped to the stream by a
+// record in the default column family) and loses it when the stream is deleted; all existing
+// ones are opened with the database, as RocksDB requires.
 //
 // Thread safety: all methods may be called from any thread.
 #pragma once
@@ -49,6 +50,9 @@ class database : public std::enable_shared_from_this<database> {
   /// closed.
   result<std::shared_ptr<stream_store>> open_stream(const std::string& stream);
 
+  /// The store of `stream` while it is open, else nullptr.
+  std::shared_ptr<stream_store> find_open(const std::string& stream) const;
+
   /// Removes the stream's local data. An open store of it is closed first.
   status drop_stream(const std::string& stream);
 
@@ -73,11 +77,14 @@ class database : public std::enable_shared_from_this<database> {
   std::shared_ptr<rocksdb::Cache> cache_;  // block cache shared by all streams
   std::unique_ptr<rocksdb::DB> db_;
   mutable std::mutex mutex_;
-  std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;  // stream name -> handle
-  std::map<std::string, std::weak_ptr<stream_store>> open_;       // streams open right now
-};
+  // Creates a batch of free column families (see database.cc).
+  status create_slots();
 
-/// The column family name of a stream (stream names cannot contain ':').
-std::string column_family_name(const std::string& stream);
+  rocksdb::ColumnFamilyHandle* default_ = nullptr;                // holds stream -> slot
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;  // stream name -> its slot
+  std::vector<rocksdb::ColumnFamilyHandle*> free_slots_;          // created, not yet handed out
+  uint64_t next_slot_ = 0;
+  std::map<std::string, std::weak_ptr<stream_store>> open_;  // streams open right now
+};
 
 }  // namespace eventbase::storage

@@ -18,6 +18,12 @@ rocksdb::Slice slice(std::string_view s) {
   return rocksdb::Slice(s.data(), s.size());
 }
 
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 status closed_error(const std::string& stream) {
   return status(errc::closed, "stream '" + stream + "' is closed");
 }
@@ -81,6 +87,17 @@ result<std::vector<std::string>> stream_store::keys(const protocol::key_pattern&
   }
   if (!it->status().ok()) return storage_error("cannot scan keys", it->status());
   return out;
+}
+
+void stream_store::note_read() const {
+  last_read_ns_.store(steady_ns(), std::memory_order_relaxed);
+}
+
+std::chrono::milliseconds stream_store::since_last_read() const {
+  int64_t last = last_read_ns_.load(std::memory_order_relaxed);
+  if (last == 0) return std::chrono::milliseconds::max();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::nanoseconds(steady_ns() - last));
 }
 
 status stream_store::clear() {

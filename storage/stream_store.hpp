@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -54,6 +55,13 @@ class stream_store {
   /// "^user:" reads only the keys that start with "user:".
   result<std::vector<std::string>> keys(const protocol::key_pattern& pattern) const;
 
+  /// Records a read made outside the stream actor (the C++ API reads the replica directly), so
+  /// that the actor does not count the stream as idle.
+  void note_read() const;
+
+  /// Time since the last note_read(); very long if there was none.
+  std::chrono::milliseconds since_last_read() const;
+
   /// Deletes every document and resets the applied sequence to 0 (the stream was recreated and
   /// the replica is rebuilt from its first event).
   status clear();
@@ -80,7 +88,8 @@ class stream_store {
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;
   std::atomic<uint64_t> applied_;
-  mutable std::shared_mutex lifecycle_;  // shared: reads and writes; exclusive: close
+  mutable std::atomic<int64_t> last_read_ns_{0};  // steady clock; 0: never
+  mutable std::shared_mutex lifecycle_;           // shared: reads and writes; exclusive: close
   bool closed_ = false;
 };
 

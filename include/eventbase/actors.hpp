@@ -6,7 +6,7 @@
 //
 //   stream_actor      one stream: put / get / erase / keys / subscribe / close / drop
 //   subscriber_actor  receives `change` messages; implement it to watch a stream
-//   manager_actor     opens stream actors by name (see manager.hpp)
+//   manager_actor     opens stream actors by name and closes idle ones
 //
 // Documents travel as JSON text in requests and as records in replies: a record is the
 // msgpack-encoded document plus its metadata (protocol/record.hpp); `eventbase::decode_entry`
@@ -43,6 +43,11 @@ using ready_atom = caf::atom_constant<caf::atom("eb_ready")>;
 using close_atom = caf::atom_constant<caf::atom("eb_close")>;
 using drop_atom = caf::atom_constant<caf::atom("eb_drop")>;
 using ok_atom = caf::atom_constant<caf::atom("eb_ok")>;
+using open_atom = caf::atom_constant<caf::atom("eb_open")>;
+using list_atom = caf::atom_constant<caf::atom("eb_list")>;
+using watch_atom = caf::atom_constant<caf::atom("eb_watch")>;
+using opened_atom = caf::atom_constant<caf::atom("eb_opened")>;
+using closed_atom = caf::atom_constant<caf::atom("eb_closed")>;
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -114,6 +119,27 @@ using stream_actor = caf::typed_actor<
     caf::replies_to<close_atom>::with<ok_atom>,
     // deletes the JetStream stream and the local data, then stops
     caf::replies_to<drop_atom>::with<ok_atom>>;
+
+/// Receives the manager's notices: a stream was opened (ready), a stream was closed.
+using notice_listener_actor = caf::typed_actor<caf::reacts_to<opened_atom, std::string>,
+                                               caf::reacts_to<closed_atom, std::string>>;
+
+/// Opens streams by name, one actor per stream, and keeps track of them. All streams of a
+/// manager share its NATS connection and its RocksDB. A stream that has been idle for the
+/// manager's keep-alive with no subscriptions stops itself; the manager forgets it, and the next
+/// open reopens it from the stored sequence. Holders of a stream_actor should monitor it and ask
+/// the manager again when it is gone.
+using manager_actor = caf::typed_actor<
+    // name -> the stream's actor, once ready; concurrent requests for one name open it once
+    caf::replies_to<open_atom, std::string>::with<stream_actor>,
+    // the names of the open streams, sorted
+    caf::replies_to<list_atom>::with<std::vector<std::string>>,
+    // closes every stream (their data stays); replies when all have stopped
+    caf::replies_to<close_atom>::with<ok_atom>,
+    // deletes a stream: its JetStream stream and this node's local data
+    caf::replies_to<drop_atom, std::string>::with<ok_atom>,
+    // sends `opened` / `closed` notices to the listener until it goes down
+    caf::replies_to<watch_atom, notice_listener_actor>::with<ok_atom>>;
 
 // -- helpers ------------------------------------------------------------------------------------
 

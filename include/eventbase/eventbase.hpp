@@ -137,9 +137,59 @@ class stream {
   const std::string& name() const;
   bool is_open() const;
 
+  /// True when both handles refer to the same instance.
+  friend bool operator==(const stream& a, const stream& b) { return a.impl_ == b.impl_; }
+  friend bool operator!=(const stream& a, const stream& b) { return a.impl_ != b.impl_; }
+
   struct impl;
   explicit stream(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
   stream() = default;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+struct manager_config {
+  std::string data_path;  // dbPath; empty: a fresh temporary directory, removed with the manager
+  nats_options nats;
+  /// keepAliveSeconds: a stream with no operation for this long and no subscription closes.
+  std::chrono::milliseconds keep_alive{std::chrono::hours(1)};
+  /// cleanupIntervalMs: how often each stream checks whether it is idle.
+  std::chrono::milliseconds cleanup_interval{std::chrono::minutes(1)};
+  /// Every event of every stream, with the stream's name.
+  std::function<void(const std::string& stream, const nlohmann::json& event)> on_message;
+  /// getStatsStreamName: the stats stream of a stream ("" or unset: no stats).
+  std::function<std::string(const std::string& stream)> stats_stream_name;
+  /// The manager's notices ("stream:opened", "stream:closed" in the JS library).
+  std::function<void(const std::string& stream)> on_stream_opened;
+  std::function<void(const std::string& stream)> on_stream_closed;
+  std::chrono::milliseconds timeout{10000};  // per operation, and for opening a stream
+};
+
+/// Many streams on one node (the JS library's EventbaseManager): one NATS connection and one
+/// RocksDB (at data_path) shared by all of them, each stream opened on first use and closed
+/// after keep_alive without activity. A handle of a stream that was closed for idleness fails
+/// with errc::closed; get_stream gives a fresh one (and reopens it, resuming from the replica).
+class manager {
+ public:
+  static result<manager> create(manager_config config);
+
+  /// The open instance of `name`, opening it on first use; concurrent calls open it once and
+  /// return the same instance.
+  result<stream> get_stream(const std::string& name);
+
+  /// The names of the open streams, sorted.
+  result<std::vector<std::string>> open_streams();
+
+  /// Closes every stream (their data stays); get_stream opens them anew.
+  status close_all();
+
+  /// Deletes a stream: its JetStream stream and this node's local data.
+  status delete_stream(const std::string& name);
+
+  struct impl;
+  explicit manager(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
+  manager() = default;
 
  private:
   std::shared_ptr<impl> impl_;

@@ -74,11 +74,12 @@ class stream_actor_fixture : public test_coordinator_fixture<actor_test_config> 
     sched.run();
   }
 
-  /// Takes the first message published since, whose subject starts with `prefix`.
-  published expect_publish(const std::string& prefix) {
+  /// Takes the first message published since, whose subject starts with `prefix` (or is
+  /// `prefix`, when `exact`).
+  published expect_publish(const std::string& prefix, bool exact = false) {
     for (auto& p : js->take()) backlog.push_back(std::move(p));
     for (auto it = backlog.begin(); it != backlog.end(); ++it) {
-      if (it->subject.compare(0, prefix.size(), prefix) == 0) {
+      if (exact ? it->subject == prefix : it->subject.compare(0, prefix.size(), prefix) == 0) {
         auto out = std::move(*it);
         backlog.erase(it);
         return out;

@@ -110,6 +110,32 @@ CAF_TEST(reopen resumes sequence and data and lists streams) {
   CAF_CHECK(!b->get("key-a").value().has_value());  // streams do not share keys
 }
 
+CAF_TEST(many streams keep their own data across reopen) {
+  // More streams than one batch of column families.
+  {
+    auto db = database::open(dir.path()).value();
+    for (int i = 0; i < 40; ++i) {
+      auto store = db->open_stream("s" + std::to_string(i)).value();
+      apply_batch batch(*store);
+      CAF_REQUIRE(batch.put(put_event("k", i), 1, 1).ok());
+      CAF_REQUIRE(batch.commit(static_cast<uint64_t>(i + 1)).is_ok());
+    }
+    CAF_REQUIRE(db->drop_stream("s7").is_ok());
+  }
+  auto db = database::open(dir.path()).value();
+  CAF_CHECK_EQUAL(db->stream_names().size(), 39u);
+  for (int i = 0; i < 40; ++i) {
+    auto store = db->open_stream("s" + std::to_string(i)).value();
+    if (i == 7) {
+      CAF_CHECK_EQUAL(store->applied_sequence(), 0u);  // dropped: a new, empty stream
+      CAF_CHECK(!store->get("k").value().has_value());
+    } else {
+      CAF_CHECK_EQUAL(store->applied_sequence(), static_cast<uint64_t>(i + 1));
+      CAF_CHECK_EQUAL(document(store->get("k").value().value()), json(i));
+    }
+  }
+}
+
 CAF_TEST(one open store per stream and one database per path) {
   auto db = database::open(dir.path()).value();
   auto again = database::open(dir.path()).value();

@@ -77,24 +77,28 @@ class scripted_transport : public nats::transport {
     return !handlers_.empty();
   }
 
-  /// Hands `msg` to the open inbox, as a NATS thread would.
-  void deliver(nats::message msg) {
+  /// Hands `msg` to the (first) open inbox, as a NATS thread would.
+  void deliver(nats::message msg) { deliver_to(inbox_prefix(), std::move(msg)); }
+
+  /// Hands `msg` to the inbox with `prefix`; dropped when there is none (like NATS does).
+  void deliver_to(const std::string& prefix, nats::message msg) {
     nats::message_handler handler;
     {
       std::lock_guard<std::mutex> guard(mutex_);
-      if (handlers_.empty()) return;
-      handler = handlers_.begin()->second;
+      auto it = handlers_.find(prefix);
+      if (it == handlers_.end()) return;
+      handler = it->second;
     }
     handler(std::move(msg));
   }
 
-  /// Replies `body` to the request `to` (sent to its reply subject).
+  /// Replies `body` to the request `to`, at its reply subject.
   void reply(const published& to, const std::string& body, int status_code = 0) {
     nats::message m;
     m.subject = to.reply;
     m.data = body;
     m.status = status_code;
-    deliver(std::move(m));
+    deliver_to(to.reply.substr(0, to.reply.find('.', to.reply.find('.') + 1)), std::move(m));
   }
 
   void fire_reconnect() {

@@ -1,0 +1,188 @@
+// eventbase::manager: the non-actor facade over the manager actor.
+#include <filesystem>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/manager_actor.hpp"
+#include "api/stream_impl.hpp"
+#include "eventbase/log.hpp"
+#include "protocol/names.hpp"
+
+namespace eventbase {
+
+using api::request_sync;
+
+struct manager::impl {
+  std::shared_ptr<api::runtime> rt;
+  manager_config config;
+  std::shared_ptr<nats::connection> nats;
+  std::shared_ptr<storage::database> db;
+  manager_actor actor;
+  caf::actor requester;
+  subscriber_actor on_message;
+  notice_listener_actor notices;
+  std::string temp_dir;
+  caf::timespan request_timeout;
+
+  std::mutex mutex;  // guards handles
+  std::map<caf::actor_addr, std::weak_ptr<stream::impl>> handles;
+
+  ~impl() {
+    if (actor) {
+      auto closed = request_sync<ok_atom>(requester, actor, request_timeout, close_atom::value);
+      if (!closed.ok()) EB_LOG_WARN("api", "closing the manager: " << closed.error().to_string());
+      caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    }
+    for (caf::actor helper :
+         {caf::actor_cast<caf::actor>(on_message), caf::actor_cast<caf::actor>(notices), requester})
+      if (helper) caf::anon_send_exit(helper, caf::exit_reason::user_shutdown);
+    db.reset();
+    if (!temp_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(temp_dir, ec);
+    }
+  }
+};
+
+namespace {
+
+constexpr std::chrono::seconds kRequestMargin{2};
+
+subscriber_actor::behavior_type stream_message_actor(
+    subscriber_actor::pointer,
+    std::function<void(const std::string&, const nlohmann::json&)> callback) {
+  return {[callback](change_atom, change& c) {
+    auto event = nlohmann::json::parse(c.event, nullptr, false);
+    try {
+      callback(c.stream, event.is_discarded() ? nlohmann::json(c.event) : event);
+    } catch (const std::exception& e) {
+      EB_LOG_ERROR("api", "on_message callback threw: " << e.what());
+    }
+  }};
+}
+
+notice_listener_actor::behavior_type notice_actor(
+    notice_listener_actor::pointer, std::function<void(const std::string&)> on_opened,
+    std::function<void(const std::string&)> on_closed) {
+  return {
+      [on_opened](opened_atom, const std::string& name) {
+        if (on_opened) on_opened(name);
+      },
+      [on_closed](closed_atom, const std::string& name) {
+        if (on_closed) on_closed(name);
+      },
+  };
+}
+
+}  // namespace
+
+result<manager> manager::create(manager_config config) {
+  if (config.keep_alive.count() <= 0)
+    return status(errc::invalid_argument, "keep_alive must be positive");
+  if (config.cleanup_interval.count() <= 0)
+    return status(errc::invalid_argument, "cleanup_interval must be positive");
+  if (config.timeout.count() <= 0)
+    return status(errc::invalid_argument, "timeout must be positive");
+  auto p = std::make_shared<impl>();
+  p->rt = api::runtime::get();
+  p->request_timeout = std::chrono::duration_cast<caf::timespan>(config.timeout + kRequestMargin);
+  auto conn = p->rt->connect(config.nats);
+  if (!conn.ok()) return conn.error();
+  p->nats = *conn;
+  std::string path = config.data_path;
+  if (path.empty()) {
+    std::string templ = (std::filesystem::temp_directory_path() / "eventbase-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr)
+      return status(errc::storage, "cannot create a temporary data directory");
+    path = p->temp_dir = templ;
+  }
+  auto db = storage::database::open(path);
+  if (!db.ok()) return db.error();
+  p->db = *db;
+
+  auto& sys = p->rt->system();
+  p->requester = api::spawn_requester(sys);
+  if (config.on_message)
+    p->on_message = sys.spawn<caf::detached>(stream_message_actor, config.on_message);
+  actors::manager_config mc;
+  mc.nats = p->nats;
+  mc.db = p->db;
+  mc.options.operation_timeout = config.timeout;
+  mc.options.open_timeout = config.timeout;
+  mc.options.idle_timeout = config.keep_alive;
+  mc.options.idle_check_interval = config.cleanup_interval;
+  mc.on_message = p->on_message;
+  mc.stats_stream_for = config.stats_stream_name;
+  p->actor = actors::spawn_manager(sys, std::move(mc));
+  if (config.on_stream_opened || config.on_stream_closed) {
+    p->notices =
+        sys.spawn<caf::detached>(notice_actor, config.on_stream_opened, config.on_stream_closed);
+    auto watching = request_sync<ok_atom>(p->requester, p->actor, p->request_timeout,
+                                          watch_atom::value, p->notices);
+    if (!watching.ok()) return watching.error();
+  }
+  p->config = std::move(config);
+  return manager(std::move(p));
+}
+
+result<stream> manager::get_stream(const std::string& name) {
+  if (!impl_) return status(errc::closed, "manager handle is empty");
+  if (auto st = protocol::validate_stream_name(name); !st.is_ok()) return st;
+  // A stream can stop for idleness between the reply and the lookup of its store: ask again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto actor = request_sync<stream_actor>(impl_->requester, impl_->actor, impl_->request_timeout,
+                                            open_atom::value, name);
+    if (!actor.ok()) return actor.error();
+    std::lock_guard<std::mutex> guard(impl_->mutex);
+    auto& slot = impl_->handles[actor->address()];
+    if (auto existing = slot.lock()) return stream(existing);
+    auto store = impl_->db->find_open(name);
+    if (!store) continue;
+    auto p = std::make_shared<stream::impl>();
+    p->rt = impl_->rt;
+    p->nats = impl_->nats;
+    p->db = impl_->db;
+    p->store = std::move(store);
+    p->actor = *actor;
+    p->requester = impl_->requester;
+    p->request_timeout = impl_->request_timeout;
+    p->managed = true;
+    p->config.stream_name = name;
+    p->config.timeout = impl_->config.timeout;
+    if (impl_->config.stats_stream_name) {
+      auto stats = impl_->config.stats_stream_name(name);
+      if (!stats.empty()) p->stats_subject = protocol::stats_subject(stats);
+    }
+    slot = p;
+    // Forget handles of streams that are gone.
+    for (auto it = impl_->handles.begin(); it != impl_->handles.end();)
+      it = it->second.expired() ? impl_->handles.erase(it) : std::next(it);
+    return stream(std::move(p));
+  }
+  return status(errc::closed, "stream '" + name + "' keeps closing while being opened");
+}
+
+result<std::vector<std::string>> manager::open_streams() {
+  if (!impl_) return status(errc::closed, "manager handle is empty");
+  return request_sync<std::vector<std::string>>(impl_->requester, impl_->actor,
+                                                impl_->request_timeout, list_atom::value);
+}
+
+status manager::close_all() {
+  if (!impl_) return status::ok();
+  auto done = request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout,
+                                    close_atom::value);
+  return done.ok() ? status::ok() : done.error();
+}
+
+status manager::delete_stream(const std::string& name) {
+  if (!impl_) return status(errc::closed, "manager handle is empty");
+  auto done = request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout,
+                                    drop_atom::value, name);
+  return done.ok() ? status::ok() : done.error();
+}
+
+}  // namespace eventbase
