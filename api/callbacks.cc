@@ -32,22 +32,33 @@ void run_user_code(const char* what, Fn&& fn) {
   }
 }
 
+// The parts of a change a subscription callback gets.
+struct decoded_change {
+  nlohmann::json data;  // null for a DELETE
+  std::optional<meta> m;
+  nlohmann::json event;  // with "oldData"
+};
+
+decoded_change decode_change(const change& c) {
+  decoded_change out;
+  if (auto doc = decode_record(c.record); doc.ok() && *doc) {
+    out.data = std::move((*doc)->data);
+    out.m = std::move((*doc)->meta);
+  }
+  out.event = parse_event(c.event);
+  if (out.event.is_object()) {
+    nlohmann::json old_data;
+    if (auto old = decode_record(c.old_record); old.ok() && *old) old_data = (*old)->data;
+    out.event["oldData"] = std::move(old_data);
+  }
+  return out;
+}
+
 subscriber_actor::behavior_type change_callback_actor(subscriber_actor::pointer,
                                                       change_callback callback) {
   return {[callback](change_atom, change& c) {
-    nlohmann::json data;  // null for a DELETE
-    std::optional<meta> m;
-    if (auto doc = decode_record(c.record); doc.ok() && *doc) {
-      data = std::move((*doc)->data);
-      m = std::move((*doc)->meta);
-    }
-    nlohmann::json event = parse_event(c.event);
-    if (event.is_object()) {
-      nlohmann::json old_data;
-      if (auto old = decode_record(c.old_record); old.ok() && *old) old_data = (*old)->data;
-      event["oldData"] = std::move(old_data);
-    }
-    run_user_code("subscription callback", [&] { callback(c.key, data, m, event); });
+    auto d = decode_change(c);
+    run_user_code("subscription callback", [&] { callback(c.key, d.data, d.m, d.event); });
   }};
 }
 
@@ -96,12 +107,29 @@ void subscription::impl::end_locally() {
   if (subscriber) caf::anon_send_exit(subscriber, caf::exit_reason::user_shutdown);
 }
 
-nlohmann::json document::to_json() const {
-  return nlohmann::json{{"data", data},
-                        {"meta",
-                         {{"dateCreated", meta.date_created},
-                          {"dateModified", meta.date_modified},
-                          {"changes", meta.changes}}}};
+nlohmann::ordered_json change_to_json(const change& c) {
+  auto d = api::decode_change(c);
+  nlohmann::ordered_json out;
+  out["key"] = c.key;
+  out["data"] = std::move(d.data);
+  out["meta"] = d.m ? d.m->to_json() : nlohmann::ordered_json(nullptr);
+  out["event"] = std::move(d.event);
+  return out;
+}
+
+nlohmann::ordered_json meta::to_json() const {
+  nlohmann::ordered_json out;
+  out["dateCreated"] = date_created;
+  out["dateModified"] = date_modified;
+  out["changes"] = changes;
+  return out;
+}
+
+nlohmann::ordered_json document::to_json() const {
+  nlohmann::ordered_json out;
+  out["data"] = data;
+  out["meta"] = meta.to_json();
+  return out;
 }
 
 result<std::optional<document>> decode_record(const std::string& record) {

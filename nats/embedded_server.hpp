@@ -5,18 +5,16 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
+#include "base/subprocess.hpp"
 #include "eventbase/status.hpp"
 
 namespace eventbase::nats {
 
 struct embedded_server_options {
-  std::string executable = "nats-server";  // searched in PATH
+  std::string executable = "nats-server";  // searched in PATH and the sbin directories
   std::string store_dir;                   // required: JetStream's store
   std::string host = "127.0.0.1";
   int port = -1;  // -1: a free port chosen by the server
@@ -45,7 +43,8 @@ class embedded_server {
   /// Sends SIGKILL: the server dies without a clean shutdown.
   void kill();
 
-  bool running() const { return pid_ > 0; }
+  bool running() const { return process_ != nullptr; }
+  int pid() const { return process_ ? process_->pid() : -1; }
   int port() const { return port_; }
   std::string url() const;
   std::string recent_log() const;
@@ -53,14 +52,11 @@ class embedded_server {
  private:
   explicit embedded_server(embedded_server_options options);
   status launch();
-  void reap(std::chrono::milliseconds grace);
 
   embedded_server_options options_;
-  int pid_ = -1;
   int port_ = -1;
-  std::thread log_reader_;
-  mutable std::mutex log_mutex_;
-  std::deque<std::string> log_lines_;
+  std::unique_ptr<subprocess> process_;
+  std::string last_log_;  // of the last process, kept after it ended
 };
 
 }  // namespace eventbase::nats

@@ -11,6 +11,7 @@ packages=(
   libmsgpack-cxx-dev                 # msgpack-c 4.1: record headers
   nlohmann-json3-dev                 # nlohmann/json 3.11: documents, events, JetStream API
   nats-server                        # NATS 2.9 with JetStream: tests and the embedded default
+  python3-yaml                       # the test that checks docker-compose.yml
 )
 
 missing=()

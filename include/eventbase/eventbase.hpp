@@ -49,6 +49,9 @@ struct meta {
   std::string date_created;
   std::string date_modified;
   uint64_t changes = 0;
+
+  /// {"dateCreated": ..., "dateModified": ..., "changes": N}
+  nlohmann::ordered_json to_json() const;
 };
 
 /// A document with its metadata, what put and get return.
@@ -56,9 +59,15 @@ struct document {
   nlohmann::json data;
   eventbase::meta meta;
 
-  /// {"data": ..., "meta": {"dateCreated": ..., "dateModified": ..., "changes": N}}
-  nlohmann::json to_json() const;
+  /// {"data": ..., "meta": {"dateCreated": ..., "dateModified": ..., "changes": N}}, in this order
+  nlohmann::ordered_json to_json() const;
 };
+
+struct change;  // eventbase/actors.hpp
+
+/// A change message as JSON, in this order: {"key", "data", "meta", "event"}, with data and meta
+/// null for a DELETE and "oldData" added to the event (as subscription callbacks get it).
+nlohmann::ordered_json change_to_json(const change& c);
 
 /// Decodes a stored record (eventbase::entry::record, eventbase::change::record) into a
 /// document; nullopt for an empty record (an absent key).

@@ -1,0 +1,150 @@
+// eventbase::node (see include/eventbase/node.hpp).
+#include "eventbase/node.hpp"
+
+#include <filesystem>
+#include <mutex>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/manager_actor.hpp"
+#include "api/runtime.hpp"
+#include "eventbase/actors.hpp"
+#include "eventbase/log.hpp"
+#include "nats/connection.hpp"
+#include "nats/embedded_server.hpp"
+#include "storage/database.hpp"
+
+namespace eventbase {
+
+struct node::impl {
+  node_config config;
+  std::unique_ptr<nats::embedded_server> own_nats;
+  std::shared_ptr<nats::connection> nats;
+  std::shared_ptr<storage::database> db;
+  caf::actor_system_config caf_config;
+  std::unique_ptr<caf::actor_system> system;
+  manager_actor manager;
+  uint16_t port = 0;
+  std::mutex mutex;
+  bool stopped = false;
+
+  ~impl() { stop(); }
+
+  status stop() {
+    std::lock_guard<std::mutex> guard(mutex);
+    if (stopped) return status::ok();
+    stopped = true;
+    status result;
+    if (system && manager) {
+      system->middleman().unpublish(manager, port);
+      caf::scoped_actor self{*system};
+      self->request(manager, config.timeout + std::chrono::seconds(5), close_atom::value)
+          .receive([](ok_atom) {},
+                   [&](caf::error& err) {
+                     result = to_status(err);
+                     EB_LOG_WARN("node", "closing streams: " << result.to_string());
+                   });
+      self->send_exit(manager, caf::exit_reason::user_shutdown);
+      manager = manager_actor();
+    }
+    system.reset();  // waits for every actor to finish
+    db.reset();
+    nats.reset();
+    if (own_nats) own_nats->stop();
+    return result;
+  }
+};
+
+result<node> node::start(node_config config) {
+  auto p = std::make_shared<impl>();
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_path, ec);
+  if (ec)
+    return status(errc::storage,
+                  "cannot create data path '" + config.data_path + "': " + ec.message());
+  nats_options nats;
+  nats.servers = config.nats_servers;
+  nats.user = config.nats_user;
+  nats.password = config.nats_password;
+  nats.token = config.nats_token;
+  if (nats.servers.empty()) {
+    nats::embedded_server_options own;
+    own.store_dir = (std::filesystem::path(config.data_path) / "nats").string();
+    own.user = config.nats_user;
+    own.password = config.nats_password;
+    own.token = config.nats_token;
+    auto started = nats::embedded_server::start(own);
+    if (!started.ok()) return started.error();
+    p->own_nats = std::move(*started);
+    nats.servers = {p->own_nats->url()};
+  }
+  auto conn = nats::connection::open(api::to_connect_options(nats));
+  if (!conn.ok()) return conn.error();
+  p->nats = *conn;
+  auto db = storage::database::open((std::filesystem::path(config.data_path) / "replica").string());
+  if (!db.ok()) return db.error();
+  p->db = *db;
+
+  p->caf_config.load<caf::io::middleman>();
+  add_message_types(p->caf_config);
+  p->system = std::make_unique<caf::actor_system>(p->caf_config);
+
+  actors::manager_config mc;
+  mc.nats = p->nats;
+  mc.db = p->db;
+  mc.options.operation_timeout = config.timeout;
+  mc.options.open_timeout = config.timeout;
+  mc.options.idle_timeout = config.keep_alive;
+  mc.options.idle_check_interval = config.cleanup_interval;
+  mc.options.replicas = config.replicas;
+  if (!config.stats_suffix.empty())
+    mc.stats_stream_for = [suffix = config.stats_suffix](const std::string& name) {
+      return name + suffix;
+    };
+  p->manager = actors::spawn_manager(*p->system, std::move(mc));
+  auto port = p->system->middleman().publish(p->manager, config.port, config.bind.c_str(),
+                                             /*reuse_addr=*/true);
+  if (!port) {
+    status failed(errc::unavailable, "cannot listen on " + config.bind + ":" +
+                                         std::to_string(config.port) + ": " +
+                                         p->system->render(port.error()));
+    p->stop();
+    return failed;
+  }
+  p->port = *port;
+  p->config = std::move(config);
+  EB_LOG_INFO("node", "serving on " << p->config.bind << ":" << p->port << " with NATS "
+                                    << p->nats->connected_url());
+  return node(std::move(p));
+}
+
+status node::stop() {
+  return impl_ ? impl_->stop() : status::ok();
+}
+
+uint16_t node::port() const {
+  return impl_->port;
+}
+
+const std::string& node::bind() const {
+  return impl_->config.bind;
+}
+
+std::string node::nats_url() const {
+  return impl_->own_nats ? impl_->own_nats->url() : impl_->config.nats_servers.front();
+}
+
+result<std::vector<std::string>> node::open_streams() {
+  if (!impl_ || !impl_->system) return status(errc::closed, "node is stopped");
+  caf::scoped_actor self{*impl_->system};
+  result<std::vector<std::string>> out = status(errc::internal, "no reply");
+  self->request(impl_->manager, impl_->config.timeout, list_atom::value)
+      .receive([&](std::vector<std::string>& names) { out = std::move(names); },
+               [&](caf::error& err) { out = to_status(err); });
+  return out;
+}
+
+}  // namespace eventbase

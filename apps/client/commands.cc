@@ -1,0 +1,246 @@
+// The eventbase client's commands (see commands.hpp).
+#include "client/commands.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "eventbase/actors.hpp"
+#include "eventbase/eventbase.hpp"
+
+namespace eventbase::cli {
+namespace {
+
+using nlohmann::json;
+
+template <class Json>
+void print(const Json& value) {
+  std::cout << value.dump() << '\n' << std::flush;
+}
+
+int report(const status& st, int code = failed) {
+  std::cerr << "eventbase: " << st.to_string() << std::endl;
+  return code;
+}
+
+// The connection to a server and blocking requests over it.
+class session {
+ public:
+  session(caf::actor_system& sys, const options& opts) : self_(sys), opts_(opts) {}
+
+  status connect() {
+    auto manager = self_->system().middleman().remote_actor<manager_actor>(opts_.host, opts_.port);
+    if (!manager)
+      return status(errc::unavailable, "cannot reach eventbase-server at " + opts_.host + ":" +
+                                           std::to_string(opts_.port) + ": " +
+                                           self_->system().render(manager.error()));
+    manager_ = *manager;
+    return status::ok();
+  }
+
+  template <class T, class Handle, class... Ts>
+  result<T> ask(const Handle& target, Ts... xs) {
+    result<T> out = status(errc::internal, "no reply");
+    self_->request(target, opts_.timeout, xs...)
+        .receive([&](T& value) { out = std::move(value); },
+                 [&](caf::error& err) { out = to_status(err); });
+    return out;
+  }
+
+  result<stream_actor> stream(const std::string& name) {
+    return ask<stream_actor>(manager_, open_atom::value, name);
+  }
+
+  const manager_actor& manager() const { return manager_; }
+  caf::actor_system& system() { return self_->system(); }
+
+ private:
+  caf::scoped_actor self_;
+  options opts_;
+  manager_actor manager_;
+};
+
+// The document of a put or get as the JS library returns it, or null.
+result<nlohmann::ordered_json> entry_to_json(const entry& e) {
+  auto doc = decode_record(e.record);
+  if (!doc.ok()) return doc.error();
+  return *doc ? (*doc)->to_json() : nlohmann::ordered_json(nullptr);
+}
+
+int put(session& s, const std::vector<std::string>& args) {
+  std::string text = args[2];
+  if (text == "-") {
+    std::ostringstream in;
+    in << std::cin.rdbuf();
+    text = in.str();
+  }
+  auto doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded())
+    return report(status(errc::invalid_argument, "the document is not valid JSON: " + text));
+  auto stream = s.stream(args[0]);
+  if (!stream.ok()) return report(stream.error());
+  auto reply = s.ask<entry>(*stream, put_atom::value, args[1], doc.dump());
+  if (!reply.ok()) return report(reply.error());
+  auto out = entry_to_json(*reply);
+  if (!out.ok()) return report(out.error());
+  print(*out);
+  return ok;
+}
+
+int get(session& s, const std::vector<std::string>& args) {
+  auto stream = s.stream(args[0]);
+  if (!stream.ok()) return report(stream.error());
+  auto reply = s.ask<entry>(*stream, get_atom::value, args[1]);
+  if (!reply.ok()) return report(reply.error());
+  auto out = entry_to_json(*reply);
+  if (!out.ok()) return report(out.error());
+  print(*out);
+  return ok;
+}
+
+int erase(session& s, const std::vector<std::string>& args) {
+  auto stream = s.stream(args[0]);
+  if (!stream.ok()) return report(stream.error());
+  auto purged = s.ask<uint64_t>(*stream, erase_atom::value, args[1]);
+  if (!purged.ok()) return report(purged.error());
+  print(json{{"purged", *purged}});
+  return ok;
+}
+
+int keys(session& s, const std::vector<std::string>& args) {
+  auto stream = s.stream(args[0]);
+  if (!stream.ok()) return report(stream.error());
+  auto keys = s.ask<std::vector<std::string>>(*stream, keys_atom::value,
+                                              args.size() > 1 ? args[1] : std::string());
+  if (!keys.ok()) return report(keys.error());
+  print(json(*keys));
+  return ok;
+}
+
+int streams(session& s, const std::vector<std::string>&) {
+  auto names = s.ask<std::vector<std::string>>(s.manager(), list_atom::value);
+  if (!names.ok()) return report(names.error());
+  print(json(*names));
+  return ok;
+}
+
+int stream_state(session& s, const std::vector<std::string>& args) {
+  auto stream = s.stream(args[0]);
+  if (!stream.ok()) return report(stream.error());
+  auto st = s.ask<stream_status>(*stream, status_atom::value);
+  if (!st.ok()) return report(st.error());
+  print(json{{"name", st->name},
+             {"ready", st->ready},
+             {"appliedSequence", st->applied_sequence},
+             {"skippedEvents", st->skipped_events},
+             {"subscriptions", st->subscriptions},
+             {"pendingWrites", st->pending_writes}});
+  return ok;
+}
+
+// Prints every change it gets; tells the main thread (through `wake`) when the stream is gone.
+subscriber_actor::behavior_type printer(subscriber_actor::pointer self, stream_actor stream,
+                                        int wake) {
+  self->monitor(stream);
+  self->set_down_handler([wake](caf::down_msg&) {
+    uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake, &one, sizeof one);
+  });
+  return {[](change_atom, change& c) { print(change_to_json(c)); }};
+}
+
+int watch(session& s, const std::vector<std::string>& args, const sigset_t& stop_signals) {
+  auto stream = s.stream(args[0]);
+  if (!stream.ok()) return report(stream.error());
+  int wake = ::eventfd(0, EFD_CLOEXEC);
+  int signals = ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  auto subscriber = s.system().spawn(printer, *stream, wake);
+  auto id = s.ask<uint64_t>(*stream, subscribe_atom::value, args[1], subscriber);
+  int code = ok;
+  if (!id.ok()) {
+    code = report(id.error());
+  } else {
+    std::cerr << "eventbase: watching " << args[0] << " for " << args[1] << std::endl;
+    pollfd fds[2] = {{signals, POLLIN, 0}, {wake, POLLIN, 0}};
+    while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
+    }
+    if (fds[1].revents & POLLIN) {
+      code = report(status(errc::closed, "the server closed the stream or the connection"));
+    } else {
+      s.ask<ok_atom>(*stream, unsubscribe_atom::value, *id);  // best effort: we are leaving
+    }
+  }
+  caf::anon_send_exit(subscriber, caf::exit_reason::user_shutdown);
+  ::close(signals);
+  ::close(wake);
+  return code;
+}
+
+struct command {
+  int (*run)(session&, const std::vector<std::string>&);
+  size_t min_args;
+  size_t max_args;
+  const char* usage;
+};
+
+const std::map<std::string, command>& commands() {
+  static const std::map<std::string, command> table = {
+      {"put", {put, 3, 3, "put STREAM KEY JSON"}},
+      {"get", {get, 2, 2, "get STREAM KEY"}},
+      {"delete", {erase, 2, 2, "delete STREAM KEY"}},
+      {"keys", {keys, 1, 2, "keys STREAM [REGEX]"}},
+      {"streams", {streams, 0, 0, "streams"}},
+      {"status", {stream_state, 1, 1, "status STREAM"}},
+      {"watch", {nullptr, 2, 2, "watch STREAM GLOB"}},
+  };
+  return table;
+}
+
+}  // namespace
+
+int run(const options& opts) {
+  auto it = commands().find(opts.command);
+  if (it == commands().end()) {
+    std::cerr << "eventbase: unknown command '" << opts.command << "' (see eventbase --help)"
+              << std::endl;
+    return usage;
+  }
+  const command& cmd = it->second;
+  if (opts.args.size() < cmd.min_args || opts.args.size() > cmd.max_args) {
+    std::cerr << "eventbase: usage: eventbase " << cmd.usage << std::endl;
+    return usage;
+  }
+  // watch waits for SIGINT/SIGTERM: block them before any thread starts, so none takes them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (opts.command == "watch") pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  caf::actor_system_config cfg;
+  cfg.load<caf::io::middleman>();
+  add_message_types(cfg);
+  caf::actor_system sys{cfg};
+  int code;
+  {
+    session s(sys, opts);
+    if (auto st = s.connect(); !st.is_ok()) return report(st, unreachable);
+    code = cmd.run ? cmd.run(s, opts.args) : watch(s, opts.args, stop_signals);
+  }
+  return code;
+}
+
+}  // namespace eventbase::cli

@@ -1,0 +1,79 @@
+// eventbase: the command-line client of eventbase-server (see --help).
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "client/commands.hpp"
+
+namespace {
+
+constexpr const char* kHelp =
+    R"(usage: eventbase [--server=HOST:PORT] [--timeout=SECONDS] COMMAND [ARGS]
+
+Talks to an eventbase-server (default 127.0.0.1:4333, or $EVENTBASE_SERVER) and prints
+JSON, one value per line, on stdout.
+
+commands:
+  put STREAM KEY JSON     store JSON (use - to read it from stdin) under KEY
+                          -> {"data":...,"meta":{"dateCreated":...,"dateModified":...,"changes":N}}
+  get STREAM KEY          -> the same, or null when KEY is absent
+  delete STREAM KEY       -> {"purged":N}
+  keys STREAM [REGEX]     -> a JSON array of the keys matching the ECMAScript REGEX, sorted
+  watch STREAM GLOB       -> one line per change of a key matching GLOB ('*' matches any run),
+                             {"key":...,"data":...,"meta":...,"event":{...}} (data and meta null
+                             for a delete), until SIGINT or SIGTERM
+  streams                 -> a JSON array of the streams open on the server
+  status STREAM           -> the stream's replica state: applied sequence, subscriptions, ...
+
+exit codes: 0 success, 1 the operation failed (bad JSON, invalid regex, server-side error),
+2 bad command line, 3 the server cannot be reached. Errors are one line on stderr.
+)";
+
+int usage_error(const std::string& message) {
+  std::cerr << "eventbase: " << message << " (see eventbase --help)" << std::endl;
+  return eventbase::cli::usage;
+}
+
+bool parse_server(const std::string& text, eventbase::cli::options& opts) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  char* end = nullptr;
+  long port = std::strtol(text.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || port <= 0 || port > 65535) return false;
+  opts.host = text.substr(0, colon);
+  opts.port = static_cast<uint16_t>(port);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  eventbase::cli::options opts;
+  if (const char* env = std::getenv("EVENTBASE_SERVER"); env != nullptr && *env != '\0') {
+    if (!parse_server(env, opts)) return usage_error("EVENTBASE_SERVER must be HOST:PORT");
+  }
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kHelp;
+      return eventbase::cli::ok;
+    }
+    if (arg.rfind("--server=", 0) == 0) {
+      if (!parse_server(arg.substr(9), opts)) return usage_error("--server must be HOST:PORT");
+    } else if (arg.rfind("--timeout=", 0) == 0) {
+      char* end = nullptr;
+      double seconds = std::strtod(arg.c_str() + 10, &end);
+      if (*end != '\0' || seconds <= 0) return usage_error("--timeout must be a positive number");
+      opts.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    } else if (arg.rfind("--", 0) == 0) {
+      return usage_error("unknown option " + arg);
+    } else {
+      break;
+    }
+  }
+  if (i >= argc) return usage_error("no command given");
+  opts.command = argv[i++];
+  for (; i < argc; ++i) opts.args.emplace_back(argv[i]);
+  return eventbase::cli::run(opts);
+}

@@ -1,0 +1,109 @@
+// eventbase-server: serves a node's streams to other CAF nodes (see README "The server").
+//
+// Options come from CAF's configuration: the command line (--name=value) and an INI file
+// (--config-file=PATH; configs/eventbase-server.ini documents every option).
+#include <signal.h>
+
+#include <cstdint>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include <caf/actor_system_config.hpp>
+
+#include "eventbase/log.hpp"
+#include "eventbase/node.hpp"
+
+namespace {
+
+struct server_config : caf::actor_system_config {
+  std::string nats;
+  std::string db = "./data";
+  int64_t port = 4333;
+  std::string bind = "127.0.0.1";
+  int64_t keep_alive = 3600;
+  int64_t cleanup_interval = 60000;
+  int64_t timeout = 10000;
+  int64_t replicas = 1;
+  std::string stats_suffix;
+  std::string nats_user;
+  std::string nats_password;
+  std::string nats_token;
+
+  server_config() {
+    opt_group{custom_options_, "global"}
+        .add(nats, "nats", "NATS server URLs, comma separated (default: start a local nats-server)")
+        .add(db, "db", "data path: replica in <db>/replica, own NATS in <db>/nats (./data)")
+        .add(port, "port", "port to serve the manager on, 0 for any (4333)")
+        .add(bind, "bind", "address to serve on (127.0.0.1; 0.0.0.0 for all)")
+        .add(keep_alive, "keep-alive", "seconds without activity before a stream closes (3600)")
+        .add(cleanup_interval, "cleanup-interval", "milliseconds between idleness checks (60000)")
+        .add(timeout, "timeout", "milliseconds an operation may take (10000)")
+        .add(stats_suffix, "stats-suffix", "when set, stream S publishes stats to S<suffix>")
+        .add(replicas, "replicas", "JetStream replicas of streams this node creates (1)")
+        .add(nats_user, "nats-user", "NATS user name")
+        .add(nats_password, "nats-password", "NATS password")
+        .add(nats_token, "nats-token", "NATS authentication token");
+  }
+};
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+int fail(const std::string& message, int code) {
+  std::cerr << "eventbase-server: " << message << std::endl;
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  server_config cfg;
+  if (auto err = cfg.parse(argc, argv)) return fail(caf::to_string(err), 2);
+  if (cfg.cli_helptext_printed) return 0;
+  if (!cfg.remainder.empty()) return fail("unexpected argument '" + cfg.remainder.front() + "'", 2);
+  if (cfg.port < 0 || cfg.port > 65535) return fail("--port must be within 0..65535", 2);
+  if (cfg.keep_alive <= 0) return fail("--keep-alive must be positive", 2);
+  if (cfg.cleanup_interval <= 0) return fail("--cleanup-interval must be positive", 2);
+  if (cfg.timeout <= 0) return fail("--timeout must be positive", 2);
+  if (cfg.replicas < 1 || cfg.replicas > 5) return fail("--replicas must be within 1..5", 2);
+
+  eventbase::node_config config;
+  config.nats_servers = split_list(cfg.nats);
+  config.nats_user = cfg.nats_user;
+  config.nats_password = cfg.nats_password;
+  config.nats_token = cfg.nats_token;
+  config.data_path = cfg.db;
+  config.bind = cfg.bind;
+  config.port = static_cast<uint16_t>(cfg.port);
+  config.keep_alive = std::chrono::seconds(cfg.keep_alive);
+  config.cleanup_interval = std::chrono::milliseconds(cfg.cleanup_interval);
+  config.timeout = std::chrono::milliseconds(cfg.timeout);
+  config.stats_suffix = cfg.stats_suffix;
+  config.replicas = static_cast<int>(cfg.replicas);
+
+  // Block the shutdown signals in every thread (threads inherit the mask) and take them here.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto node = eventbase::node::start(config);
+  if (!node.ok()) return fail(node.error().to_string(), 1);
+  std::cout << "eventbase-server listening on " << node->bind() << ":" << node->port() << std::endl;
+  EB_LOG_INFO("server", "NATS at " << node->nats_url());
+
+  int signo = 0;
+  sigwait(&stop_signals, &signo);
+  EB_LOG_INFO("server", "signal " << signo << ": shutting down");
+  auto stopped = node->stop();
+  if (!stopped.is_ok()) return fail("shutdown: " + stopped.to_string(), 1);
+  return 0;
+}

@@ -1,0 +1,56 @@
+// An Eventbase node: a manager whose streams are served to other CAF nodes over the network
+// (CAF's middleman), with the NATS servers of its configuration, or with a nats-server of its
+// own (JetStream, loopback, store under the data path) when none are configured. This is what
+// eventbase-server runs; an application can run one in-process too.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eventbase/status.hpp"
+
+namespace eventbase {
+
+struct node_config {
+  std::vector<std::string> nats_servers;  // empty: start and own a local nats-server
+  std::string nats_user;
+  std::string nats_password;
+  std::string nats_token;
+  std::string data_path = "./data";  // RocksDB under <path>/replica, own NATS under <path>/nats
+  std::string bind = "127.0.0.1";    // address the manager is published on
+  uint16_t port = 4333;              // 0: any free port
+  std::chrono::milliseconds keep_alive{std::chrono::hours(1)};
+  std::chrono::milliseconds cleanup_interval{std::chrono::minutes(1)};
+  std::chrono::milliseconds timeout{10000};
+  std::string stats_suffix;  // non-empty: stream S publishes stats to S<suffix>
+  int replicas = 1;          // JetStream replicas of the streams this node creates
+};
+
+class node {
+ public:
+  /// Starts everything; returns once the manager is published and accepting connections.
+  static result<node> start(node_config config);
+
+  /// Closes every stream (their data flushed), stops serving, stops an owned nats-server.
+  /// Idempotent; also done by the destructor of the last handle.
+  status stop();
+
+  uint16_t port() const;
+  const std::string& bind() const;
+  /// The NATS server the node uses (the owned one, or the first configured).
+  std::string nats_url() const;
+  /// The names of the open streams.
+  result<std::vector<std::string>> open_streams();
+
+  struct impl;
+  explicit node(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
+  node() = default;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace eventbase
