@@ -113,7 +113,13 @@ nlohmann::ordered_json change_to_json(const change& c) {
   out["key"] = c.key;
   out["data"] = std::move(d.data);
   out["meta"] = d.m ? d.m->to_json() : nlohmann::ordered_json(nullptr);
-  out["event"] = std::move(d.event);
+  // The event keeps the order of its fields on the stream ("type", "id", "data", ...).
+  auto event = nlohmann::ordered_json::parse(c.event, nullptr, /*allow_exceptions=*/false);
+  if (event.is_object())
+    event["oldData"] = nlohmann::ordered_json(d.event["oldData"]);
+  else
+    event = nlohmann::ordered_json(d.event);
+  out["event"] = std::move(event);
   return out;
 }
 

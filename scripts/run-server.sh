@@ -4,5 +4,5 @@
 # to the server (see build/apps/eventbase-server --help); Ctrl-C stops it cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh >&2
+scripts/build.sh eventbase-server eventbase-cli >&2
 exec "${BUILD_DIR:-build}/apps/eventbase-server" "$@"
