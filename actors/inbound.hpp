@@ -9,7 +9,7 @@
 // Delivered stream messages keep their own subject and carry a `$JS.ACK...` reply subject.
 //
 // The queue is the hand-over point between threads: a NATS thread pushes, the actor takes all
-// items at once. Only the push that finds the queue empty wakes the actor, so a busy stream gets
+// items at once. Only the first urgent push after a take wakes the actor, so a busy stream gets
 // one wake-up per batch, and applies the batch with one RocksDB write.
 #pragma once
 
@@ -49,8 +49,10 @@ inbound classify(nats::message&& msg, const std::string& prefix, const std::stri
 
 class inbound_queue {
  public:
-  /// Appends; true when the queue was empty, i.e. the consumer side must be woken.
-  bool push(inbound item);
+  /// Appends; true when the consumer side must be woken: `urgent` and no wake-up is pending
+  /// since the last take(). Items that are not urgent wait for the next wake-up (or the actor's
+  /// periodic tick).
+  bool push(inbound item, bool urgent = true);
 
   /// Everything queued, in arrival order.
   std::vector<inbound> take();
@@ -58,6 +60,13 @@ class inbound_queue {
  private:
   std::mutex mutex_;
   std::vector<inbound> items_;
+  bool wake_pending_ = false;
 };
+
+/// True when `in` needs the stream actor now. A successful acknowledgement of a write does not:
+/// the write completes when its event arrives, which wakes the actor anyway (and when
+/// compaction replaced the event, the event that replaced it does). Saving that wake-up saves a
+/// thread switch on every write.
+bool is_urgent(const inbound& in);
 
 }  // namespace eventbase::actors

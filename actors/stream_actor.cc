@@ -48,7 +48,9 @@ void stream_state::start(stream_config config) {
   stream_actor_impl me = self;
   std::string prefix = "_INBOX.eb" + writer_id + random_id();
   auto inbox_or = cfg.nats->open_inbox(prefix, [q, me, prefix, id = writer_id](nats::message&& m) {
-    if (q->push(classify(std::move(m), prefix, id))) caf::anon_send(me, drain_atom::value);
+    auto in = classify(std::move(m), prefix, id);
+    bool urgent = is_urgent(in);
+    if (q->push(std::move(in), urgent)) caf::anon_send(me, drain_atom::value);
   });
   if (!inbox_or.ok()) {
     fail_open(inbox_or.error());
@@ -165,6 +167,8 @@ void stream_state::schedule_tick() {
 
 void stream_state::on_tick() {
   tick_scheduled = false;
+  if (current == phase::stopped) return;
+  drain();  // what arrived without waking the actor
   if (current == phase::stopped) return;
   auto now = self->clock().now();
   if (current == phase::opening && now >= open_deadline) {

@@ -90,7 +90,7 @@ namespace eventbase {
 
 void subscription::unsubscribe() {
   if (!impl_ || !impl_->active.exchange(false)) return;
-  auto done = api::request_sync<ok_atom>(impl_->requester, impl_->stream, impl_->timeout,
+  auto done = api::request_sync<ok_atom>(*impl_->rt, impl_->stream, impl_->timeout,
                                          unsubscribe_atom::value, impl_->id);
   if (!done.ok() && done.error().code() != errc::closed)
     EB_LOG_DEBUG("api", "unsubscribe: " << done.error().to_string());

@@ -32,7 +32,7 @@ struct manager::impl {
 
   ~impl() {
     if (actor) {
-      auto closed = request_sync<ok_atom>(requester, actor, request_timeout, close_atom::value);
+      auto closed = request_sync<ok_atom>(*rt, actor, request_timeout, close_atom::value);
       if (!closed.ok()) EB_LOG_WARN("api", "closing the manager: " << closed.error().to_string());
       caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     }
@@ -120,8 +120,8 @@ result<manager> manager::create(manager_config config) {
   if (config.on_stream_opened || config.on_stream_closed) {
     p->notices =
         sys.spawn<caf::detached>(notice_actor, config.on_stream_opened, config.on_stream_closed);
-    auto watching = request_sync<ok_atom>(p->requester, p->actor, p->request_timeout,
-                                          watch_atom::value, p->notices);
+    auto watching =
+        request_sync<ok_atom>(*p->rt, p->actor, p->request_timeout, watch_atom::value, p->notices);
     if (!watching.ok()) return watching.error();
   }
   p->config = std::move(config);
@@ -133,7 +133,7 @@ result<stream> manager::get_stream(const std::string& name) {
   if (auto st = protocol::validate_stream_name(name); !st.is_ok()) return st;
   // A stream can stop for idleness between the reply and the lookup of its store: ask again.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    auto actor = request_sync<stream_actor>(impl_->requester, impl_->actor, impl_->request_timeout,
+    auto actor = request_sync<stream_actor>(*impl_->rt, impl_->actor, impl_->request_timeout,
                                             open_atom::value, name);
     if (!actor.ok()) return actor.error();
     std::lock_guard<std::mutex> guard(impl_->mutex);
@@ -167,20 +167,20 @@ result<stream> manager::get_stream(const std::string& name) {
 
 result<std::vector<std::string>> manager::open_streams() {
   if (!impl_) return status(errc::closed, "manager handle is empty");
-  return request_sync<std::vector<std::string>>(impl_->requester, impl_->actor,
-                                                impl_->request_timeout, list_atom::value);
+  return request_sync<std::vector<std::string>>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                                list_atom::value);
 }
 
 status manager::close_all() {
   if (!impl_) return status::ok();
-  auto done = request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout,
-                                    close_atom::value);
+  auto done =
+      request_sync<ok_atom>(*impl_->rt, impl_->actor, impl_->request_timeout, close_atom::value);
   return done.ok() ? status::ok() : done.error();
 }
 
 status manager::delete_stream(const std::string& name) {
   if (!impl_) return status(errc::closed, "manager handle is empty");
-  auto done = request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout,
+  auto done = request_sync<ok_atom>(*impl_->rt, impl_->actor, impl_->request_timeout,
                                     drop_atom::value, name);
   return done.ok() ? status::ok() : done.error();
 }

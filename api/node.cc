@@ -90,6 +90,7 @@ result<node> node::start(node_config config) {
 
   p->caf_config.load<caf::io::middleman>();
   add_message_types(p->caf_config);
+  api::tune_scheduler(p->caf_config);
   p->system = std::make_unique<caf::actor_system>(p->caf_config);
 
   actors::manager_config mc;

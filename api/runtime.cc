@@ -27,13 +27,33 @@ struct runtime::state {
   std::unique_ptr<caf::actor_system> system;
   std::mutex mutex;
   std::map<std::string, std::weak_ptr<nats::connection>> connections;
+  std::vector<std::unique_ptr<caf::scoped_actor>> idle_actors;  // guarded by mutex
 };
 
 runtime::runtime(std::unique_ptr<state> st) : state_(std::move(st)) {}
 
 runtime::~runtime() {
+  state_->idle_actors.clear();  // blocking actors end before their system
   // The actor system's destructor waits for every actor; handles have stopped theirs.
   state_->system.reset();
+}
+
+runtime::actor_lease runtime::borrow_actor() {
+  {
+    std::lock_guard<std::mutex> guard(state_->mutex);
+    if (!state_->idle_actors.empty()) {
+      auto actor = std::move(state_->idle_actors.back());
+      state_->idle_actors.pop_back();
+      return actor_lease(this, std::move(actor));
+    }
+  }
+  return actor_lease(this, std::make_unique<caf::scoped_actor>(*state_->system, /*hide=*/true));
+}
+
+runtime::actor_lease::~actor_lease() {
+  if (!actor_) return;
+  std::lock_guard<std::mutex> guard(owner_->state_->mutex);
+  owner_->state_->idle_actors.push_back(std::move(actor_));
 }
 
 std::shared_ptr<runtime> runtime::get() {
@@ -41,6 +61,7 @@ std::shared_ptr<runtime> runtime::get() {
   if (auto existing = instance.lock()) return existing;
   auto st = std::make_unique<state>();
   add_message_types(st->config);
+  tune_scheduler(st->config);
   st->system = std::make_unique<caf::actor_system>(st->config);
   auto rt = std::make_shared<runtime>(std::move(st));
   instance = rt;
@@ -69,6 +90,14 @@ nats::connect_options to_connect_options(const nats_options& options) {
   out.password = options.password;
   out.token = options.token;
   return out;
+}
+
+void tune_scheduler(caf::actor_system_config& cfg) {
+  // CAF 0.17's idle workers poll with 50 us sleeps for a while before they wait on a condition
+  // variable; a message from outside the scheduler (a NATS thread, a caller) then waits for the
+  // next poll. Waiting on the condition variable right after a short spin wakes them at once.
+  cfg.set("work-stealing.aggressive-poll-attempts", 100);
+  cfg.set("work-stealing.moderate-poll-attempts", 0);
 }
 
 callback_scope::callback_scope() {

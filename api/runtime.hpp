@@ -9,6 +9,7 @@
 #include <string>
 
 #include <caf/fwd.hpp>
+#include <caf/scoped_actor.hpp>
 
 #include "eventbase/eventbase.hpp"
 #include "nats/connection.hpp"
@@ -26,12 +27,33 @@ class runtime {
   /// A shared connection for `options`, opened on first use.
   result<std::shared_ptr<nats::connection>> connect(const nats_options& options);
 
+  /// A blocking actor for one synchronous request from a thread that is not an actor, taken
+  /// from a pool and given back when the lease ends. Lets a caller wait for a reply directly,
+  /// without a hop through a helper actor.
+  class actor_lease {
+   public:
+    actor_lease(runtime* owner, std::unique_ptr<caf::scoped_actor> actor)
+        : owner_(owner), actor_(std::move(actor)) {}
+    actor_lease(actor_lease&&) = default;
+    ~actor_lease();
+    caf::blocking_actor* operator->() { return actor_->ptr(); }
+
+   private:
+    runtime* owner_;
+    std::unique_ptr<caf::scoped_actor> actor_;
+  };
+  actor_lease borrow_actor();
+
   struct state;
   explicit runtime(std::unique_ptr<state> st);
 
  private:
   std::unique_ptr<state> state_;
 };
+
+/// Scheduler settings for low latency (see runtime.cc); used by every actor system Eventbase
+/// creates.
+void tune_scheduler(caf::actor_system_config& cfg);
 
 /// cnats connect options from the API's options.
 nats::connect_options to_connect_options(const nats_options& options);

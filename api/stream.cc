@@ -50,7 +50,7 @@ stream::impl::~impl() {
     // Not via the public close(): the last handle is gone, so use the members directly.
     closed = true;
     if (actor) {
-      auto done = request_sync<ok_atom>(requester, actor, request_timeout, close_atom::value);
+      auto done = request_sync<ok_atom>(*rt, actor, request_timeout, close_atom::value);
       if (!done.ok())
         EB_LOG_WARN("api", "closing '" << config.stream_name << "': " << done.error().to_string());
     }
@@ -140,7 +140,7 @@ result<stream> stream::open(stream_config config) {
   p->actor = actors::spawn_stream(sys, std::move(actor_config));
   p->requester = api::spawn_requester(sys);
 
-  auto ready = request_sync<ok_atom>(p->requester, p->actor, p->request_timeout, ready_atom::value);
+  auto ready = request_sync<ok_atom>(*p->rt, p->actor, p->request_timeout, ready_atom::value);
   if (!ready.ok()) {
     p->closed = true;
     caf::anon_send_exit(p->actor, caf::exit_reason::kill);
@@ -163,7 +163,7 @@ result<document> stream::put(const std::string& key, const nlohmann::json& data)
   if (auto st = impl_->check_open(); !st.is_ok()) return st;
   auto text = to_json_text(data);
   if (!text.ok()) return text.error();
-  auto reply = request_sync<entry>(impl_->requester, impl_->actor, impl_->request_timeout,
+  auto reply = request_sync<entry>(*impl_->rt, impl_->actor, impl_->request_timeout,
                                    put_atom::value, key, std::move(*text));
   if (!reply.ok()) return reply.error();
   return to_document(*reply);
@@ -202,8 +202,8 @@ result<std::optional<document>> stream::get(const std::string& key) {
 result<uint64_t> stream::erase(const std::string& key) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.is_ok()) return st;
-  return request_sync<uint64_t>(impl_->requester, impl_->actor, impl_->request_timeout,
-                                erase_atom::value, key);
+  return request_sync<uint64_t>(*impl_->rt, impl_->actor, impl_->request_timeout, erase_atom::value,
+                                key);
 }
 
 void stream::erase_async(const std::string& key, std::function<void(result<uint64_t>)> done) {
@@ -231,11 +231,11 @@ result<subscription> stream::subscribe(const std::string& glob, change_callback 
   if (auto st = impl_->check_open(); !st.is_ok()) return st;
   if (!callback) return status(errc::invalid_argument, "subscription callback is empty");
   auto sub = std::make_shared<subscription::impl>();
-  sub->requester = impl_->requester;
+  sub->rt = impl_->rt;
   sub->stream = impl_->actor;
   sub->timeout = impl_->request_timeout;
   sub->subscriber = api::spawn_change_callback(impl_->rt->system(), std::move(callback));
-  auto id = request_sync<uint64_t>(impl_->requester, impl_->actor, impl_->request_timeout,
+  auto id = request_sync<uint64_t>(*impl_->rt, impl_->actor, impl_->request_timeout,
                                    subscribe_atom::value, glob, sub->subscriber);
   if (!id.ok()) {
     sub->end_locally();
@@ -250,8 +250,8 @@ result<subscription> stream::subscribe(const std::string& glob, change_callback 
 status stream::close() {
   if (!impl_) return status::ok();
   if (impl_->closed.exchange(true)) return status::ok();
-  auto done = request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout,
-                                    close_atom::value);
+  auto done =
+      request_sync<ok_atom>(*impl_->rt, impl_->actor, impl_->request_timeout, close_atom::value);
   impl_->release();
   return done.ok() ? status::ok() : done.error();
 }
@@ -259,8 +259,8 @@ status stream::close() {
 status stream::delete_stream() {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.is_ok()) return st;
-  auto done = request_sync<ok_atom>(impl_->requester, impl_->actor, impl_->request_timeout,
-                                    drop_atom::value);
+  auto done =
+      request_sync<ok_atom>(*impl_->rt, impl_->actor, impl_->request_timeout, drop_atom::value);
   if (!done.ok()) return done.error();
   impl_->closed = true;
   impl_->release();

@@ -64,21 +64,21 @@ void request_async(const caf::actor& requester, const Handle& target, caf::times
                  }});
 }
 
-/// The synchronous form of request_async; refuses to run inside a completion callback, where
-/// waiting would block the thread that has to deliver the reply.
+/// Sends `xs...` to `target` and waits for the reply, from the calling thread (through a pooled
+/// blocking actor). Refuses to run inside an *_async completion, which runs on an actor thread
+/// that may be needed for the reply.
 template <class T, class Handle, class... Ts>
-result<T> request_sync(const caf::actor& requester, const Handle& target, caf::timespan timeout,
-                       Ts... xs) {
+result<T> request_sync(runtime& rt, const Handle& target, caf::timespan timeout, Ts... xs) {
   if (callback_scope::active())
     return status(errc::internal,
                   "a synchronous Eventbase call inside an *_async completion would deadlock; "
                   "use the *_async variant there");
-  auto promise = std::make_shared<std::promise<result<T>>>();
-  auto future = promise->get_future();
-  request_async<T>(
-      requester, target, timeout, [promise](result<T> r) { promise->set_value(std::move(r)); },
-      xs...);
-  return future.get();
+  auto self = rt.borrow_actor();
+  result<T> out = status(errc::internal, "no reply");
+  self->request(target, timeout, xs...)
+      .receive([&](T& value) { out = std::move(value); },
+               [&](caf::error& err) { out = to_status(err); });
+  return out;
 }
 
 /// Spawns the detached actor that runs `callback` for each change.
@@ -119,7 +119,7 @@ struct stream::impl {
 };
 
 struct subscription::impl {
-  caf::actor requester;
+  std::shared_ptr<api::runtime> rt;
   stream_actor stream;
   subscriber_actor subscriber;
   uint64_t id = 0;

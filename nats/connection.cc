@@ -131,6 +131,9 @@ result<std::shared_ptr<connection>> connection::open(const connect_options& opti
   // Inbox handlers of all streams share the library's delivery threads instead of one thread
   // per subscription (a node may serve thousands of streams).
   if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(opts, true);
+  // Write each publish to the socket at once: cnats' flusher thread otherwise waits up to 1 ms
+  // for more data before it writes, which would add that to every write's latency.
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
   if (s != NATS_OK) return nats_error("invalid NATS options", s);
 
   auto shared = std::make_shared<listeners>();

@@ -1,8 +1,12 @@
 #include "protocol/event.hpp"
 
+#include <memory>
+#include <type_traits>
+
 #include <nlohmann/json.hpp>
 
 #include "protocol/base64.hpp"
+#include "protocol/json_msgpack.hpp"
 #include "protocol/record.hpp"
 #include "protocol/timestamp.hpp"
 
@@ -96,35 +100,199 @@ meta meta_after_put(const meta* previous, const carried_meta& carried, int64_t e
   return out;
 }
 
-result<decoded_event> decode_event(std::string_view payload) {
-  json doc = json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return corrupt("payload is not JSON");
-  if (!doc.is_object()) return corrupt("payload is not a JSON object");
+namespace {
+
+// Reads an event with nlohmann's SAX parser: the document goes straight into msgpack, nothing
+// else of the payload is kept.
+class event_reader {
+ public:
   decoded_event ev;
-  auto type = doc.find("type");
-  if (type == doc.end() || !type->is_string()) return corrupt("event has no \"type\" string");
-  if (*type == "PUT")
-    ev.type = event_type::put;
-  else if (*type == "DELETE")
-    ev.type = event_type::erase;
-  else
-    return corrupt("unknown event type " + type->dump());
-  auto id = doc.find("id");
-  if (id == doc.end() || !id->is_string() || id->get_ref<const std::string&>().empty())
-    return corrupt("event has no non-empty \"id\" string");
-  ev.key = std::move(id->get_ref<std::string&>());
-  if (auto ts = doc.find("timestamp"); ts != doc.end() && ts->is_number())
-    ev.timestamp_ms = ts->get<int64_t>();
-  if (ev.type == event_type::put) {
-    auto data = doc.find("data");
-    append_msgpack(data == doc.end() ? json(nullptr) : *data, ev.data_msgpack);
-    if (auto meta = doc.find("meta"); meta != doc.end() && meta->is_object()) {
-      if (auto changes = meta->find("changes");
-          changes != meta->end() && changes->is_number_unsigned())
-        ev.meta.changes = changes->get<uint64_t>();
-      if (auto created = meta->find("dateCreated"); created != meta->end() && created->is_string())
-        ev.meta.date_created = parse_iso8601_ms(created->get_ref<const std::string&>());
+  std::string problem;  // the first reason the event is invalid
+  bool saw_type = false;
+  bool saw_id = false;
+  bool saw_data = false;
+
+  bool null() {
+    return scalar([&](msgpack_builder& b) { return b.null(); }, value_kind::null);
+  }
+  bool boolean(bool v) {
+    return scalar([&](msgpack_builder& b) { return b.boolean(v); }, value_kind::other);
+  }
+  bool number_integer(int64_t v) {
+    if (field_ == field::timestamp) ev.timestamp_ms = v;
+    return scalar([&](msgpack_builder& b) { return b.number_integer(v); }, value_kind::other);
+  }
+  bool number_unsigned(uint64_t v) {
+    if (field_ == field::timestamp) ev.timestamp_ms = static_cast<int64_t>(v);
+    if (field_ == field::meta_changes) ev.meta.changes = v;
+    return scalar([&](msgpack_builder& b) { return b.number_unsigned(v); }, value_kind::other);
+  }
+  bool number_float(double v, const std::string& text) {
+    if (field_ == field::timestamp) ev.timestamp_ms = static_cast<int64_t>(v);
+    return scalar([&](msgpack_builder& b) { return b.number_float(v, text); }, value_kind::other);
+  }
+  bool string(std::string& v) {
+    if (data_ != nullptr) return forward([&](msgpack_builder& b) { return b.string(v); });
+    if (skip_ == 0) {
+      switch (field_) {
+        case field::type:
+          saw_type = true;
+          if (v == "PUT")
+            ev.type = event_type::put;
+          else if (v == "DELETE")
+            ev.type = event_type::erase;
+          else
+            fail("unknown event type \"" + v + "\"");
+          break;
+        case field::id:
+          if (v.empty()) fail("event has no non-empty \"id\" string");
+          saw_id = true;
+          ev.key = std::move(v);
+          break;
+        case field::meta_created:
+          ev.meta.date_created = parse_iso8601_ms(v);
+          break;
+        default:
+          break;
+      }
     }
+    return scalar(nullptr, value_kind::string_value);
+  }
+  bool binary(nlohmann::json::binary_t&) { return true; }  // JSON text has none
+
+  bool start_object(std::size_t n) {
+    if (data_ != nullptr) return forward([&](msgpack_builder& b) { return b.start_object(n); });
+    if (depth_ == 0) {
+      depth_ = 1;
+      return true;
+    }
+    if (skip_ > 0 || field_ != field::meta) return open_skip();
+    in_meta_ = true;
+    field_ = field::none;
+    return true;
+  }
+  bool key(std::string& k) {
+    if (data_ != nullptr) return forward([&](msgpack_builder& b) { return b.key(k); });
+    if (skip_ > 0) return true;
+    if (in_meta_) {
+      field_ = k == "changes"       ? field::meta_changes
+               : k == "dateCreated" ? field::meta_created
+                                    : field::none;
+      return true;
+    }
+    if (k == "type") {
+      field_ = field::type;
+    } else if (k == "id") {
+      field_ = field::id;
+    } else if (k == "data") {
+      field_ = field::data;
+      saw_data = true;
+      ev.data_msgpack.clear();
+      builder_ = std::make_unique<msgpack_builder>(ev.data_msgpack);
+      data_ = builder_.get();
+    } else if (k == "timestamp") {
+      field_ = field::timestamp;
+    } else if (k == "meta") {
+      field_ = field::meta;
+    } else {
+      field_ = field::none;
+    }
+    return true;
+  }
+  bool end_object() {
+    if (data_ != nullptr) return forward([&](msgpack_builder& b) { return b.end_object(); });
+    if (skip_ > 0) return close_skip();
+    if (in_meta_) {
+      in_meta_ = false;
+      field_ = field::none;
+      return true;
+    }
+    depth_ = 0;  // the event ends
+    return true;
+  }
+  bool start_array(std::size_t n) {
+    if (data_ != nullptr) return forward([&](msgpack_builder& b) { return b.start_array(n); });
+    if (depth_ == 0) return fail("payload is not a JSON object");
+    return open_skip();
+  }
+  bool end_array() {
+    if (data_ != nullptr) return forward([&](msgpack_builder& b) { return b.end_array(); });
+    return close_skip();
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    if (problem.empty()) problem = "payload is not JSON";
+    return false;
+  }
+
+ private:
+  enum class field { none, type, id, data, timestamp, meta, meta_changes, meta_created };
+  enum class value_kind { null, string_value, other };
+
+  bool fail(std::string why) {
+    if (problem.empty()) problem = std::move(why);
+    return false;
+  }
+
+  // A scalar at the event level (or inside data, or skipped).
+  template <class Write>
+  bool scalar(Write&& write, value_kind kind) {
+    if (data_ != nullptr) return forward(std::forward<Write>(write));
+    if (depth_ == 0) return fail("payload is not a JSON object");
+    if (skip_ == 0) {
+      if (field_ == field::type && kind != value_kind::string_value)
+        return fail("event has no \"type\" string");
+      if (field_ == field::id && kind != value_kind::string_value)
+        return fail("event has no non-empty \"id\" string");
+      if (!in_meta_ || field_ != field::none) field_ = field::none;
+    }
+    return true;
+  }
+
+  template <class Write>
+  bool forward(Write&& write) {
+    bool ok = true;
+    if constexpr (!std::is_same_v<std::decay_t<Write>, std::nullptr_t>) ok = write(*data_);
+    if (data_->complete()) {
+      data_ = nullptr;
+      field_ = field::none;
+    }
+    return ok;
+  }
+
+  bool open_skip() {
+    if (skip_ == 0 && (field_ == field::type || field_ == field::id))
+      return fail(field_ == field::type ? "event has no \"type\" string"
+                                        : "event has no non-empty \"id\" string");
+    ++skip_;
+    return true;
+  }
+  bool close_skip() {
+    if (--skip_ == 0) field_ = field::none;
+    return true;
+  }
+
+  int depth_ = 0;
+  int skip_ = 0;
+  bool in_meta_ = false;
+  field field_ = field::none;
+  std::unique_ptr<msgpack_builder> builder_;
+  msgpack_builder* data_ = nullptr;  // set while the document's value is being read
+};
+
+}  // namespace
+
+result<decoded_event> decode_event(std::string_view payload) {
+  event_reader reader;
+  bool parsed = json::sax_parse(payload.begin(), payload.end(), &reader);
+  if (!parsed || !reader.problem.empty())
+    return corrupt(reader.problem.empty() ? "payload is not JSON" : reader.problem);
+  if (!reader.saw_type) return corrupt("event has no \"type\" string");
+  if (!reader.saw_id) return corrupt("event has no non-empty \"id\" string");
+  decoded_event ev = std::move(reader.ev);
+  if (ev.type == event_type::put) {
+    if (!reader.saw_data) ev.data_msgpack.assign(1, static_cast<char>(0xc0));  // null
+  } else {
+    ev.data_msgpack.clear();
   }
   return ev;
 }

@@ -168,7 +168,31 @@ status parse_success(std::string_view response) {
   return status::ok();
 }
 
+namespace {
+
+// The acknowledgement of every write, {"stream":"S", "seq":N} (nats-server 2.9 writes exactly
+// this), read without building a JSON tree. nullopt for anything else.
+std::optional<pub_ack> parse_plain_pub_ack(std::string_view text) {
+  constexpr std::string_view kStream = R"({"stream":")";
+  constexpr std::string_view kSeq = R"(", "seq":)";
+  if (text.substr(0, kStream.size()) != kStream || text.back() != '}') return std::nullopt;
+  size_t stream_end = text.find('"', kStream.size());
+  if (stream_end == std::string_view::npos) return std::nullopt;
+  std::string_view stream = text.substr(kStream.size(), stream_end - kStream.size());
+  if (stream.find('\\') != std::string_view::npos) return std::nullopt;
+  if (text.substr(stream_end, kSeq.size()) != kSeq) return std::nullopt;
+  std::string_view seq = text.substr(stream_end + kSeq.size());
+  seq.remove_suffix(1);  // the closing brace
+  pub_ack ack;
+  if (!parse_u64(seq, ack.sequence)) return std::nullopt;
+  ack.stream = std::string(stream);
+  return ack;
+}
+
+}  // namespace
+
 result<pub_ack> parse_pub_ack(std::string_view response) {
+  if (auto plain = parse_plain_pub_ack(response)) return std::move(*plain);
   auto doc = parse_response(response);
   if (!doc.ok()) return doc.error();
   auto seq = doc->find("seq");

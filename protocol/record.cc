@@ -6,6 +6,7 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
+#include "protocol/json_msgpack.hpp"
 #include "protocol/timestamp.hpp"
 
 namespace eventbase::protocol {
@@ -90,9 +91,9 @@ result<record_view> decode_record(std::string_view bytes) {
 }
 
 result<nlohmann::json> decode_document(std::string_view data_msgpack) {
-  auto doc = nlohmann::json::from_msgpack(data_msgpack.begin(), data_msgpack.end(),
-                                          /*strict=*/true, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return status(errc::corrupt, "stored document is not valid msgpack");
+  nlohmann::json doc;
+  if (!msgpack_to_json(data_msgpack, doc))
+    return status(errc::corrupt, "stored document is not valid msgpack");
   return doc;
 }
 

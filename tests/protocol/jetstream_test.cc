@@ -37,6 +37,15 @@ CAF_TEST(parses acks purges and consumers) {
   CAF_CHECK_EQUAL(ack->sequence, 1u);
   CAF_CHECK(ack->duplicate);
   CAF_CHECK_EQUAL(ack->stream, "T1");
+  auto plain = parse_pub_ack(R"({"stream":"bench_put_1", "seq":123456})");
+  CAF_REQUIRE(plain.ok());
+  CAF_CHECK_EQUAL(plain->sequence, 123456u);
+  CAF_CHECK_EQUAL(plain->stream, "bench_put_1");
+  CAF_CHECK(!plain->duplicate);
+  auto failed = parse_pub_ack(
+      R"({"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}})");
+  CAF_CHECK_EQUAL(failed.error().code(), errc::unavailable);
+  CAF_CHECK_EQUAL(parse_pub_ack(R"({"stream":"S", "seq":12x})").error().code(), errc::corrupt);
   CAF_CHECK_EQUAL(parse_purged(R"({"type":"x","success":true,"purged":1})").value(), 1u);
   CAF_CHECK_EQUAL(parse_consumer_created(R"({"stream_name":"T1","name":"kQmuUKnR"})").value(),
                   "kQmuUKnR");

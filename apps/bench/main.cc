@@ -1,0 +1,592 @@
+// eventbase-bench: Eventbase's figures beside the raw baselines of the same nats-server and the
+// same disk, measured in one run (see README "Performance" and --help).
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "base/subprocess.hpp"
+#include "bench/raw.hpp"
+#include "eventbase/actors.hpp"
+#include "eventbase/eventbase.hpp"
+#include "eventbase/node.hpp"
+#include "nats/embedded_server.hpp"
+#include "protocol/event.hpp"
+
+namespace eb = eventbase;
+using clock_type = std::chrono::steady_clock;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kHelp = R"(usage: eventbase-bench [options]
+
+Measures Eventbase beside raw cnats and raw RocksDB on one nats-server and one disk, and prints
+a table of both with their ratio.
+
+  --nats=URL        use this nats-server (default: start one with JetStream in the work dir)
+  --keys=N          events replayed into a fresh replica, and keys scanned (1000000)
+  --ops=N           puts for the latency and throughput figures (5000)
+  --doc-bytes=N     size of each document's payload string (100)
+  --inflight=N      concurrent puts for the throughput figure (64)
+  --quick           small sizes, a smoke test (used by the tests)
+  --work-dir=PATH   where data goes (default: a temporary directory, removed at the end)
+  --only=LIST       run only these groups, comma separated (for profiling): puts, remote,
+                    subscription, open, keys, replay
+)";
+
+struct options {
+  std::string nats;
+  size_t keys = 1000000;
+  size_t ops = 5000;
+  size_t doc_bytes = 100;
+  size_t inflight = 64;
+  size_t small_keys = 10000;
+  bool quick = false;
+  std::string work_dir;
+  std::string only;  // empty: every group
+  // the replay child
+  bool replay_child = false;
+  std::string stream;
+  std::string data;
+};
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+double percentile(std::vector<double> samples, double p) {
+  if (samples.empty()) return 0;
+  std::sort(samples.begin(), samples.end());
+  size_t index = static_cast<size_t>(p / 100.0 * static_cast<double>(samples.size() - 1) + 0.5);
+  return samples[std::min(index, samples.size() - 1)];
+}
+
+long status_kb(const char* field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  size_t n = std::strlen(field);
+  while (std::getline(f, line))
+    if (line.compare(0, n, field) == 0) return std::atol(line.c_str() + n + 1);
+  return 0;
+}
+
+[[noreturn]] void die(const std::string& what) {
+  std::cerr << "eventbase-bench: " << what << std::endl;
+  std::exit(1);
+}
+
+template <class T>
+T must(eb::result<T> r, const std::string& what) {
+  if (!r.ok()) die(what + ": " + r.error().to_string());
+  return std::move(*r);
+}
+
+void must(const eb::status& st, const std::string& what) {
+  if (!st.is_ok()) die(what + ": " + st.to_string());
+}
+
+std::string document_text(size_t bytes) {
+  return json{{"v", std::string(bytes, 'x')}}.dump();
+}
+
+// "user:0000042" for every tenth key, "item:0000042" otherwise.
+std::string key_of(size_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s:%07zu", i % 10 == 0 ? "user" : "item", i);
+  return buf;
+}
+
+// -- the table ----------------------------------------------------------------------------------
+
+struct row {
+  std::string figure;
+  std::string eventbase;
+  std::string baseline;
+  std::string ratio;
+  std::string target;
+  std::string verdict;
+};
+
+std::vector<row> table;
+
+std::string fmt(double value, const char* unit) {
+  char buf[64];
+  if (value >= 100000)
+    std::snprintf(buf, sizeof buf, "%.0f %s", value, unit);
+  else if (value >= 100)
+    std::snprintf(buf, sizeof buf, "%.0f %s", value, unit);
+  else if (value >= 10)
+    std::snprintf(buf, sizeof buf, "%.1f %s", value, unit);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f %s", value, unit);
+  return buf;
+}
+
+std::string ratio_text(double r) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fx", r);
+  return buf;
+}
+
+void add(const std::string& figure, const std::string& ours, const std::string& theirs,
+         double ratio, const std::string& target, int met) {
+  table.push_back(row{figure, ours, theirs, ratio > 0 ? ratio_text(ratio) : "—", target,
+                      met < 0 ? "" : (met ? "met" : "NOT met")});
+  std::cerr << "  " << figure << ": " << ours << " | " << theirs << std::endl;
+}
+
+void print_table() {
+  std::cout << "| figure | eventbase | raw baseline | ratio | target |\n"
+            << "|---|---|---|---|---|\n";
+  for (auto& r : table)
+    std::cout << "| " << r.figure << " | " << r.eventbase << " | " << r.baseline << " | " << r.ratio
+              << " | " << r.target << (r.verdict.empty() ? "" : " (" + r.verdict + ")") << " |\n";
+  std::cout << std::flush;
+}
+
+// -- helpers --------------------------------------------------------------------------------
+
+eb::stream_config config_for(const std::string& stream, const std::string& nats,
+                             const std::string& path) {
+  eb::stream_config c;
+  c.stream_name = stream;
+  c.nats.servers = {nats};
+  c.data_path = path;
+  c.timeout = std::chrono::seconds(60);
+  return c;
+}
+
+// Writes `n` events of the Eventbase format to `stream` with raw asynchronous publishes.
+void populate(eb::bench::raw_jetstream& raw, const std::string& stream, size_t n,
+              size_t doc_bytes) {
+  must(raw.create_stream(stream), "create " + stream);
+  std::string doc = document_text(doc_bytes);
+  std::vector<std::string> subjects;
+  std::vector<std::string> payloads;
+  const size_t chunk = 100000;  // bounded memory for any n
+  for (size_t start = 0; start < n; start += chunk) {
+    subjects.clear();
+    payloads.clear();
+    for (size_t i = start; i < std::min(n, start + chunk); ++i) {
+      auto key = key_of(i);
+      subjects.push_back(eb::protocol::put_subject(stream, key));
+      payloads.push_back(
+          eb::protocol::encode_put_payload(key, doc, 0, eb::protocol::carry_meta(nullptr)));
+    }
+    must(raw.publish_async(subjects, payloads, 4096), "populate " + stream);
+  }
+}
+
+// Runs `put_async` for every key with at most `window` in flight; the seconds taken.
+double put_window(eb::stream& db, const std::vector<std::string>& keys, const json& doc,
+                  size_t window) {
+  std::mutex m;
+  std::condition_variable cv;
+  size_t in_flight = 0, done = 0, failed = 0;
+  auto start = clock_type::now();
+  for (auto& key : keys) {
+    {
+      std::unique_lock<std::mutex> guard(m);
+      cv.wait(guard, [&] { return in_flight < window; });
+      ++in_flight;
+    }
+    db.put_async(key, doc, [&](eb::result<eb::document> r) {
+      std::lock_guard<std::mutex> guard(m);
+      if (!r.ok()) ++failed;
+      --in_flight;
+      ++done;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> guard(m);
+  cv.wait(guard, [&] { return done == keys.size(); });
+  if (failed > 0) die(std::to_string(failed) + " puts failed");
+  return seconds_since(start);
+}
+
+// -- the replay child ---------------------------------------------------------------------------
+
+int replay_child(const options& opts) {
+  auto start = clock_type::now();
+  auto db = must(eb::stream::open(config_for(opts.stream, opts.nats, opts.data)), "open");
+  double seconds = seconds_since(start);
+  auto keys = must(db.keys(), "keys").size();
+  db.close();
+  std::cout << json{{"seconds", seconds}, {"keys", keys}, {"peak_rss_kb", status_kb("VmHWM:")}}
+            << std::endl;
+  return 0;
+}
+
+// -- the figures --------------------------------------------------------------------------------
+
+struct bench_run {
+  options opts;
+  std::string nats;
+  std::unique_ptr<eb::bench::raw_jetstream> raw;
+  std::string tag = std::to_string(::getpid());
+  std::string work;
+  double sync_publish_p50 = 0;
+  double eb_get_rate = 0;
+
+  std::string path(const std::string& name) const { return work + "/" + name; }
+  std::string stream(const std::string& name) const { return "bench_" + name + "_" + tag; }
+
+  void puts() {
+    std::string doc_text = document_text(opts.doc_bytes);
+    json doc = json::parse(doc_text);
+    size_t n = opts.ops;
+    // Latency, one at a time.
+    auto raw_stream = stream("raw");
+    must(raw->create_stream(raw_stream), "create raw stream");
+    std::vector<std::string> subjects;
+    for (size_t i = 0; i < n; ++i)
+      subjects.push_back(eb::protocol::put_subject(raw_stream, key_of(i)));
+    std::string payload =
+        eb::protocol::encode_put_payload(key_of(0), doc_text, 0, eb::protocol::carry_meta(nullptr));
+    auto raw_latency = must(raw->publish_sync(subjects, payload), "raw sync publish");
+    auto db = must(eb::stream::open(config_for(stream("put"), nats, path("put"))), "open");
+    std::vector<double> latency;
+    for (size_t i = 0; i < n; ++i) {
+      auto t = clock_type::now();
+      must(db.put("lat:" + key_of(i), doc), "put");
+      latency.push_back(seconds_since(t) * 1e6);
+    }
+    sync_publish_p50 = percentile(raw_latency, 50);
+    double p50 = percentile(latency, 50), raw_p50 = sync_publish_p50;
+    add("put latency p50, one at a time", fmt(p50, "µs"), fmt(raw_p50, "µs") + " js_Publish",
+        p50 / raw_p50, "≤ 1.5x", p50 / raw_p50 <= 1.5);
+    double p99 = percentile(latency, 99), raw_p99 = percentile(raw_latency, 99);
+    add("put latency p99, one at a time", fmt(p99, "µs"), fmt(raw_p99, "µs") + " js_Publish",
+        p99 / raw_p99, "—", -1);
+
+    // Throughput with a window.
+    std::vector<std::string> async_subjects;
+    for (size_t i = 0; i < n; ++i)
+      async_subjects.push_back(eb::protocol::put_subject(raw_stream, "async:" + key_of(i)));
+    double raw_seconds =
+        must(raw->publish_async(async_subjects, {payload}, opts.inflight), "raw async publish");
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < n; ++i) keys.push_back("tput:" + key_of(i));
+    double seconds = put_window(db, keys, doc, opts.inflight);
+    double rate = static_cast<double>(n) / seconds, raw_rate = static_cast<double>(n) / raw_seconds;
+    add("put throughput, " + std::to_string(opts.inflight) + " in flight", fmt(rate, "puts/s"),
+        fmt(raw_rate, "msgs/s") + " js_PublishAsync", rate / raw_rate, "≥ 0.5x",
+        rate / raw_rate >= 0.5);
+
+    // Gets of existing keys, in process, beside RocksDB Get on the same data.
+    std::vector<std::string> shuffled = keys;
+    std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(42));
+    size_t rounds = std::max<size_t>(1, 200000 / shuffled.size());
+    if (opts.quick) rounds = 1;
+    for (auto& k : shuffled) must(db.get(k), "get");  // warm up
+    auto t = clock_type::now();
+    for (size_t r = 0; r < rounds; ++r)
+      for (auto& k : shuffled)
+        if (!must(db.get(k), "get")) die("key " + k + " missing");
+    eb_get_rate = static_cast<double>(rounds * shuffled.size()) / seconds_since(t);
+    auto replica = must(eb::bench::raw_replica::open(path("put"), stream("put")), "raw replica");
+    must(replica->gets_per_second(shuffled, 1), "raw get warm-up");
+    double raw_gets = must(replica->gets_per_second(shuffled, rounds), "raw get");
+    add("get throughput, in process, existing keys", fmt(eb_get_rate, "gets/s"),
+        fmt(raw_gets, "gets/s") + " RocksDB Get", eb_get_rate / raw_gets, "≥ 0.5x",
+        eb_get_rate / raw_gets >= 0.5);
+    replica.reset();
+    db.close();
+    raw->delete_stream(raw_stream);
+  }
+
+  void remote_gets() {
+    // A node serving the stream written above, and a client node asking it, 64 in flight.
+    eb::node_config nc;
+    nc.nats_servers = {nats};
+    nc.data_path = path("node");
+    nc.port = 0;
+    auto node = must(eb::node::start(nc), "start node");
+    caf::actor_system_config cfg;
+    cfg.load<caf::io::middleman>();
+    eb::add_message_types(cfg);
+    caf::actor_system sys{cfg};
+    auto manager = sys.middleman().remote_actor<eb::manager_actor>("127.0.0.1", node.port());
+    if (!manager) die("remote_actor: " + sys.render(manager.error()));
+    caf::scoped_actor self{sys};
+    eb::stream_actor stream_hdl;
+    self->request(*manager, std::chrono::seconds(60), eb::open_atom::value, stream("put"))
+        .receive([&](eb::stream_actor& s) { stream_hdl = s; },
+                 [&](caf::error& e) { die("open remote stream: " + sys.render(e)); });
+    size_t total = opts.quick ? 500 : 50000;
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < opts.ops; ++i) keys.push_back("tput:" + key_of(i));
+    auto done = std::make_shared<std::atomic<size_t>>(0);
+    auto t = clock_type::now();
+    auto getter = sys.spawn([=](caf::event_based_actor* a) {
+      auto next = std::make_shared<size_t>(0);
+      auto issue = std::make_shared<std::function<void()>>();
+      *issue = [=] {
+        if (*next >= total) return;
+        auto& key = keys[(*next)++ % keys.size()];
+        a->request(stream_hdl, std::chrono::seconds(30), eb::get_atom::value, key)
+            .then(
+                [=](eb::entry&) {
+                  if (++*done == total) a->quit();
+                  (*issue)();
+                },
+                [=](caf::error&) { a->quit(); });
+      };
+      for (size_t i = 0; i < 64; ++i) (*issue)();
+    });
+    self->wait_for(getter);
+    double rate = static_cast<double>(done->load()) / seconds_since(t);
+    if (done->load() != total) die("remote gets failed");
+    add("get throughput, remote CAF node, 64 in flight", fmt(rate, "gets/s"),
+        fmt(eb_get_rate, "gets/s") + " in-process get", rate / eb_get_rate, "—", -1);
+    node.stop();
+  }
+
+  void subscription_latency() {
+    auto name = stream("sub");
+    auto a = must(eb::stream::open(config_for(name, nats, path("sub-a"))), "open a");
+    auto b = must(eb::stream::open(config_for(name, nats, path("sub-b"))), "open b");
+    std::mutex m;
+    std::condition_variable cv;
+    bool arrived = false;
+    clock_type::time_point arrival;
+    auto sub = must(b.subscribe("lat:*",
+                                [&](const std::string&, auto&, auto&, auto&) {
+                                  std::lock_guard<std::mutex> guard(m);
+                                  arrival = clock_type::now();
+                                  arrived = true;
+                                  cv.notify_all();
+                                }),
+                    "subscribe");
+    json doc = json::parse(document_text(opts.doc_bytes));
+    std::vector<double> latency;
+    size_t n = std::min<size_t>(opts.ops, 2000);
+    for (size_t i = 0; i < n; ++i) {
+      auto start = clock_type::now();
+      must(a.put("lat:" + key_of(i), doc), "put");
+      std::unique_lock<std::mutex> guard(m);
+      if (!cv.wait_for(guard, std::chrono::seconds(30), [&] { return arrived; }))
+        die("a change did not arrive");
+      arrived = false;
+      latency.push_back(std::chrono::duration<double, std::micro>(arrival - start).count());
+    }
+    sub.unsubscribe();
+    a.close();
+    b.close();
+    double p50 = percentile(latency, 50), p99 = percentile(latency, 99);
+    add("subscription delivery p50 (put on A to callback on B)", fmt(p50, "µs"),
+        fmt(sync_publish_p50, "µs") + " js_Publish p50", p50 / sync_publish_p50, "≤ 2x",
+        p50 / sync_publish_p50 <= 2.0);
+    add("subscription delivery p99", fmt(p99, "µs"), "—", 0, "—", -1);
+  }
+
+  void open_empty() {
+    // Keep the runtime, connection and database warm, as in a running application.
+    auto keeper = must(eb::stream::open(config_for(stream("keeper"), nats, path("open"))), "open");
+    std::vector<double> times;
+    for (int i = 0; i < (opts.quick ? 3 : 20); ++i) {
+      auto t = clock_type::now();
+      auto s = must(
+          eb::stream::open(config_for(stream("empty" + std::to_string(i)), nats, path("open"))),
+          "open empty");
+      times.push_back(seconds_since(t) * 1000);
+      s.close();
+    }
+    std::vector<double> reopen;
+    for (int i = 0; i < (opts.quick ? 3 : 20); ++i) {
+      auto t = clock_type::now();
+      auto s = must(
+          eb::stream::open(config_for(stream("empty" + std::to_string(i)), nats, path("open"))),
+          "reopen empty");
+      reopen.push_back(seconds_since(t) * 1000);
+      s.close();
+    }
+    keeper.close();
+    double p50 = percentile(times, 50);
+    add("open of a new empty stream, p50 (creates it in JetStream)", fmt(p50, "ms"), "—", 0,
+        "< 20 ms", p50 < 20);
+    double r50 = percentile(reopen, 50);
+    add("open of an existing empty stream, p50", fmt(r50, "ms"), "—", 0, "< 20 ms", r50 < 20);
+  }
+
+  // keys over `n` keys of a replica at `replica_path`, beside a raw full scan.
+  void keys_figures(const std::string& name, const std::string& replica_path, size_t n,
+                    const std::string& label) {
+    auto db = must(eb::stream::open(config_for(name, nats, replica_path)), "open for keys");
+    auto t = clock_type::now();
+    auto all = must(db.keys(""), "keys");
+    double all_s = seconds_since(t);
+    t = clock_type::now();
+    auto users = must(db.keys("^user:"), "keys ^user:");
+    double users_s = seconds_since(t);
+    t = clock_type::now();
+    auto sevens = must(db.keys("7$"), "keys 7$");
+    double sevens_s = seconds_since(t);
+    db.close();
+    if (all.size() != n)
+      die("expected " + std::to_string(n) + " keys, got " + std::to_string(all.size()));
+    auto replica = must(eb::bench::raw_replica::open(replica_path, name), "raw replica");
+    auto scan = must(replica->full_scan(), "raw scan");
+    add("keys(\"\") over " + label + " keys", fmt(all_s * 1000, "ms"),
+        fmt(scan.second * 1000, "ms") + " full key scan", all_s / scan.second, "—", -1);
+    double skipped = static_cast<double>(n) / static_cast<double>(users.size());
+    double speedup = scan.second / users_s;
+    add("keys(\"^user:\") over " + label + " keys (" + std::to_string(users.size()) + " match)",
+        fmt(users_s * 1000, "ms"), fmt(scan.second * 1000, "ms") + " full key scan",
+        users_s / scan.second,
+        "faster than the scan by " + ratio_text(skipped) + " (got " + ratio_text(speedup) + ")",
+        speedup >= skipped * 0.8);
+    add("keys(\"7$\") over " + label + " keys (regex, no prefix)", fmt(sevens_s * 1000, "ms"),
+        fmt(scan.second * 1000, "ms") + " full key scan", sevens_s / scan.second, "—", -1);
+  }
+
+  void small_keys() {
+    auto name = stream("keys10k");
+    populate(*raw, name, opts.small_keys, opts.doc_bytes);
+    keys_figures(name, path("keys10k"), opts.small_keys, std::to_string(opts.small_keys));
+  }
+
+  void replay() {
+    auto name = stream("replay");
+    auto t = clock_type::now();
+    populate(*raw, name, opts.keys, opts.doc_bytes);
+    std::cerr << "  (populated " << opts.keys << " events in " << seconds_since(t) << " s)"
+              << std::endl;
+    double raw_seconds = must(raw->consume(name, opts.keys), "raw consumer");
+    // The replay runs in a process of its own, so that its peak memory is its own.
+    char self_path[4096];
+    ssize_t len = ::readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+    if (len <= 0) die("cannot find my own executable");
+    self_path[len] = '\0';
+    auto child = must(eb::subprocess::run({self_path, "--replay-child", "--nats=" + nats,
+                                           "--stream=" + name, "--data=" + path("replay")},
+                                          std::chrono::minutes(30)),
+                      "replay child");
+    if (child.exit_code != 0 || child.out.empty()) {
+      std::string err;
+      for (auto& l : child.err) err += l + "\n";
+      die("replay child failed:\n" + err);
+    }
+    auto result = json::parse(child.out.back());
+    double seconds = result["seconds"].get<double>();
+    double rate = static_cast<double>(opts.keys) / seconds;
+    double raw_rate = static_cast<double>(opts.keys) / raw_seconds;
+    std::string label = std::to_string(opts.keys);
+    add("catch-up: replay " + label + " events into a fresh replica", fmt(rate, "events/s"),
+        fmt(raw_rate, "msgs/s") + " raw pull consumer", rate / raw_rate, "≥ 0.5x",
+        rate / raw_rate >= 0.5);
+    double peak_mb = result["peak_rss_kb"].get<double>() / 1024.0;
+    add("peak memory replaying " + label + " keys (RSS of the process)", fmt(peak_mb, "MB"), "—", 0,
+        "< 300 MB", peak_mb < 300);
+    keys_figures(name, path("replay"), opts.keys, label);
+  }
+};
+
+bool parse_size(const std::string& arg, const char* name, size_t& out) {
+  std::string prefix = std::string("--") + name + "=";
+  if (arg.rfind(prefix, 0) != 0) return false;
+  out = std::strtoull(arg.c_str() + prefix.size(), nullptr, 10);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help") {
+      std::cout << kHelp;
+      return 0;
+    } else if (arg == "--quick") {
+      opts.quick = true;
+      opts.keys = 2000;
+      opts.ops = 200;
+      opts.small_keys = 1000;
+    } else if (arg == "--replay-child") {
+      opts.replay_child = true;
+    } else if (arg.rfind("--nats=", 0) == 0) {
+      opts.nats = arg.substr(7);
+    } else if (arg.rfind("--stream=", 0) == 0) {
+      opts.stream = arg.substr(9);
+    } else if (arg.rfind("--data=", 0) == 0) {
+      opts.data = arg.substr(7);
+    } else if (arg.rfind("--only=", 0) == 0) {
+      opts.only = "," + arg.substr(7) + ",";
+    } else if (arg.rfind("--work-dir=", 0) == 0) {
+      opts.work_dir = arg.substr(11);
+    } else if (!parse_size(arg, "keys", opts.keys) && !parse_size(arg, "ops", opts.ops) &&
+               !parse_size(arg, "doc-bytes", opts.doc_bytes) &&
+               !parse_size(arg, "inflight", opts.inflight)) {
+      std::cerr << "eventbase-bench: unknown option " << arg << "\n" << kHelp;
+      return 2;
+    }
+  }
+  if (opts.replay_child) return replay_child(opts);
+  if (opts.keys < 10 || opts.ops < 10 || opts.inflight < 1) die("sizes are too small");
+  opts.small_keys = std::min(opts.small_keys, opts.keys);
+
+  bench_run run;
+  run.opts = opts;
+  std::string work = opts.work_dir;
+  bool own_work = work.empty();
+  if (own_work) {
+    std::string templ = "/tmp/eventbase-bench-XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) die("mkdtemp failed");
+    work = templ;
+  }
+  run.work = work;
+  std::unique_ptr<eb::nats::embedded_server> server;
+  run.nats = opts.nats;
+  if (run.nats.empty()) {
+    eb::nats::embedded_server_options so;
+    so.store_dir = work + "/nats";
+    server = must(eb::nats::embedded_server::start(so), "start nats-server");
+    run.nats = server->url();
+  }
+  run.raw = must(eb::bench::raw_jetstream::connect(run.nats), "connect");
+  std::cerr << "eventbase-bench: keys=" << opts.keys << " ops=" << opts.ops
+            << " doc-bytes=" << opts.doc_bytes << " inflight=" << opts.inflight
+            << " nats=" << run.nats << std::endl;
+  auto started = clock_type::now();
+  auto wanted = [&](const char* group) {
+    return opts.only.empty() || opts.only.find(std::string(",") + group + ",") != std::string::npos;
+  };
+  if (wanted("puts") || wanted("remote") || wanted("subscription")) run.puts();
+  if (wanted("remote")) run.remote_gets();
+  if (wanted("subscription")) run.subscription_latency();
+  if (wanted("open")) run.open_empty();
+  if (wanted("keys")) run.small_keys();
+  if (wanted("replay")) run.replay();
+  std::cerr << "eventbase-bench: done in " << seconds_since(started) << " s" << std::endl;
+  print_table();
+  run.raw.reset();
+  server.reset();
+  if (own_work) {
+    std::error_code ec;
+    std::filesystem::remove_all(work, ec);
+  }
+  return 0;
+}

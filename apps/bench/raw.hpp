@@ -1,0 +1,64 @@
+// The raw baselines of eventbase-bench: what cnats and RocksDB do on their own, on the same
+// nats-server and the same disk, with nothing of Eventbase in between.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eventbase/status.hpp"
+
+namespace eventbase::bench {
+
+/// A cnats connection with a JetStream context.
+class raw_jetstream {
+ public:
+  static result<std::unique_ptr<raw_jetstream>> connect(const std::string& url);
+  ~raw_jetstream();
+
+  /// Creates a stream like Eventbase does (file storage, subjects <name>.*, one message per
+  /// subject).
+  status create_stream(const std::string& name);
+  status delete_stream(const std::string& name);
+
+  /// Synchronous js_Publish of each payload; the latency of each, in microseconds.
+  result<std::vector<double>> publish_sync(const std::vector<std::string>& subjects,
+                                           const std::string& payload);
+
+  /// js_PublishAsync of every message with at most `window` unacknowledged; the seconds taken
+  /// until all are acknowledged.
+  result<double> publish_async(const std::vector<std::string>& subjects,
+                               const std::vector<std::string>& payloads, size_t window);
+
+  /// Reads `count` messages of `stream` from its start with a pull consumer (batches of 1024,
+  /// no acknowledgements); the seconds taken.
+  result<double> consume(const std::string& stream, size_t count);
+
+ private:
+  raw_jetstream() = default;
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// A read-only RocksDB view of an Eventbase data path, to read a stream's records directly.
+class raw_replica {
+ public:
+  static result<std::unique_ptr<raw_replica>> open(const std::string& path,
+                                                   const std::string& stream);
+  ~raw_replica();
+
+  /// RocksDB Get of each key, `rounds` times; the gets per second (all must be found).
+  result<double> gets_per_second(const std::vector<std::string>& keys, size_t rounds);
+
+  /// Iterates over every key of the stream, copying each out; the keys seen and the seconds.
+  result<std::pair<size_t, double>> full_scan();
+
+ private:
+  raw_replica() = default;
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace eventbase::bench

@@ -1,0 +1,197 @@
+#include "protocol/json_msgpack.hpp"
+
+#include <msgpack.hpp>
+#include <nlohmann/json.hpp>
+
+namespace eventbase::protocol {
+namespace {
+
+struct sink {
+  std::string& out;
+  void write(const char* data, size_t size) { out.append(data, size); }
+};
+
+}  // namespace
+
+void msgpack_builder::begin_value() {
+  started_ = true;
+  if (!open_.empty() && !open_.back().is_map) ++open_.back().count;
+}
+
+bool msgpack_builder::null() {
+  begin_value();
+  out_.push_back(static_cast<char>(0xc0));
+  return true;
+}
+
+bool msgpack_builder::boolean(bool value) {
+  begin_value();
+  out_.push_back(static_cast<char>(value ? 0xc3 : 0xc2));
+  return true;
+}
+
+bool msgpack_builder::number_integer(int64_t value) {
+  begin_value();
+  sink s{out_};
+  msgpack::packer<sink>(s).pack_int64(value);
+  return true;
+}
+
+bool msgpack_builder::number_unsigned(uint64_t value) {
+  begin_value();
+  sink s{out_};
+  msgpack::packer<sink>(s).pack_uint64(value);
+  return true;
+}
+
+bool msgpack_builder::number_float(double value, const std::string&) {
+  begin_value();
+  sink s{out_};
+  msgpack::packer<sink>(s).pack_double(value);
+  return true;
+}
+
+bool msgpack_builder::string(std::string& value) {
+  begin_value();
+  sink s{out_};
+  msgpack::packer<sink> p(s);
+  p.pack_str(static_cast<uint32_t>(value.size()));
+  p.pack_str_body(value.data(), static_cast<uint32_t>(value.size()));
+  return true;
+}
+
+bool msgpack_builder::key(std::string& value) {
+  ++open_.back().count;
+  sink s{out_};
+  msgpack::packer<sink> p(s);
+  p.pack_str(static_cast<uint32_t>(value.size()));
+  p.pack_str_body(value.data(), static_cast<uint32_t>(value.size()));
+  return true;
+}
+
+void msgpack_builder::open_container(uint8_t marker, bool is_map) {
+  begin_value();
+  out_.push_back(static_cast<char>(marker));
+  open_.push_back(container{out_.size(), 0, is_map});
+  out_.append(4, '\0');
+}
+
+void msgpack_builder::close_container() {
+  container c = open_.back();
+  open_.pop_back();
+  for (int i = 0; i < 4; ++i)
+    out_[c.header + static_cast<size_t>(i)] = static_cast<char>((c.count >> (24 - 8 * i)) & 0xFF);
+}
+
+bool msgpack_builder::start_object(std::size_t) {
+  open_container(0xdf, true);  // map 32
+  return true;
+}
+
+bool msgpack_builder::end_object() {
+  close_container();
+  return true;
+}
+
+bool msgpack_builder::start_array(std::size_t) {
+  open_container(0xdd, false);  // array 32
+  return true;
+}
+
+bool msgpack_builder::end_array() {
+  close_container();
+  return true;
+}
+
+namespace {
+
+// Builds a JSON tree from msgpack-c's parse events. `open_` holds the containers being filled;
+// pointers stay valid because a container's elements are not touched while a nested one is open.
+class json_builder : public msgpack::null_visitor {
+ public:
+  explicit json_builder(nlohmann::json& root) : root_(root) {}
+
+  bool visit_nil() { return place(nullptr) != nullptr; }
+  bool visit_boolean(bool v) { return place(v) != nullptr; }
+  bool visit_positive_integer(uint64_t v) {
+    return !in_key_ && place(static_cast<nlohmann::json::number_unsigned_t>(v)) != nullptr;
+  }
+  bool visit_negative_integer(int64_t v) {
+    return !in_key_ && place(static_cast<nlohmann::json::number_integer_t>(v)) != nullptr;
+  }
+  bool visit_float32(float v) { return !in_key_ && place(static_cast<double>(v)) != nullptr; }
+  bool visit_float64(double v) { return !in_key_ && place(v) != nullptr; }
+  bool visit_str(const char* v, uint32_t size) {
+    if (in_key_) {
+      key_.assign(v, size);
+      return true;
+    }
+    return place(std::string(v, size)) != nullptr;
+  }
+  bool visit_bin(const char*, uint32_t) { return false; }  // not JSON
+  bool visit_ext(const char*, uint32_t) { return false; }
+  bool start_array(uint32_t size) {
+    auto* slot = place(nlohmann::json::array());
+    if (slot == nullptr) return false;
+    slot->get_ref<nlohmann::json::array_t&>().reserve(size);
+    open_.push_back(slot);
+    return true;
+  }
+  bool end_array() {
+    open_.pop_back();
+    return true;
+  }
+  bool start_map(uint32_t) {
+    auto* slot = place(nlohmann::json::object());
+    if (slot == nullptr) return false;
+    open_.push_back(slot);
+    return true;
+  }
+  bool start_map_key() {
+    in_key_ = true;
+    return true;
+  }
+  bool end_map_key() {
+    in_key_ = false;
+    return true;
+  }
+  bool end_map() {
+    open_.pop_back();
+    return true;
+  }
+  void parse_error(size_t, size_t) {}
+  void insufficient_bytes(size_t, size_t) {}
+
+ private:
+  nlohmann::json* place(nlohmann::json value) {
+    if (in_key_) return nullptr;  // map keys must be strings
+    if (open_.empty()) {
+      root_ = std::move(value);
+      return &root_;
+    }
+    nlohmann::json* top = open_.back();
+    if (top->is_array()) {
+      top->get_ref<nlohmann::json::array_t&>().push_back(std::move(value));
+      return &top->get_ref<nlohmann::json::array_t&>().back();
+    }
+    auto& slot = (*top)[key_];
+    slot = std::move(value);
+    return &slot;
+  }
+
+  nlohmann::json& root_;
+  std::vector<nlohmann::json*> open_;
+  std::string key_;
+  bool in_key_ = false;
+};
+
+}  // namespace
+
+bool msgpack_to_json(std::string_view bytes, nlohmann::json& out) {
+  json_builder builder(out);
+  size_t offset = 0;
+  if (!msgpack::parse(bytes.data(), bytes.size(), offset, builder)) return false;
+  return offset == bytes.size();
+}
+
+}  // namespace eventbase::protocol

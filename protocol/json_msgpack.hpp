@@ -1,0 +1,61 @@
+// Fast conversions between JSON and msgpack for the hot paths. JSON -> msgpack: SAX events from
+// nlohmann's parser written straight into msgpack bytes, with no JSON tree in between. Decoding an
+// event on the hot path this way is several times cheaper than parsing it into nlohmann::json and
+// converting that.
+//
+// Maps and arrays are written with 32-bit length headers (patched when they end), a valid
+// encoding that every msgpack reader accepts; scalars use their shortest form.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace eventbase::protocol {
+
+/// Decodes one msgpack value into JSON with msgpack-c's parser, which hands strings over whole
+/// (nlohmann's from_msgpack reads them byte by byte). False when `bytes` is not exactly one
+/// valid value of the kinds JSON has.
+bool msgpack_to_json(std::string_view bytes, nlohmann::json& out);
+
+class msgpack_builder {
+ public:
+  explicit msgpack_builder(std::string& out) : out_(out) {}
+
+  // The SAX interface of nlohmann::json (only the events JSON text produces).
+  bool null();
+  bool boolean(bool value);
+  bool number_integer(int64_t value);
+  bool number_unsigned(uint64_t value);
+  bool number_float(double value, const std::string& text);
+  bool string(std::string& value);
+  bool key(std::string& value);
+  bool start_object(std::size_t size);
+  bool end_object();
+  bool start_array(std::size_t size);
+  bool end_array();
+
+  /// True once a complete value was written.
+  bool complete() const { return started_ && open_.empty(); }
+  size_t depth() const { return open_.size(); }
+
+ private:
+  void begin_value();  // counts an element of the enclosing array
+  void open_container(uint8_t marker, bool is_map);
+  void close_container();
+
+  struct container {
+    size_t header;  // offset of the 32-bit count
+    uint32_t count;
+    bool is_map;
+  };
+  std::string& out_;
+  std::vector<container> open_;
+  bool started_ = false;
+};
+
+}  // namespace eventbase::protocol
