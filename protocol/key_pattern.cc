@@ -44,10 +44,16 @@ result<key_pattern> key_pattern::compile(std::string pattern) {
                   "invalid regex '" + out.pattern_ + "': " + std::string(e.what()));
   }
   out.prefix_ = regex_literal_prefix(out.pattern_);
+  if (out.pattern_.size() == out.prefix_.size() + 1) {
+    // "^user:": matching is a prefix test.
+    out.prefix_only_ = true;
+    out.regex_.reset();
+  }
   return out;
 }
 
 bool key_pattern::matches(std::string_view key) const {
+  if (prefix_only_) return key.substr(0, prefix_.size()) == prefix_;
   if (!regex_) return true;
   return std::regex_search(key.begin(), key.end(), *regex_);
 }

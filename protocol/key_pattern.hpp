@@ -27,13 +27,14 @@ class key_pattern {
   const std::string& literal_prefix() const { return prefix_; }
 
   /// True when the pattern matches every key (empty pattern), so no regex runs at all.
-  bool matches_all() const { return regex_ == nullptr; }
+  bool matches_all() const { return regex_ == nullptr && !prefix_only_; }
 
   const std::string& pattern() const { return pattern_; }
 
  private:
   std::string pattern_;
   std::string prefix_;
+  bool prefix_only_ = false;  // the pattern is "^" and a literal: a prefix test, no regex
   std::shared_ptr<const std::regex> regex_;  // shared: patterns are copied into results
 };
 

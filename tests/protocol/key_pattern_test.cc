@@ -35,6 +35,21 @@ CAF_TEST(invalid regex is a clear error) {
   CAF_CHECK_EQUAL(key_pattern::compile("*x").error().code(), errc::invalid_argument);
 }
 
+CAF_TEST(anchored literals are prefix tests) {
+  auto p = key_pattern::compile("^user:");
+  CAF_REQUIRE(p.ok());
+  CAF_CHECK(!p->matches_all());
+  CAF_CHECK_EQUAL(p->literal_prefix(), "user:");
+  CAF_CHECK(p->matches("user:1"));
+  CAF_CHECK(p->matches("user:"));
+  CAF_CHECK(!p->matches("use"));
+  CAF_CHECK(!p->matches("xuser:1"));
+  auto q = key_pattern::compile("^user:\\d");  // not only a literal: the regex decides
+  CAF_REQUIRE(q.ok());
+  CAF_CHECK(q->matches("user:1"));
+  CAF_CHECK(!q->matches("user:x"));
+}
+
 CAF_TEST(literal prefix) {
   CAF_CHECK_EQUAL(regex_literal_prefix("^user:"), "user:");
   CAF_CHECK_EQUAL(regex_literal_prefix("^user:\\d+"), "user:");
