@@ -127,7 +127,8 @@ struct stream_state {
   // -- stream_writes.cc ------------------------------------------------------------------------
   void put(caf::response_promise rp, std::string key, std::string document);
   void erase(caf::response_promise rp, std::string key);
-  void submit(uint64_t token);
+  // Registers a write and starts it, or queues it behind the key's earlier writes.
+  void submit(write_op::kind what, caf::response_promise rp, std::string key, std::string document);
   void publish_write(uint64_t token);
   void handle_pub_ack(const inbound& in);
   void on_write_applied(uint64_t token, const std::string& record);

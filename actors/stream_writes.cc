@@ -43,16 +43,7 @@ void stream_state::put(caf::response_promise rp, std::string key, std::string do
         status(errc::invalid_argument, "document for key '" + key + "' is not valid JSON")));
     return;
   }
-  uint64_t token = next_token++;
-  write_op op;
-  op.what = write_op::kind::put;
-  op.key = std::move(key);
-  op.document = std::move(document);
-  op.promise = std::move(rp);
-  op.started_ms = protocol::now_ms();
-  op.deadline = self->clock().now() + cfg.options.operation_timeout;
-  writes.emplace(token, std::move(op));
-  submit(token);
+  submit(write_op::kind::put, std::move(rp), std::move(key), std::move(document));
 }
 
 void stream_state::erase(caf::response_promise rp, std::string key) {
@@ -60,19 +51,21 @@ void stream_state::erase(caf::response_promise rp, std::string key) {
     rp.deliver(to_error(invalid));
     return;
   }
+  submit(write_op::kind::erase, std::move(rp), std::move(key), {});
+}
+
+void stream_state::submit(write_op::kind what, caf::response_promise rp, std::string key,
+                          std::string document) {
   uint64_t token = next_token++;
   write_op op;
-  op.what = write_op::kind::erase;
+  op.what = what;
   op.key = std::move(key);
+  op.document = std::move(document);
   op.promise = std::move(rp);
   op.started_ms = protocol::now_ms();
   op.deadline = self->clock().now() + cfg.options.operation_timeout;
+  auto [it, first] = busy_keys.try_emplace(op.key);
   writes.emplace(token, std::move(op));
-  submit(token);
-}
-
-void stream_state::submit(uint64_t token) {
-  auto [it, first] = busy_keys.try_emplace(writes.at(token).key);
   if (!first) {
     it->second.waiting.push_back(token);  // runs when the key's earlier writes are done
     return;

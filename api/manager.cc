@@ -49,8 +49,6 @@ struct manager::impl {
 
 namespace {
 
-constexpr std::chrono::seconds kRequestMargin{2};
-
 subscriber_actor::behavior_type stream_message_actor(
     subscriber_actor::pointer,
     std::function<void(const std::string&, const nlohmann::json&)> callback) {
@@ -88,20 +86,12 @@ result<manager> manager::create(manager_config config) {
     return status(errc::invalid_argument, "timeout must be positive");
   auto p = std::make_shared<impl>();
   p->rt = api::runtime::get();
-  p->request_timeout = std::chrono::duration_cast<caf::timespan>(config.timeout + kRequestMargin);
-  auto conn = p->rt->connect(config.nats);
-  if (!conn.ok()) return conn.error();
-  p->nats = *conn;
-  std::string path = config.data_path;
-  if (path.empty()) {
-    std::string templ = (std::filesystem::temp_directory_path() / "eventbase-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr)
-      return status(errc::storage, "cannot create a temporary data directory");
-    path = p->temp_dir = templ;
-  }
-  auto db = storage::database::open(path);
-  if (!db.ok()) return db.error();
-  p->db = *db;
+  p->request_timeout = api::request_timeout_for(config.timeout);
+  auto local = api::open_local(*p->rt, config.nats, config.data_path);
+  if (!local.ok()) return local.error();
+  p->nats = local->nats;
+  p->db = local->db;
+  p->temp_dir = local->temp_dir;
 
   auto& sys = p->rt->system();
   p->requester = api::spawn_requester(sys);
@@ -110,10 +100,8 @@ result<manager> manager::create(manager_config config) {
   actors::manager_config mc;
   mc.nats = p->nats;
   mc.db = p->db;
-  mc.options.operation_timeout = config.timeout;
-  mc.options.open_timeout = config.timeout;
-  mc.options.idle_timeout = config.keep_alive;
-  mc.options.idle_check_interval = config.cleanup_interval;
+  mc.options =
+      api::managed_stream_options(config.timeout, config.keep_alive, config.cleanup_interval);
   mc.on_message = p->on_message;
   mc.stats_stream_for = config.stats_stream_name;
   p->actor = actors::spawn_manager(sys, std::move(mc));

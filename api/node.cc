@@ -96,10 +96,8 @@ result<node> node::start(node_config config) {
   actors::manager_config mc;
   mc.nats = p->nats;
   mc.db = p->db;
-  mc.options.operation_timeout = config.timeout;
-  mc.options.open_timeout = config.timeout;
-  mc.options.idle_timeout = config.keep_alive;
-  mc.options.idle_check_interval = config.cleanup_interval;
+  mc.options =
+      api::managed_stream_options(config.timeout, config.keep_alive, config.cleanup_interval);
   mc.options.replicas = config.replicas;
   if (!config.stats_suffix.empty())
     mc.stats_stream_for = [suffix = config.stats_suffix](const std::string& name) {

@@ -3,7 +3,10 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
+#include <filesystem>
+
 #include "eventbase/actors.hpp"
+#include "storage/database.hpp"
 
 namespace eventbase::api {
 namespace {
@@ -90,6 +93,40 @@ nats::connect_options to_connect_options(const nats_options& options) {
   out.password = options.password;
   out.token = options.token;
   return out;
+}
+
+result<local_resources> open_local(runtime& rt, const nats_options& nats,
+                                   const std::string& data_path) {
+  local_resources out;
+  auto conn = rt.connect(nats);
+  if (!conn.ok()) return conn.error();
+  out.nats = *conn;
+  std::string path = data_path;
+  if (path.empty()) {
+    std::string templ = (std::filesystem::temp_directory_path() / "eventbase-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr)
+      return status(errc::storage, "cannot create a temporary data directory");
+    path = out.temp_dir = templ;
+  }
+  auto db = storage::database::open(path);
+  if (!db.ok()) return db.error();
+  out.db = *db;
+  return out;
+}
+
+caf::timespan request_timeout_for(std::chrono::milliseconds operation_timeout) {
+  return std::chrono::duration_cast<caf::timespan>(operation_timeout + std::chrono::seconds(2));
+}
+
+actors::stream_options managed_stream_options(std::chrono::milliseconds timeout,
+                                              std::chrono::milliseconds keep_alive,
+                                              std::chrono::milliseconds cleanup_interval) {
+  actors::stream_options options;
+  options.operation_timeout = timeout;
+  options.open_timeout = timeout;
+  options.idle_timeout = keep_alive;
+  options.idle_check_interval = cleanup_interval;
+  return options;
 }
 
 void tune_scheduler(caf::actor_system_config& cfg) {

@@ -11,8 +11,13 @@
 #include <caf/fwd.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/stream_actor.hpp"
 #include "eventbase/eventbase.hpp"
 #include "nats/connection.hpp"
+
+namespace eventbase::storage {
+class database;
+}
 
 namespace eventbase::api {
 
@@ -50,6 +55,25 @@ class runtime {
  private:
   std::unique_ptr<state> state_;
 };
+
+/// The local side of a node: its NATS connection and its database, at `data_path` or (when
+/// empty) at a new temporary directory, named in `temp_dir` so that its owner can remove it.
+struct local_resources {
+  std::shared_ptr<nats::connection> nats;
+  std::shared_ptr<storage::database> db;
+  std::string temp_dir;
+};
+result<local_resources> open_local(runtime& rt, const nats_options& nats,
+                                   const std::string& data_path);
+
+/// How long the API waits for an actor's reply: the operation timeout and a margin, so that the
+/// actor's own, clearer timeout error arrives first.
+caf::timespan request_timeout_for(std::chrono::milliseconds operation_timeout);
+
+/// Stream options of a node's managed streams.
+actors::stream_options managed_stream_options(std::chrono::milliseconds timeout,
+                                              std::chrono::milliseconds keep_alive,
+                                              std::chrono::milliseconds cleanup_interval);
 
 /// Scheduler settings for low latency (see runtime.cc); used by every actor system Eventbase
 /// creates.

@@ -19,9 +19,6 @@ using api::request_sync;
 
 namespace {
 
-// The stream actor answers with its own, clearer timeout error before CAF's request timeout.
-constexpr std::chrono::seconds kRequestMargin{2};
-
 result<std::string> to_json_text(const nlohmann::json& data) {
   try {
     return data.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
@@ -105,21 +102,12 @@ result<stream> stream::open(stream_config config) {
     return status(errc::invalid_argument, "timeout must be positive");
   auto p = std::make_shared<impl>();
   p->rt = api::runtime::get();
-  p->request_timeout = std::chrono::duration_cast<caf::timespan>(config.timeout + kRequestMargin);
-  auto conn = p->rt->connect(config.nats);
-  if (!conn.ok()) return conn.error();
-  p->nats = *conn;
-
-  std::string path = config.data_path;
-  if (path.empty()) {
-    std::string templ = (std::filesystem::temp_directory_path() / "eventbase-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr)
-      return status(errc::storage, "cannot create a temporary data directory");
-    path = p->temp_dir = templ;
-  }
-  auto db = storage::database::open(path);
-  if (!db.ok()) return db.error();
-  p->db = *db;
+  p->request_timeout = api::request_timeout_for(config.timeout);
+  auto local = api::open_local(*p->rt, config.nats, config.data_path);
+  if (!local.ok()) return local.error();
+  p->nats = local->nats;
+  p->db = local->db;
+  p->temp_dir = local->temp_dir;
   auto store = p->db->open_stream(config.stream_name);
   if (!store.ok()) return store.error();
   p->store = *store;

@@ -50,16 +50,7 @@ struct manager_fixture : stream_actor_fixture {
 
   template <class T, class... Ts>
   pending_reply<T> request_manager(Ts... xs) {
-    pending_reply<T> out;
-    auto slot = out.slot;
-    auto target = manager;
-    sys.spawn([=](caf::event_based_actor* asker) {
-      asker->request(target, caf::infinite, xs...)
-          .then([slot](T& value) { *slot = caf::expected<T>(std::move(value)); },
-                [slot](caf::error& err) { *slot = caf::expected<T>(std::move(err)); });
-    });
-    sched.run();
-    return out;
+    return ask_of<T>(manager, xs...);
   }
 
   pending_reply<stream_actor> open_stream(const std::string& stream_name) {

@@ -148,11 +148,17 @@ class stream_actor_fixture : public test_coordinator_fixture<actor_test_config> 
     reply(p, R"({"stream":"orders", "seq":)" + std::to_string(seq) + "}");
   }
 
+  /// Sends a request to the stream actor; the reply, once the scheduler has run.
   template <class T, class... Ts>
   pending_reply<T> ask(Ts... xs) {
+    return ask_of<T>(actor, xs...);
+  }
+
+  /// Sends a request to `target` from a helper actor; the reply, once the scheduler has run.
+  template <class T, class Handle, class... Ts>
+  pending_reply<T> ask_of(const Handle& target, Ts... xs) {
     pending_reply<T> out;
     auto slot = out.slot;
-    auto target = actor;
     sys.spawn([=](caf::event_based_actor* asker) {
       asker->request(target, caf::infinite, xs...)
           .then([slot](T& value) { *slot = caf::expected<T>(std::move(value)); },
