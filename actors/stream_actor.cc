@@ -236,23 +236,17 @@ void stream_state::publish_stats(protocol::stats_operation op, std::optional<std
 }
 
 void stream_state::notify(const applied_event& ev) {
+  if (subscriptions.empty() && !cfg.on_message) return;
   const inbound& in = *ev.source;
   const std::string& key = in.event->key;
-  bool matched = false;
+  change c{cfg.name, key, in.stream_seq, ev.record, ev.old_record.value_or(""), in.msg.data};
   for (auto& [id, sub] : subscriptions) {
     if (!sub.filter.matches(key)) continue;
     int64_t started = protocol::now_ms();
-    self->send(
-        sub.subscriber, change_atom::value,
-        change{cfg.name, key, in.stream_seq, ev.record, ev.old_record.value_or(""), in.msg.data});
+    self->send(sub.subscriber, change_atom::value, c);
     publish_stats(protocol::stats_operation::subscribe_emit, key, sub.filter.pattern(), started);
-    matched = true;
   }
-  (void)matched;
-  if (cfg.on_message)
-    self->send(
-        cfg.on_message, change_atom::value,
-        change{cfg.name, key, in.stream_seq, ev.record, ev.old_record.value_or(""), in.msg.data});
+  if (cfg.on_message) self->send(cfg.on_message, change_atom::value, c);
 }
 
 void stream_state::remove_subscriber(const caf::actor_addr& who) {
