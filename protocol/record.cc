@@ -1,7 +1,6 @@
 #include "protocol/record.hpp"
 
 #include <limits>
-#include <type_traits>
 
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
@@ -18,43 +17,48 @@ struct string_sink {
   void write(const char* data, size_t size) { out.append(data, size); }
 };
 
-// Reads one msgpack integer without allocating (msgpack-c's SAX-style parser).
-struct integer_visitor : msgpack::null_visitor {
-  bool is_integer = false;
-  bool negative = false;
-  uint64_t magnitude = 0;
-  int64_t signed_value = 0;
+// Reads the header array without allocating (msgpack-c's SAX-style parser).
+struct header_visitor : msgpack::null_visitor {
+  int64_t values[5] = {0, 0, 0, 0, 0};
+  bool negative[5] = {false, false, false, false, false};
+  uint32_t size = 0;
+  uint32_t seen = 0;
+  bool well_formed = true;
+  int depth = 0;
+
+  bool start_array(uint32_t n) {
+    size = n;
+    well_formed = well_formed && ++depth == 1;
+    return well_formed;
+  }
+  bool end_array() {
+    --depth;
+    return true;
+  }
   bool visit_positive_integer(uint64_t v) {
-    is_integer = true;
-    magnitude = v;
+    if (seen >= 5 || v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      return well_formed = false;
+    values[seen++] = static_cast<int64_t>(v);
     return true;
   }
   bool visit_negative_integer(int64_t v) {
-    is_integer = true;
-    negative = true;
-    signed_value = v;
+    if (seen >= 5) return well_formed = false;
+    negative[seen] = true;
+    values[seen++] = v;
     return true;
   }
-  void parse_error(size_t, size_t) {}
-  void insufficient_bytes(size_t, size_t) {}
+  // Anything else in the header is malformed.
+  bool visit_nil() { return well_formed = false; }
+  bool visit_boolean(bool) { return well_formed = false; }
+  bool visit_float32(float) { return well_formed = false; }
+  bool visit_float64(double) { return well_formed = false; }
+  bool visit_str(const char*, uint32_t) { return well_formed = false; }
+  bool visit_bin(const char*, uint32_t) { return well_formed = false; }
+  bool visit_ext(const char*, uint32_t) { return well_formed = false; }
+  bool start_map(uint32_t) { return well_formed = false; }
+  void parse_error(size_t, size_t) { well_formed = false; }
+  void insufficient_bytes(size_t, size_t) { well_formed = false; }
 };
-
-template <class T>
-bool unpack_integer(std::string_view bytes, size_t& offset, T& out) {
-  integer_visitor visitor;
-  if (!msgpack::parse(bytes.data(), bytes.size(), offset, visitor) || !visitor.is_integer)
-    return false;
-  if (visitor.negative) {
-    if constexpr (std::is_signed_v<T>) {
-      out = static_cast<T>(visitor.signed_value);
-      return true;
-    }
-    return false;
-  }
-  if (visitor.magnitude > static_cast<uint64_t>(std::numeric_limits<T>::max())) return false;
-  out = static_cast<T>(visitor.magnitude);
-  return true;
-}
 
 }  // namespace
 
@@ -63,6 +67,7 @@ std::string encode_record(const meta& m, uint64_t sequence, std::string_view dat
   out.reserve(data_msgpack.size() + 40);
   string_sink sink{out};
   msgpack::packer<string_sink> packer(sink);
+  packer.pack_array(5);
   packer.pack_uint64(kRecordFormat);
   packer.pack_int64(m.date_created_ms);
   packer.pack_int64(m.date_modified_ms);
@@ -73,19 +78,22 @@ std::string encode_record(const meta& m, uint64_t sequence, std::string_view dat
 }
 
 result<record_view> decode_record(std::string_view bytes) {
-  record_view view;
+  header_visitor header;
   size_t offset = 0;
-  uint64_t format = 0;
-  if (!unpack_integer(bytes, offset, format))
-    return status(errc::corrupt, "record has no format number");
-  if (format != kRecordFormat)
-    return status(errc::corrupt, "record format " + std::to_string(format) + " is not supported");
-  if (!unpack_integer(bytes, offset, view.m.date_created_ms) ||
-      !unpack_integer(bytes, offset, view.m.date_modified_ms) ||
-      !unpack_integer(bytes, offset, view.m.changes) ||
-      !unpack_integer(bytes, offset, view.sequence))
-    return status(errc::corrupt, "record header is truncated");
+  if (!msgpack::parse(bytes.data(), bytes.size(), offset, header) || !header.well_formed ||
+      header.seen == 0)
+    return status(errc::corrupt, "record has no header");
+  if (header.negative[0] || static_cast<uint64_t>(header.values[0]) != kRecordFormat)
+    return status(errc::corrupt,
+                  "record format " + std::to_string(header.values[0]) + " is not supported");
+  if (header.size != 5 || header.seen != 5 || header.negative[3] || header.negative[4])
+    return status(errc::corrupt, "record header is malformed");
   if (offset >= bytes.size()) return status(errc::corrupt, "record has no document");
+  record_view view;
+  view.m.date_created_ms = header.values[1];
+  view.m.date_modified_ms = header.values[2];
+  view.m.changes = static_cast<uint64_t>(header.values[3]);
+  view.sequence = static_cast<uint64_t>(header.values[4]);
   view.data_msgpack = bytes.substr(offset);
   return view;
 }

@@ -1,12 +1,13 @@
 // The binary record: how a document and its metadata are stored in RocksDB and carried in actor
-// messages (`eventbase::entry`). One record is a msgpack stream of six values:
+// messages (`eventbase::entry`). One record is two msgpack values in a row:
 //
-//   format(=1)  dateCreated(ms)  dateModified(ms)  changes  sequence  data
+//   [format(=1), dateCreated(ms), dateModified(ms), changes, sequence]   data
 //
-// The first five are integers written with msgpack-c; `data` is the document as one msgpack
-// value written by nlohmann::json (which has an exact JSON <-> msgpack round trip). `sequence`
-// is the stream sequence of the event that produced the record. Readers reject any other format
-// number, so the layout can evolve behind a new one.
+// The header is an array of five integers written and read with msgpack-c (one parse); `data`
+// is the document as one msgpack value (written by nlohmann::json or json_msgpack.hpp, read by
+// json_msgpack.hpp; both keep JSON exactly). `sequence` is the stream sequence of the event
+// that produced the record. Readers reject any other format number, so the layout can evolve
+// behind a new one.
 #pragma once
 
 #include <cstdint>

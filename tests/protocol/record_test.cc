@@ -45,7 +45,7 @@ CAF_TEST(rejects corrupt records) {
   CAF_CHECK_EQUAL(decode_record("").error().code(), errc::corrupt);
   CAF_CHECK_EQUAL(decode_record(good.substr(0, 3)).error().code(), errc::corrupt);
   std::string other_format = good;
-  other_format[0] = 2;  // positive fixint 2: a future format
+  other_format[1] = 2;  // after the array header: a future format number
   CAF_CHECK_EQUAL(decode_record(other_format).error().code(), errc::corrupt);
   CAF_CHECK_EQUAL(decode_document("\xc1").error().code(), errc::corrupt);  // reserved byte
 }
