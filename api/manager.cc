@@ -15,17 +15,12 @@ namespace eventbase {
 
 using api::request_sync;
 
-struct manager::impl {
-  std::shared_ptr<api::runtime> rt;
+struct manager::impl : api::local_resources {
   manager_config config;
-  std::shared_ptr<nats::connection> nats;
-  std::shared_ptr<storage::database> db;
   manager_actor actor;
   caf::actor requester;
   subscriber_actor on_message;
   notice_listener_actor notices;
-  std::string temp_dir;
-  caf::timespan request_timeout;
 
   std::mutex mutex;  // guards handles
   std::map<caf::actor_addr, std::weak_ptr<stream::impl>> handles;
@@ -85,13 +80,8 @@ result<manager> manager::create(manager_config config) {
   if (config.timeout.count() <= 0)
     return status(errc::invalid_argument, "timeout must be positive");
   auto p = std::make_shared<impl>();
-  p->rt = api::runtime::get();
-  p->request_timeout = api::request_timeout_for(config.timeout);
-  auto local = api::open_local(*p->rt, config.nats, config.data_path);
-  if (!local.ok()) return local.error();
-  p->nats = local->nats;
-  p->db = local->db;
-  p->temp_dir = local->temp_dir;
+  if (auto st = api::open_local(*p, config.nats, config.data_path, config.timeout); !st.is_ok())
+    return st;
 
   auto& sys = p->rt->system();
   p->requester = api::spawn_requester(sys);

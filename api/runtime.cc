@@ -95,10 +95,11 @@ nats::connect_options to_connect_options(const nats_options& options) {
   return out;
 }
 
-result<local_resources> open_local(runtime& rt, const nats_options& nats,
-                                   const std::string& data_path) {
-  local_resources out;
-  auto conn = rt.connect(nats);
+status open_local(local_resources& out, const nats_options& nats, const std::string& data_path,
+                  std::chrono::milliseconds operation_timeout) {
+  out.rt = runtime::get();
+  out.request_timeout = request_timeout_for(operation_timeout);
+  auto conn = out.rt->connect(nats);
   if (!conn.ok()) return conn.error();
   out.nats = *conn;
   std::string path = data_path;
@@ -111,7 +112,7 @@ result<local_resources> open_local(runtime& rt, const nats_options& nats,
   auto db = storage::database::open(path);
   if (!db.ok()) return db.error();
   out.db = *db;
-  return out;
+  return status::ok();
 }
 
 caf::timespan request_timeout_for(std::chrono::milliseconds operation_timeout) {

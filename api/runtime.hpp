@@ -56,15 +56,20 @@ class runtime {
   std::unique_ptr<state> state_;
 };
 
-/// The local side of a node: its NATS connection and its database, at `data_path` or (when
-/// empty) at a new temporary directory, named in `temp_dir` so that its owner can remove it.
+/// What every handle of the API holds: the runtime, the NATS connection, the database (at the
+/// configured data path, or at a new temporary directory named in `temp_dir` so that its owner
+/// can remove it) and how long to wait for replies.
 struct local_resources {
+  std::shared_ptr<runtime> rt;
   std::shared_ptr<nats::connection> nats;
   std::shared_ptr<storage::database> db;
   std::string temp_dir;
+  caf::timespan request_timeout{};
 };
-result<local_resources> open_local(runtime& rt, const nats_options& nats,
-                                   const std::string& data_path);
+
+/// Fills `out` for a handle with the given options.
+status open_local(local_resources& out, const nats_options& nats, const std::string& data_path,
+                  std::chrono::milliseconds operation_timeout);
 
 /// How long the API waits for an actor's reply: the operation timeout and a margin, so that the
 /// actor's own, clearer timeout error arrives first.

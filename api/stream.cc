@@ -101,13 +101,8 @@ result<stream> stream::open(stream_config config) {
   if (config.timeout.count() <= 0)
     return status(errc::invalid_argument, "timeout must be positive");
   auto p = std::make_shared<impl>();
-  p->rt = api::runtime::get();
-  p->request_timeout = api::request_timeout_for(config.timeout);
-  auto local = api::open_local(*p->rt, config.nats, config.data_path);
-  if (!local.ok()) return local.error();
-  p->nats = local->nats;
-  p->db = local->db;
-  p->temp_dir = local->temp_dir;
+  if (auto st = api::open_local(*p, config.nats, config.data_path, config.timeout); !st.is_ok())
+    return st;
   auto store = p->db->open_stream(config.stream_name);
   if (!store.ok()) return store.error();
   p->store = *store;

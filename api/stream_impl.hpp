@@ -91,17 +91,12 @@ subscriber_actor spawn_message_callback(caf::actor_system& sys, message_callback
 
 namespace eventbase {
 
-struct stream::impl {
-  std::shared_ptr<api::runtime> rt;
+struct stream::impl : api::local_resources {
   stream_config config;
-  std::shared_ptr<nats::connection> nats;
-  std::shared_ptr<storage::database> db;
   std::shared_ptr<storage::stream_store> store;
   stream_actor actor;
   caf::actor requester;
   subscriber_actor on_message;
-  std::string temp_dir;  // the data path, when open() created it; removed on close
-  caf::timespan request_timeout;
   std::string stats_subject;  // empty: no stats
   bool managed = false;       // the manager owns the actor, the requester and the store
 
