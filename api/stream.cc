@@ -43,16 +43,19 @@ stream::impl::~impl() {
   // A managed stream lives on without handles (its subscriptions too): the manager closes it
   // when it is idle.
   if (managed) return;
-  if (!closed.load()) {
-    // Not via the public close(): the last handle is gone, so use the members directly.
-    closed = true;
-    if (actor) {
-      auto done = request_sync<ok_atom>(*rt, actor, request_timeout, close_atom::value);
-      if (!done.ok())
-        EB_LOG_WARN("api", "closing '" << config.stream_name << "': " << done.error().to_string());
-    }
-    release();
+  if (auto st = close(); !st.is_ok())
+    EB_LOG_WARN("api", "closing '" << config.stream_name << "': " << st.to_string());
+}
+
+status stream::impl::close() {
+  if (closed.exchange(true)) return status::ok();
+  status result;
+  if (actor) {
+    auto done = request_sync<ok_atom>(*rt, actor, request_timeout, close_atom::value);
+    if (!done.ok()) result = done.error();
   }
+  release();
+  return result;
 }
 
 status stream::impl::check_open() const {
@@ -231,12 +234,7 @@ result<subscription> stream::subscribe(const std::string& glob, change_callback 
 }
 
 status stream::close() {
-  if (!impl_) return status::ok();
-  if (impl_->closed.exchange(true)) return status::ok();
-  auto done =
-      request_sync<ok_atom>(*impl_->rt, impl_->actor, impl_->request_timeout, close_atom::value);
-  impl_->release();
-  return done.ok() ? status::ok() : done.error();
+  return impl_ ? impl_->close() : status::ok();
 }
 
 status stream::delete_stream() {

@@ -107,6 +107,8 @@ struct stream::impl : api::local_resources {
   ~impl();
 
   status check_open() const;
+  /// Closes the stream actor and releases everything; ok if already closed.
+  status close();
   void publish_stats(protocol::stats_operation op, std::optional<std::string> id,
                      std::optional<std::string> pattern, int64_t started_ms) const;
   /// Stops the helper actors and releases local resources (after the stream actor stopped).

@@ -223,12 +223,6 @@ void connection::remove_reconnect_listener(uint64_t id) {
   listeners_->on_reconnect.erase(id);
 }
 
-status connection::flush(std::chrono::milliseconds timeout) {
-  natsStatus s = natsConnection_FlushTimeout(conn_, timeout.count());
-  if (s != NATS_OK) return nats_error("flush failed", s);
-  return status::ok();
-}
-
 std::string connection::connected_url() const {
   char url[256] = "";
   natsConnection_GetConnectedUrl(conn_, url, sizeof url);

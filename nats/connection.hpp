@@ -41,9 +41,6 @@ class connection : public transport, public std::enable_shared_from_this<connect
   uint64_t add_reconnect_listener(std::function<void()> callback) override;
   void remove_reconnect_listener(uint64_t id) override;
 
-  /// Sends everything buffered and waits up to `timeout` for the server to confirm it.
-  status flush(std::chrono::milliseconds timeout);
-
   /// The URL of the server connected to (for logs).
   std::string connected_url() const;
 

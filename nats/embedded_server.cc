@@ -1,7 +1,5 @@
 #include "nats/embedded_server.hpp"
 
-#include <signal.h>
-
 #include <cstdlib>
 #include <filesystem>
 
@@ -87,14 +85,6 @@ status embedded_server::launch() {
 void embedded_server::stop() {
   if (!process_) return;
   process_->stop(std::chrono::seconds(10));
-  last_log_ = tail(process_->errors());
-  process_.reset();
-}
-
-void embedded_server::kill() {
-  if (!process_) return;
-  process_->signal(SIGKILL);
-  process_->wait(std::chrono::seconds(10));
   last_log_ = tail(process_->errors());
   process_.reset();
 }

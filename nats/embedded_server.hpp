@@ -40,10 +40,6 @@ class embedded_server {
   /// Stops and starts again on the same port with the same store (for fault tests).
   status restart();
 
-  /// Sends SIGKILL: the server dies without a clean shutdown.
-  void kill();
-
-  bool running() const { return process_ != nullptr; }
   int pid() const { return process_ ? process_->pid() : -1; }
   int port() const { return port_; }
   std::string url() const;
