@@ -1,6 +1,7 @@
+// The database of a data path (see database.hpp).
 #include "storage/database.hpp"
 
-#include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 
 #include <rocksdb/cache.h>
@@ -9,20 +10,25 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include "storage/encoding.hpp"
 #include "storage/stream_store.hpp"
 
 namespace eventbase::storage {
 namespace {
 
-// Column families are "slots" created in batches, and a stream is mapped to its slot by a record
-// in the default column family. RocksDB rewrites and re-verifies its OPTIONS file, listing every
-// column family, on each CreateColumnFamily call: creating families one by one costs O(n) each,
-// O(n^2) for n streams (42 ms per stream at 200 streams here). A batch pays that once.
-constexpr char kSlotPrefix[] = "slot:";
+constexpr char kDataFamily[] = "data";
+constexpr char kFormatKey[] = "format";
+constexpr char kFormat[] = "2";
+constexpr char kNextIdKey[] = "next-stream-id";
 constexpr char kMappingPrefix[] = "stream:";
+constexpr char kMigratingPrefix[] = "migrating:";  // a stream being copied from an old slot
+constexpr char kSlotPrefix[] = "slot:";            // format 1: a column family per stream
+constexpr size_t kMigrationBatch = 4096;
 
-// Databases open in this process, by canonical path: RocksDB allows one open per path.
+// Databases open in this process, by canonical path: RocksDB allows one open per path. An entry
+// stays until its database has closed RocksDB, so a reopen waits for a closing one.
 std::mutex registry_mutex;
+std::condition_variable registry_changed;
 std::map<std::string, std::weak_ptr<database>>& registry() {
   static std::map<std::string, std::weak_ptr<database>> instances;
   return instances;
@@ -35,8 +41,7 @@ status storage_error(const std::string& what, const rocksdb::Status& st) {
 rocksdb::ColumnFamilyOptions family_options(const database_options& opts,
                                             const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions cf;
-  cf.write_buffer_size = opts.stream_write_buffer_bytes;
-  cf.arena_block_size = size_t{1} << 20;  // memtables of idle streams stay small
+  cf.write_buffer_size = opts.memtable_budget_bytes / 2;
   cf.compression = rocksdb::kLZ4Compression;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
@@ -45,13 +50,22 @@ rocksdb::ColumnFamilyOptions family_options(const database_options& opts,
   return cf;
 }
 
-std::string mapping_key(const std::string& stream) {
-  return kMappingPrefix + stream;
+rocksdb::WriteOptions durable() {
+  rocksdb::WriteOptions options;
+  options.sync = true;
+  return options;
+}
+
+// Deletes the data of the stream with `id` (its documents and its sequence) in `batch`.
+void delete_stream_range(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* data,
+                         uint64_t id) {
+  batch.DeleteRange(data, stream_prefix(id), stream_prefix(id + 1));
 }
 
 }  // namespace
 
-database::database(private_tag, std::string path) : path_(std::move(path)) {}
+database::database(private_tag, std::string path, const database_options& options)
+    : path_(std::move(path)), options_(options) {}
 
 result<std::shared_ptr<database>> database::open(const std::string& path,
                                                  const database_options& options) {
@@ -61,93 +75,171 @@ result<std::shared_ptr<database>> database::open(const std::string& path,
   std::string canonical = std::filesystem::canonical(path, ec).string();
   if (ec) return status(errc::storage, "cannot resolve data path '" + path + "': " + ec.message());
 
-  std::lock_guard<std::mutex> guard(registry_mutex);
-  if (auto existing = registry()[canonical].lock()) return existing;
+  std::unique_lock<std::mutex> guard(registry_mutex);
+  for (;;) {
+    auto it = registry().find(canonical);
+    if (it == registry().end()) break;
+    if (auto existing = it->second.lock()) return existing;
+    registry_changed.wait(guard);  // its last user let go; it is closing
+  }
+  // Not in the registry until it is fully open: a failed open destroys it without touching the
+  // registry (whose mutex this thread holds).
+  auto self = std::make_shared<database>(private_tag{}, canonical, options);
+  if (auto st = self->load(); !st.is_ok()) return st;
+  registry()[canonical] = self;
+  self->registered_ = true;
+  return self;
+}
 
-  auto self = std::make_shared<database>(private_tag{}, canonical);
-  self->options_ = options;
-  self->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
-
+status database::load() {
+  cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
-  db_options.db_write_buffer_size = options.memtable_budget_bytes;
+  db_options.db_write_buffer_size = options_.memtable_budget_bytes;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 3;
   db_options.max_open_files = 512;
 
   std::vector<std::string> names;
-  if (std::filesystem::exists(std::filesystem::path(canonical) / "CURRENT")) {
-    auto st = rocksdb::DB::ListColumnFamilies(db_options, canonical, &names);
-    if (!st.ok()) return storage_error("cannot list column families in '" + canonical + "'", st);
+  if (std::filesystem::exists(std::filesystem::path(path_) / "CURRENT")) {
+    auto st = rocksdb::DB::ListColumnFamilies(db_options, path_, &names);
+    if (!st.ok()) return storage_error("cannot list column families in '" + path_ + "'", st);
   }
   if (names.empty()) names.push_back(rocksdb::kDefaultColumnFamilyName);
+  if (std::find(names.begin(), names.end(), kDataFamily) == names.end())
+    names.push_back(kDataFamily);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (auto& name : names) descriptors.emplace_back(name, family_options(options, self->cache_));
+  for (auto& name : names) descriptors.emplace_back(name, family_options(options_, cache_));
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  auto st = rocksdb::DB::Open(db_options, canonical, descriptors, &handles, &raw);
-  if (!st.ok()) return storage_error("cannot open database at '" + canonical + "'", st);
-  self->db_.reset(raw);
+  auto st = rocksdb::DB::Open(db_options, path_, descriptors, &handles, &raw);
+  if (!st.ok()) {
+    if (st.IsIOError() && st.ToString().find("LOCK") != std::string::npos)
+      return status(errc::storage, "data path '" + path_ +
+                                       "' is in use by another process (it holds the lock " +
+                                       path_ + "/LOCK)");
+    return storage_error("cannot open database at '" + path_ + "'", st);
+  }
+  db_.reset(raw);
 
   std::map<std::string, rocksdb::ColumnFamilyHandle*> slots;
   for (auto* handle : handles) {
     const std::string& name = handle->GetName();
-    if (name == rocksdb::kDefaultColumnFamilyName) {
-      self->default_ = handle;
-    } else if (name.rfind(kSlotPrefix, 0) == 0) {
+    if (name == rocksdb::kDefaultColumnFamilyName)
+      meta_ = handle;
+    else if (name == kDataFamily)
+      data_ = handle;
+    else if (name.rfind(kSlotPrefix, 0) == 0)
       slots.emplace(name, handle);
-      self->next_slot_ = std::max<uint64_t>(self->next_slot_,
-                                            std::stoull(name.substr(sizeof(kSlotPrefix) - 1)) + 1);
-    } else {
-      self->db_->DestroyColumnFamilyHandle(handle);  // not ours
-    }
+    else
+      db_->DestroyColumnFamilyHandle(handle);  // not ours
   }
-  // Streams -> slots. A mapping whose slot is gone (a drop interrupted by a crash) is removed.
-  std::unique_ptr<rocksdb::Iterator> it(
-      self->db_->NewIterator(rocksdb::ReadOptions(), self->default_));
-  rocksdb::WriteBatch stale;
-  for (it->Seek(kMappingPrefix); it->Valid() && it->key().starts_with(kMappingPrefix); it->Next()) {
+
+  std::string value;
+  st = db_->Get(rocksdb::ReadOptions(), meta_, kNextIdKey, &value);
+  if (st.ok()) {
+    auto next = decode_u64(value);
+    if (!next) return status(errc::corrupt, "stored next stream id in '" + path_ + "' is malformed");
+    next_id_ = *next;
+  } else if (!st.IsNotFound()) {
+    return storage_error("cannot read the next stream id", st);
+  }
+
+  // Streams -> ids; copies of old slots that a crash interrupted are discarded first.
+  rocksdb::WriteBatch cleanup;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  for (it->Seek(kMigratingPrefix); it->Valid() && it->key().starts_with(kMigratingPrefix);
+       it->Next()) {
+    if (auto id = decode_u64(it->value().ToStringView())) delete_stream_range(cleanup, data_, *id);
+    cleanup.Delete(meta_, it->key());
+  }
+  for (it->Seek(kMappingPrefix); it->Valid() && it->key().starts_with(kMappingPrefix);
+       it->Next()) {
     std::string stream = it->key().ToString().substr(sizeof(kMappingPrefix) - 1);
-    auto slot = slots.find(it->value().ToString());
-    if (slot == slots.end()) {
-      stale.Delete(self->default_, it->key());
-      continue;
+    if (auto id = decode_u64(it->value().ToStringView())) {
+      ids_.emplace(stream, *id);
+    } else if (!slots.count(it->value().ToString())) {
+      cleanup.Delete(meta_, it->key());  // format 1: its slot is gone (an interrupted drop)
     }
-    self->families_.emplace(stream, slot->second);
-    slots.erase(slot);
   }
   if (!it->status().ok()) return storage_error("cannot read stream mappings", it->status());
   it.reset();
-  if (stale.Count() > 0) self->db_->Write(rocksdb::WriteOptions(), &stale);
-  // Unmapped slots were created but never handed out: they are empty and free.
-  for (auto& [name, handle] : slots) self->free_slots_.push_back(handle);
-  registry()[canonical] = self;
-  return self;
+  if (cleanup.Count() > 0) {
+    st = db_->Write(durable(), &cleanup);
+    if (!st.ok()) return storage_error("cannot clean up stream mappings", st);
+  }
+  if (auto migrated = migrate_slots(slots); !migrated.is_ok()) return migrated;
+  st = db_->Put(rocksdb::WriteOptions(), meta_, kFormatKey, kFormat);
+  if (!st.ok()) return storage_error("cannot record the storage format", st);
+  return status::ok();
+}
+
+status database::migrate_slots(std::map<std::string, rocksdb::ColumnFamilyHandle*>& slots) {
+  // Which stream each slot holds (format 1 mappings name the slot's column family).
+  std::map<std::string, std::string> stream_of_slot;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+    for (it->Seek(kMappingPrefix); it->Valid() && it->key().starts_with(kMappingPrefix);
+         it->Next())
+      if (it->value().starts_with(kSlotPrefix))
+        stream_of_slot[it->value().ToString()] = it->key().ToString().substr(
+            sizeof(kMappingPrefix) - 1);
+  }
+  for (auto& [slot, handle] : slots) {
+    if (auto owner = stream_of_slot.find(slot); owner != stream_of_slot.end()) {
+      const std::string& stream = owner->second;
+      uint64_t id = next_id_++;
+      std::string marker = kMigratingPrefix + stream;
+      rocksdb::WriteBatch begin;
+      begin.Put(meta_, kNextIdKey, encode_u64(next_id_));
+      begin.Put(meta_, marker, encode_u64(id));
+      auto st = db_->Write(durable(), &begin);
+      if (!st.ok()) return storage_error("cannot migrate stream '" + stream + "'", st);
+      std::string prefix = stream_prefix(id);
+      rocksdb::WriteBatch copy;
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handle));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        copy.Put(data_, prefix + it->key().ToString(), it->value());
+        if (copy.Count() >= static_cast<int>(kMigrationBatch)) {
+          st = db_->Write(rocksdb::WriteOptions(), &copy);
+          if (!st.ok()) return storage_error("cannot migrate stream '" + stream + "'", st);
+          copy.Clear();
+        }
+      }
+      if (!it->status().ok())
+        return storage_error("cannot read stream '" + stream + "' to migrate it", it->status());
+      it.reset();
+      // The copy becomes the stream's data in the same write that ends the migration.
+      copy.Put(meta_, kMappingPrefix + stream, encode_u64(id));
+      copy.Delete(meta_, marker);
+      st = db_->Write(durable(), &copy);
+      if (!st.ok()) return storage_error("cannot migrate stream '" + stream + "'", st);
+      ids_[stream] = id;
+    }
+    auto st = db_->DropColumnFamily(handle);
+    if (!st.ok()) return storage_error("cannot drop column family " + slot, st);
+    db_->DestroyColumnFamilyHandle(handle);
+  }
+  slots.clear();
+  return status::ok();
 }
 
 database::~database() {
-  for (auto& [name, handle] : families_) db_->DestroyColumnFamilyHandle(handle);
-  for (auto* handle : free_slots_) db_->DestroyColumnFamilyHandle(handle);
-  if (default_ != nullptr) db_->DestroyColumnFamilyHandle(default_);
-  families_.clear();
-  if (db_) db_->Close();
+  if (db_) {
+    if (data_ != nullptr) db_->DestroyColumnFamilyHandle(data_);
+    if (meta_ != nullptr) db_->DestroyColumnFamilyHandle(meta_);
+    db_->Close();
+    db_.reset();
+  }
+  if (!registered_) return;  // a failed open, whose thread holds the registry's mutex
   std::lock_guard<std::mutex> guard(registry_mutex);
   auto it = registry().find(path_);
-  if (it != registry().end() && it->second.expired()) registry().erase(it);
-}
-
-status database::create_slots() {
-  // Batches grow with the database, so the OPTIONS rewrite stays amortised O(1) per stream.
-  size_t count = std::max<size_t>(16, families_.size() / 4);
-  std::vector<std::string> names;
-  for (size_t i = 0; i < count; ++i) names.push_back(kSlotPrefix + std::to_string(next_slot_++));
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  auto st = db_->CreateColumnFamilies(family_options(options_, cache_), names, &handles);
-  for (auto* handle : handles) free_slots_.push_back(handle);
-  if (!st.ok()) return storage_error("cannot create column families", st);
-  return status::ok();
+  if (it != registry().end() && it->second.expired()) {
+    registry().erase(it);
+    registry_changed.notify_all();
+  }
 }
 
 result<std::shared_ptr<stream_store>> database::open_stream(const std::string& stream) {
@@ -155,33 +247,31 @@ result<std::shared_ptr<stream_store>> database::open_stream(const std::string& s
   if (auto it = open_.find(stream); it != open_.end() && !it->second.expired())
     return status(errc::invalid_argument,
                   "stream '" + stream + "' is already open on data path '" + path_ + "'");
-  rocksdb::ColumnFamilyHandle* family = nullptr;
-  if (auto it = families_.find(stream); it != families_.end()) {
-    family = it->second;
+  uint64_t id;
+  if (auto it = ids_.find(stream); it != ids_.end()) {
+    id = it->second;
   } else {
-    if (free_slots_.empty()) {
-      if (auto st = create_slots(); !st.is_ok()) return st;
-    }
-    family = free_slots_.back();
-    rocksdb::WriteOptions durable;
-    durable.sync = true;
-    auto st = db_->Put(durable, default_, mapping_key(stream), family->GetName());
+    id = next_id_;
+    rocksdb::WriteBatch batch;
+    batch.Put(meta_, kNextIdKey, encode_u64(id + 1));
+    batch.Put(meta_, kMappingPrefix + stream, encode_u64(id));
+    auto st = db_->Write(durable(), &batch);
     if (!st.ok()) return storage_error("cannot record storage of stream '" + stream + "'", st);
-    free_slots_.pop_back();
-    families_.emplace(stream, family);
+    ++next_id_;
+    ids_.emplace(stream, id);
   }
   std::string value;
   uint64_t applied = 0;
-  auto st = db_->Get(rocksdb::ReadOptions(), family, rocksdb::Slice("", 0), &value);
+  auto st = db_->Get(rocksdb::ReadOptions(), data_, stream_prefix(id), &value);
   if (st.ok()) {
-    if (value.size() != 8)
-      return status(errc::corrupt, "stored sequence of stream '" + stream + "' is malformed");
-    for (unsigned char c : value) applied = (applied << 8) | c;
+    auto seq = decode_u64(value);
+    if (!seq) return status(errc::corrupt, "stored sequence of stream '" + stream + "' is malformed");
+    applied = *seq;
   } else if (!st.IsNotFound()) {
     return storage_error("cannot read stored sequence of stream '" + stream + "'", st);
   }
-  auto store =
-      std::make_shared<stream_store>(shared_from_this(), stream, db_.get(), family, applied);
+  auto store = std::make_shared<stream_store>(shared_from_this(), stream, db_.get(), data_, id,
+                                              applied);
   open_[stream] = store;
   return store;
 }
@@ -192,18 +282,14 @@ status database::drop_stream(const std::string& stream) {
     if (auto store = it->second.lock()) store->mark_closed();
     open_.erase(it);
   }
-  auto it = families_.find(stream);
-  if (it == families_.end()) return status::ok();
-  // Drop the data first: a crash before the mapping is removed leaves a mapping to a missing
-  // slot, which open() discards.
-  auto st = db_->DropColumnFamily(it->second);
+  auto it = ids_.find(stream);
+  if (it == ids_.end()) return status::ok();
+  rocksdb::WriteBatch batch;
+  delete_stream_range(batch, data_, it->second);
+  batch.Delete(meta_, kMappingPrefix + stream);
+  auto st = db_->Write(durable(), &batch);
   if (!st.ok()) return storage_error("cannot drop storage of stream '" + stream + "'", st);
-  db_->DestroyColumnFamilyHandle(it->second);
-  families_.erase(it);
-  rocksdb::WriteOptions durable;
-  durable.sync = true;
-  st = db_->Delete(durable, default_, mapping_key(stream));
-  if (!st.ok()) return storage_error("cannot forget storage of stream '" + stream + "'", st);
+  ids_.erase(it);
   return status::ok();
 }
 
@@ -216,7 +302,7 @@ std::shared_ptr<stream_store> database::find_open(const std::string& stream) con
 std::vector<std::string> database::stream_names() const {
   std::lock_guard<std::mutex> guard(mutex_);
   std::vector<std::string> names;
-  for (auto& [name, handle] : families_) names.push_back(name);
+  for (auto& [name, id] : ids_) names.push_back(name);
   return names;
 }
 

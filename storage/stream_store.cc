@@ -1,18 +1,16 @@
 #include "storage/stream_store.hpp"
 
 #include <mutex>
-#include <regex>
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
 #include "protocol/record.hpp"
 #include "storage/database.hpp"
+#include "storage/encoding.hpp"
 
 namespace eventbase::storage {
 namespace {
-
-const rocksdb::Slice kSequenceKey("", 0);
 
 rocksdb::Slice slice(std::string_view s) {
   return rocksdb::Slice(s.data(), s.size());
@@ -32,26 +30,30 @@ status storage_error(const std::string& what, const rocksdb::Status& st) {
   return status(errc::storage, what + ": " + st.ToString());
 }
 
-std::string encode_sequence(uint64_t seq) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = static_cast<char>(seq & 0xFF);
-    seq >>= 8;
-  }
-  return out;
-}
+// Keys examined between two looks at the clock in a sliced scan.
+constexpr int kKeysPerClockCheck = 64;
 
 }  // namespace
 
 // -- stream_store -------------------------------------------------------------------------------
 
 stream_store::stream_store(std::shared_ptr<database> owner, std::string name, rocksdb::DB* db,
-                           rocksdb::ColumnFamilyHandle* family, uint64_t applied)
+                           rocksdb::ColumnFamilyHandle* family, uint64_t id, uint64_t applied)
     : owner_(std::move(owner)),
       name_(std::move(name)),
       db_(db),
       family_(family),
+      prefix_(stream_prefix(id)),
+      end_(stream_prefix(id + 1)),
       applied_(applied) {}
+
+std::string stream_store::stored_key(std::string_view key) const {
+  std::string out;
+  out.reserve(prefix_.size() + key.size());
+  out.append(prefix_);
+  out.append(key);
+  return out;
+}
 
 stream_store::~stream_store() {
   close();
@@ -61,32 +63,25 @@ result<std::optional<std::string>> stream_store::get(std::string_view key) const
   std::shared_lock<std::shared_mutex> guard(lifecycle_);
   if (closed_) return closed_error(name_);
   rocksdb::PinnableSlice value;
-  auto st = db_->Get(rocksdb::ReadOptions(), family_, slice(key), &value);
+  auto st = db_->Get(rocksdb::ReadOptions(), family_, stored_key(key), &value);
   if (st.IsNotFound()) return std::optional<std::string>();
   if (!st.ok()) return storage_error("cannot read key", st);
   return std::optional<std::string>(value.ToString());
 }
 
 result<std::vector<std::string>> stream_store::keys(const protocol::key_pattern& pattern) const {
+  auto scan = scan_keys(pattern);
+  if (!scan.ok()) return scan.error();
+  std::vector<std::string> out;
+  auto done = (*scan)->next(out, std::chrono::steady_clock::time_point::max());
+  if (!done.ok()) return done.error();
+  return out;
+}
+
+result<std::unique_ptr<key_scan>> stream_store::scan_keys(protocol::key_pattern pattern) const {
   std::shared_lock<std::shared_mutex> guard(lifecycle_);
   if (closed_) return closed_error(name_);
-  const std::string& prefix = pattern.literal_prefix();
-  std::vector<std::string> out;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), family_));
-  try {
-    for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
-      rocksdb::Slice key = it->key();
-      if (key.empty()) continue;  // the stored sequence
-      if (!key.starts_with(slice(prefix))) break;
-      std::string_view view(key.data(), key.size());
-      if (pattern.matches(view)) out.emplace_back(view);
-    }
-  } catch (const std::regex_error& e) {
-    return status(errc::invalid_argument,
-                  "regex '" + pattern.pattern() + "' could not be evaluated: " + e.what());
-  }
-  if (!it->status().ok()) return storage_error("cannot scan keys", it->status());
-  return out;
+  return std::unique_ptr<key_scan>(new key_scan(*this, std::move(pattern)));
 }
 
 void stream_store::note_read() const {
@@ -103,11 +98,8 @@ std::chrono::milliseconds stream_store::since_last_read() const {
 status stream_store::clear() {
   std::unique_lock<std::shared_mutex> guard(lifecycle_);
   if (closed_) return closed_error(name_);
-  // Delete key by key in one batch: keys are arbitrary bytes, so no range bound covers them all.
   rocksdb::WriteBatch batch;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), family_));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) batch.Delete(family_, it->key());
-  if (!it->status().ok()) return storage_error("cannot scan stream for clearing", it->status());
+  batch.DeleteRange(family_, prefix_, end_);  // the documents and the stored sequence
   auto st = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!st.ok()) return storage_error("cannot clear stream '" + name_ + "'", st);
   applied_.store(0, std::memory_order_release);
@@ -146,6 +138,69 @@ bool stream_store::closed() const {
   return closed_;
 }
 
+// -- key_scan -----------------------------------------------------------------------------------
+
+namespace {
+
+// Matches with either form of key_pattern::matches (bool, or result<bool> with limit errors).
+template <class Pattern>
+result<bool> match_key(const Pattern& pattern, std::string_view key) {
+  return result<bool>(pattern.matches(key));
+}
+
+}  // namespace
+
+struct key_scan::impl {
+  rocksdb::Slice upper;  // points into the store's end_
+  std::unique_ptr<rocksdb::Iterator> it;
+};
+
+key_scan::key_scan(const stream_store& store, protocol::key_pattern pattern)
+    : store_(store), pattern_(std::move(pattern)), impl_(std::make_unique<impl>()) {
+  seek_ = store_.prefix_ + pattern_.literal_prefix();
+  impl_->upper = rocksdb::Slice(store_.end_);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &impl_->upper;
+  impl_->it.reset(store_.db_->NewIterator(options, store_.family_));
+}
+
+key_scan::~key_scan() = default;
+
+result<bool> key_scan::next(std::vector<std::string>& out,
+                            std::chrono::steady_clock::time_point until) {
+  std::shared_lock<std::shared_mutex> guard(store_.lifecycle_);
+  if (store_.closed_) return closed_error(store_.name_);
+  auto& it = *impl_->it;
+  if (done_) return true;
+  if (!started_) {
+    it.Seek(seek_);
+    started_ = true;
+  }
+  const size_t skip = store_.prefix_.size();
+  rocksdb::Slice literal(seek_);
+  for (int examined = 0; it.Valid(); it.Next()) {
+    rocksdb::Slice key = it.key();
+    if (!key.starts_with(literal)) break;  // past the keys with the literal prefix
+    if (key.size() > skip) {  // the stream's own key (its sequence) is not a document
+      std::string_view view(key.data() + skip, key.size() - skip);
+      if (pattern_.matches_all()) {
+        out.emplace_back(view);
+      } else {
+        auto matched = match_key(pattern_, view);
+        if (!matched.ok()) return matched.error();
+        if (*matched) out.emplace_back(view);
+      }
+    }
+    if (++examined % kKeysPerClockCheck == 0 && std::chrono::steady_clock::now() >= until) {
+      it.Next();
+      break;
+    }
+  }
+  if (!it.status().ok()) return storage_error("cannot scan keys", it.status());
+  done_ = !it.Valid() || !it.key().starts_with(literal);
+  return done_;
+}
+
 // -- apply_batch --------------------------------------------------------------------------------
 
 struct apply_batch::impl {
@@ -179,7 +234,7 @@ result<std::string> apply_batch::put(const protocol::decoded_event& ev, uint64_t
   protocol::meta m =
       protocol::meta_after_put(previous_meta ? &*previous_meta : nullptr, ev.meta, time_ms);
   std::string record = protocol::encode_record(m, seq, ev.data_msgpack);
-  impl_->batch.Put(store_.family_, slice(ev.key), slice(record));
+  impl_->batch.Put(store_.family_, store_.stored_key(ev.key), slice(record));
   overlay_[ev.key] = record;
   ++changes_;
   if (previous != nullptr) *previous = std::move(prev);
@@ -192,7 +247,7 @@ status apply_batch::erase(const std::string& key, std::optional<std::string>* pr
     if (!cur.ok()) return cur.error();
     *previous = std::move(*cur);
   }
-  impl_->batch.Delete(store_.family_, slice(key));
+  impl_->batch.Delete(store_.family_, store_.stored_key(key));
   overlay_[key] = std::nullopt;
   ++changes_;
   return status::ok();
@@ -201,8 +256,7 @@ status apply_batch::erase(const std::string& key, std::optional<std::string>* pr
 status apply_batch::commit(uint64_t through_seq) {
   std::shared_lock<std::shared_mutex> guard(store_.lifecycle_);
   if (store_.closed_) return closed_error(store_.name_);
-  std::string seq = encode_sequence(through_seq);
-  impl_->batch.Put(store_.family_, kSequenceKey, slice(seq));
+  impl_->batch.Put(store_.family_, store_.prefix_, encode_u64(through_seq));
   auto st = store_.db_->Write(rocksdb::WriteOptions(), &impl_->batch);
   impl_->batch.Clear();
   overlay_.clear();

@@ -1,14 +1,14 @@
 // The local replica of one stream: its documents and the sequence of the last event applied.
 //
-// Layout of the stream's column family:
-//   ""     -> last applied stream sequence (8 bytes, big-endian); "" is never a valid key
-//   <key>  -> record (protocol/record.hpp)
+// The stream's keys in the database's data column family (database.hpp), under its id prefix P:
+//   P        -> last applied stream sequence (8 bytes, big-endian); "" is never a valid key
+//   P<key>   -> record (protocol/record.hpp)
 // Every change is written with the sequence in one atomic WriteBatch, so after a crash at any
 // instant the replica holds exactly the events up to the stored sequence.
 //
-// Thread safety: reads (get, keys, applied_sequence) may run on any thread concurrently with
-// one writer (apply_batch, owned by the stream actor). close() waits for running reads; calls
-// after it fail with errc::closed.
+// Thread safety: reads (get, keys, scans, applied_sequence) may run on any thread concurrently
+// with one writer (apply_batch, owned by the stream actor). close() waits for running reads;
+// calls after it fail with errc::closed.
 #pragma once
 
 #include <atomic>
@@ -34,11 +34,12 @@ class DB;
 namespace eventbase::storage {
 
 class database;
+class key_scan;
 
 class stream_store {
  public:
   stream_store(std::shared_ptr<database> owner, std::string name, rocksdb::DB* db,
-               rocksdb::ColumnFamilyHandle* family, uint64_t applied);
+               rocksdb::ColumnFamilyHandle* family, uint64_t id, uint64_t applied);
   ~stream_store();
   stream_store(const stream_store&) = delete;
   stream_store& operator=(const stream_store&) = delete;
@@ -52,8 +53,13 @@ class stream_store {
   result<std::optional<std::string>> get(std::string_view key) const;
 
   /// The keys matching `pattern`, in byte order. Seeks to the pattern's literal prefix, so
-  /// "^user:" reads only the keys that start with "user:".
+  /// "^user:" reads only the keys that start with "user:". Fails with the pattern's error when
+  /// matching a key exceeds the regex limits.
   result<std::vector<std::string>> keys(const protocol::key_pattern& pattern) const;
+
+  /// The same, as a scan that can be run in slices (key_scan). It sees the replica as it was
+  /// when the scan began. It must not outlive the store.
+  result<std::unique_ptr<key_scan>> scan_keys(protocol::key_pattern pattern) const;
 
   /// Records a read made outside the stream actor (the C++ API reads the replica directly), so
   /// that the actor does not count the stream as idle.
@@ -80,6 +86,9 @@ class stream_store {
  private:
   friend class apply_batch;
   friend class database;
+  friend class key_scan;
+
+  std::string stored_key(std::string_view key) const;
 
   void mark_closed();  // without telling the database (used by it)
 
@@ -87,10 +96,40 @@ class stream_store {
   std::string name_;
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;
+  std::string prefix_;  // of every key of this stream (encoding.hpp)
+  std::string end_;     // the first key after this stream's range
   std::atomic<uint64_t> applied_;
   mutable std::atomic<int64_t> last_read_ns_{0};  // steady clock; 0: never
   mutable std::shared_mutex lifecycle_;           // shared: reads and writes; exclusive: close
   bool closed_ = false;
+};
+
+/// A scan of a stream's keys in byte order, run in slices: each call of next() examines keys
+/// until the scan ends or `until` passes, so a scan of millions of keys need not occupy its
+/// thread in one go. The scan reads one consistent snapshot of the replica.
+class key_scan {
+ public:
+  ~key_scan();
+  key_scan(const key_scan&) = delete;
+  key_scan& operator=(const key_scan&) = delete;
+
+  /// Appends the next matching keys to `out`; true once the scan is complete. Errors: the
+  /// store was closed, RocksDB failed, or the pattern exceeded its limits on a key.
+  result<bool> next(std::vector<std::string>& out, std::chrono::steady_clock::time_point until);
+
+  const protocol::key_pattern& pattern() const { return pattern_; }
+
+ private:
+  friend class stream_store;
+  key_scan(const stream_store& store, protocol::key_pattern pattern);
+
+  const stream_store& store_;
+  protocol::key_pattern pattern_;
+  std::string seek_;  // where the scan starts (the stream prefix and the literal prefix)
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  bool started_ = false;
+  bool done_ = false;
 };
 
 /// One atomic write of a run of consecutive events (with the sequence they reach). Changes see

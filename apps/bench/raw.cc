@@ -160,6 +160,8 @@ struct raw_replica::impl {
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::ColumnFamilyHandle* family = nullptr;
+  std::string prefix;  // of the stream's keys
+  std::string end;     // the first key after them
 };
 
 result<std::unique_ptr<raw_replica>> raw_replica::open(const std::string& path,
@@ -183,15 +185,20 @@ result<std::unique_ptr<raw_replica>> raw_replica::open(const std::string& path,
   st = rocksdb::DB::OpenForReadOnly(options, path, descriptors, &out->impl_->handles,
                                     &out->impl_->db);
   if (!st.ok()) return status(errc::storage, st.ToString());
-  // The stream's column family, as recorded by Eventbase in the default one.
-  std::string slot;
+  // The stream's key prefix, as recorded by Eventbase in the default column family
+  // (storage/database.hpp): its keys are <prefix><key>, in the "data" column family.
+  std::string id;
   for (auto* h : out->impl_->handles)
     if (h->GetName() == rocksdb::kDefaultColumnFamilyName)
-      out->impl_->db->Get(rocksdb::ReadOptions(), h, "stream:" + stream, &slot);
+      out->impl_->db->Get(rocksdb::ReadOptions(), h, "stream:" + stream, &id);
   for (auto* h : out->impl_->handles)
-    if (h->GetName() == slot) out->impl_->family = h;
-  if (out->impl_->family == nullptr)
+    if (h->GetName() == "data") out->impl_->family = h;
+  if (out->impl_->family == nullptr || id.size() != 8)
     return status(errc::not_found, "stream " + stream + " has no data at " + path);
+  out->impl_->prefix = id;
+  out->impl_->end = id;
+  for (size_t i = 8; i-- > 0;)  // the first key after the stream's range
+    if (++reinterpret_cast<unsigned char&>(out->impl_->end[i]) != 0) break;
   return out;
 }
 
@@ -202,9 +209,11 @@ raw_replica::~raw_replica() {
 
 result<double> raw_replica::gets_per_second(const std::vector<std::string>& keys, size_t rounds) {
   rocksdb::PinnableSlice value;
+  std::vector<std::string> stored;
+  for (auto& key : keys) stored.push_back(impl_->prefix + key);
   auto start = clock_type::now();
   for (size_t r = 0; r < rounds; ++r) {
-    for (auto& key : keys) {
+    for (auto& key : stored) {
       value.Reset();
       auto st = impl_->db->Get(rocksdb::ReadOptions(), impl_->family, key, &value);
       if (!st.ok()) return status(errc::storage, "raw Get of " + key + ": " + st.ToString());
@@ -216,11 +225,15 @@ result<double> raw_replica::gets_per_second(const std::vector<std::string>& keys
 result<std::pair<size_t, double>> raw_replica::full_scan() {
   std::vector<std::string> keys;
   auto start = clock_type::now();
-  // Like Eventbase's scan: keys only, in a vector of strings.
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->family));
-  for (it->SeekToFirst(); it->Valid(); it->Next())
-    if (!it->key().empty()) keys.push_back(it->key().ToString());
+  // Like Eventbase's scan: the stream's keys only, in a vector of strings.
+  rocksdb::Slice upper(impl_->end);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(options, impl_->family));
+  size_t skip = impl_->prefix.size();
+  for (it->Seek(impl_->prefix); it->Valid(); it->Next())
+    if (it->key().size() > skip)
+      keys.emplace_back(it->key().data() + skip, it->key().size() - skip);
   double elapsed = seconds_since(start);
   if (!it->status().ok()) return status(errc::storage, it->status().ToString());
   return std::make_pair(keys.size(), elapsed);
