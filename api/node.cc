@@ -10,9 +10,11 @@
 #include <caf/scoped_actor.hpp>
 
 #include "actors/manager_actor.hpp"
+#include "api/listener.hpp"
 #include "api/runtime.hpp"
 #include "eventbase/actors.hpp"
 #include "eventbase/log.hpp"
+#include "eventbase/network.hpp"
 #include "nats/connection.hpp"
 #include "nats/embedded_server.hpp"
 #include "storage/database.hpp"
@@ -65,6 +67,11 @@ result<node> node::start(node_config config) {
   if (ec)
     return status(errc::storage,
                   "cannot create data path '" + config.data_path + "': " + ec.message());
+  // The replica first: it locks the data path, so a second node on the same path stops here,
+  // before it starts a nats-server on the first one's store.
+  auto db = storage::database::open((std::filesystem::path(config.data_path) / "replica").string());
+  if (!db.ok()) return db.error();
+  p->db = *db;
   nats_options nats;
   nats.servers = config.nats_servers;
   nats.user = config.nats_user;
@@ -84,12 +91,11 @@ result<node> node::start(node_config config) {
   auto conn = nats::connection::open(api::to_connect_options(nats));
   if (!conn.ok()) return conn.error();
   p->nats = *conn;
-  auto db = storage::database::open((std::filesystem::path(config.data_path) / "replica").string());
-  if (!db.ok()) return db.error();
-  p->db = *db;
 
+  network_options net;
+  net.connection_timeout = config.connection_timeout;
+  configure_network(p->caf_config, net);
   p->caf_config.load<caf::io::middleman>();
-  add_message_types(p->caf_config);
   api::tune_scheduler(p->caf_config);
   p->system = std::make_unique<caf::actor_system>(p->caf_config);
 
@@ -104,14 +110,11 @@ result<node> node::start(node_config config) {
       return name + suffix;
     };
   p->manager = actors::spawn_manager(*p->system, std::move(mc));
-  auto port = p->system->middleman().publish(p->manager, config.port, config.bind.c_str(),
-                                             /*reuse_addr=*/true);
-  if (!port) {
-    status failed(errc::unavailable, "cannot listen on " + config.bind + ":" +
-                                         std::to_string(config.port) + ": " +
-                                         p->system->render(port.error()));
+  auto port = api::publish_manager(*p->system, p->manager, config.bind, config.port,
+                                   config.connection_timeout);
+  if (!port.ok()) {
     p->stop();
-    return failed;
+    return port.error();
   }
   p->port = *port;
   p->config = std::move(config);

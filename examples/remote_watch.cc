@@ -13,6 +13,7 @@
 
 #include "eventbase/actors.hpp"     // typed handles, atoms, message types
 #include "eventbase/eventbase.hpp"  // decode_record, change_to_json (optional helpers)
+#include "eventbase/network.hpp"    // configure_network, connect_manager
 
 namespace {
 
@@ -21,8 +22,8 @@ struct config : caf::actor_system_config {
   uint16_t port = 4333;
 
   config() {
-    // Every node that exchanges messages with Eventbase actors registers their types.
-    eventbase::add_message_types(*this);
+    // Every node that talks to Eventbase nodes: message types, heartbeats, a unique node id.
+    eventbase::configure_network(*this);
     opt_group{custom_options_, "global"}
         .add(host, "host", "eventbase-server host")
         .add(port, "port", "eventbase-server port");
@@ -38,13 +39,13 @@ eventbase::subscriber_actor::behavior_type watcher(eventbase::subscriber_actor::
 }
 
 void caf_main(caf::actor_system& sys, const config& cfg) {
-  auto manager = sys.middleman().remote_actor<eventbase::manager_actor>(cfg.host, cfg.port);
-  if (!manager) {
-    std::cerr << "cannot connect: " << sys.render(manager.error()) << std::endl;
+  auto timeout = std::chrono::seconds(10);
+  auto manager = eventbase::connect_manager(sys, cfg.host, cfg.port, timeout);
+  if (!manager.ok()) {
+    std::cerr << "cannot connect: " << manager.error().to_string() << std::endl;
     return;
   }
   caf::scoped_actor self{sys};
-  auto timeout = std::chrono::seconds(10);
   auto fail = [&](const caf::error& err) {
     std::cerr << "error: " << eventbase::to_status(err).to_string() << std::endl;
   };

@@ -20,6 +20,7 @@
 
 #include "eventbase/actors.hpp"
 #include "eventbase/eventbase.hpp"
+#include "eventbase/network.hpp"
 
 namespace eventbase::cli {
 namespace {
@@ -42,11 +43,8 @@ class session {
   session(caf::actor_system& sys, const options& opts) : self_(sys), opts_(opts) {}
 
   status connect() {
-    auto manager = self_->system().middleman().remote_actor<manager_actor>(opts_.host, opts_.port);
-    if (!manager)
-      return status(errc::unavailable, "cannot reach eventbase-server at " + opts_.host + ":" +
-                                           std::to_string(opts_.port) + ": " +
-                                           self_->system().render(manager.error()));
+    auto manager = connect_manager(self_->system(), opts_.host, opts_.port, opts_.timeout);
+    if (!manager.ok()) return manager.error();
     manager_ = *manager;
     return status::ok();
   }
@@ -231,8 +229,8 @@ int run(const options& opts) {
   if (opts.command == "watch") pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   caf::actor_system_config cfg;
+  configure_network(cfg);
   cfg.load<caf::io::middleman>();
-  add_message_types(cfg);
   caf::actor_system sys{cfg};
   int code;
   {

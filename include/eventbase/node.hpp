@@ -25,6 +25,9 @@ struct node_config {
   std::chrono::milliseconds keep_alive{std::chrono::hours(1)};
   std::chrono::milliseconds cleanup_interval{std::chrono::minutes(1)};
   std::chrono::milliseconds timeout{10000};
+  // A connection that sends nothing (no message, no heartbeat) for this long is closed; so is
+  // one that has not completed CAF's handshake by then. 0: never.
+  std::chrono::milliseconds connection_timeout{std::chrono::seconds(15)};
   std::string stats_suffix;  // non-empty: stream S publishes stats to S<suffix>
   int replicas = 1;          // JetStream replicas of the streams this node creates
 };

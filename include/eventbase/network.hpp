@@ -1,0 +1,54 @@
+// Setting up a CAF actor system that talks to Eventbase nodes over CAF's network layer.
+//
+//   struct config : caf::actor_system_config {
+//     config() { eventbase::configure_network(*this); }
+//   };
+//   CAF_MAIN(caf::io::middleman)     // or cfg.load<caf::io::middleman>()
+//
+// Every process that connects to an eventbase-server (or runs one) calls configure_network on its
+// configuration before the actor system is created, and loads CAF's middleman. It registers
+// Eventbase's message types (eventbase/actors.hpp), gives the node an identity of its own and
+// turns on heartbeats, without which a server closes an idle connection.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "eventbase/actors.hpp"
+#include "eventbase/status.hpp"
+
+namespace eventbase {
+
+struct network_options {
+  /// How often this node sends a heartbeat on each of its connections. A server closes
+  /// connections that stay silent for its connection timeout (eventbase-server: 15 s), so an
+  /// idle client must send heartbeats more often than that.
+  std::chrono::milliseconds heartbeat{std::chrono::seconds(5)};
+
+  /// A connection on which nothing arrives (no message, no heartbeat) for this long is closed.
+  /// On a server this also bounds how long a peer may take to complete CAF's handshake. 0
+  /// keeps silent connections for ever.
+  std::chrono::milliseconds connection_timeout{std::chrono::seconds(15)};
+};
+
+/// Prepares `cfg` (before the actor system is created): calls add_message_types, applies
+/// `options` and makes this node's CAF identity unique. Load caf::io::middleman as well.
+///
+/// Why the identity: CAF 0.17 derives a node id from the host (MAC addresses, root file system)
+/// and the process id. Two processes with the same PID on one host, e.g. in containers with
+/// their own PID namespaces sharing the host's network, get the same node id; a server then
+/// takes them for one node and sends one's replies to the other. Here the host part of the id
+/// is random instead (the PID stays, for logs).
+void configure_network(caf::actor_system_config& cfg, const network_options& options = {});
+
+/// The manager an eventbase-server publishes at `host`:`port`. Connecting and CAF's handshake
+/// together take at most `timeout` (CAF's own remote_actor waits for ever on a peer that accepts
+/// the connection but never answers). Errors: timeout, or unavailable when nothing listens
+/// there or what listens is not an Eventbase manager.
+result<manager_actor> connect_manager(caf::actor_system& sys, const std::string& host,
+                                      uint16_t port, std::chrono::milliseconds timeout);
+
+}  // namespace eventbase
