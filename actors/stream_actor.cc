@@ -1,4 +1,5 @@
 // Behaviour, lifecycle, reads and subscriptions of the stream actor (see stream_state.hpp).
+#include <algorithm>
 #include <random>
 
 #include <caf/actor_system.hpp>
@@ -20,6 +21,12 @@ namespace eventbase::actors {
 const char* stream_state::name = "eventbase.stream";
 
 namespace {
+
+// At most every this many changes to a subscription, one is a request whose reply acknowledges
+// it (and all before it).
+constexpr uint64_t kAckInterval = 32;
+// How long a reply is awaited; a later acknowledgement covers a missed one.
+constexpr auto kAckTimeout = std::chrono::seconds(60);
 
 std::string random_id() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -133,6 +140,8 @@ void stream_state::shutdown(const status& why) {
   if (current == phase::stopped) return;
   current = phase::stopped;
   fail_all_writes(why);
+  for (auto& [id, running] : scans) running.promise.deliver(to_error(why));
+  scans.clear();  // their iterators go before the store does
   for (auto& waiter : ready_waiters) waiter.deliver(to_error(why));
   ready_waiters.clear();
   if (cfg.nats) {
@@ -240,13 +249,67 @@ void stream_state::notify(const applied_event& ev) {
   const inbound& in = *ev.source;
   const std::string& key = in.event->key;
   change c{cfg.name, key, in.stream_seq, ev.record, ev.old_record.value_or(""), in.msg.data};
+  uint64_t bytes = c.key.size() + c.record.size() + c.old_record.size() + c.event.size();
+  // Acknowledged often enough that a small bound is not reached by changes merely in flight.
+  const uint64_t ack_every =
+      std::clamp<uint64_t>(cfg.options.subscriber_max_pending / 4, 1, kAckInterval);
+  std::vector<uint64_t> too_slow;
   for (auto& [id, sub] : subscriptions) {
     if (!sub.filter.matches(key)) continue;
+    if (sub.pending() + 1 > cfg.options.subscriber_max_pending ||
+        sub.pending_bytes() + bytes > cfg.options.subscriber_max_pending_bytes) {
+      too_slow.push_back(id);
+      continue;
+    }
     int64_t started = protocol::now_ms();
-    self->send(sub.subscriber, change_atom::value, c);
+    ++sub.sent;
+    sub.sent_bytes += bytes;
+    if (sub.sent % ack_every != 0) {
+      self->send(sub.subscriber, change_atom::value, c);
+    } else {
+      // Its reply says the subscriber has handled this change and, messages between two actors
+      // keeping their order, every earlier one. A lost reply only delays the accounting until
+      // the next one: acknowledgements are cumulative.
+      self->request(sub.subscriber, kAckTimeout, change_atom::value, c)
+          .then(
+              [self = self, id = id, n = sub.sent, b = sub.sent_bytes](ok_atom) {
+                self->state.on_changes_handled(id, n, b);
+              },
+              [](caf::error&) {});  // gone (its down message ends it) or late
+    }
     publish_stats(protocol::stats_operation::subscribe_emit, key, sub.filter.pattern(), started);
   }
+  for (auto id : too_slow) {
+    auto& sub = subscriptions.at(id);
+    ++slow_subscriptions_ended;
+    status why(errc::unavailable, "too slow: " + std::to_string(sub.pending()) +
+                                      " changes outstanding (" +
+                                      std::to_string(sub.pending_bytes()) + " bytes) on stream '" +
+                                      cfg.name + "'");
+    EB_LOG_WARN("stream", "'" << cfg.name << "': ending subscription " << id << " to '"
+                              << sub.filter.pattern() << "': " << why.message());
+    end_subscription(id, why);
+  }
   if (cfg.on_message) self->send(cfg.on_message, change_atom::value, c);
+}
+
+void stream_state::on_changes_handled(uint64_t subscription, uint64_t through,
+                                      uint64_t through_bytes) {
+  auto it = subscriptions.find(subscription);
+  if (it == subscriptions.end()) return;
+  it->second.acked = std::max(it->second.acked, through);
+  it->second.acked_bytes = std::max(it->second.acked_bytes, through_bytes);
+}
+
+void stream_state::end_subscription(uint64_t id, const status& why) {
+  auto it = subscriptions.find(id);
+  if (it == subscriptions.end()) return;
+  auto subscriber = it->second.subscriber;
+  subscriptions.erase(it);
+  bool still_used = false;
+  for (auto& [other, sub] : subscriptions) still_used = still_used || sub.subscriber == subscriber;
+  if (!still_used) self->demonitor(subscriber.address());
+  if (!why.is_ok()) self->send(subscriber, ended_atom::value, id, to_error(why));
 }
 
 void stream_state::remove_subscriber(const caf::actor_addr& who) {
@@ -257,6 +320,34 @@ void stream_state::remove_subscriber(const caf::actor_addr& who) {
       ++it;
   }
   touch();  // idleness counts from the moment the last subscription went away
+}
+
+// -- keys scans -----------------------------------------------------------------------------------
+
+void stream_state::continue_scan(uint64_t id) {
+  auto it = scans.find(id);
+  if (it == scans.end()) return;
+  auto& running = it->second;
+  auto until = std::chrono::steady_clock::now() + cfg.options.scan_slice;
+  auto done = running.keys->next(running.found, until);
+  if (done.ok() && !*done && self->clock().now() >= running.deadline)
+    done = status(errc::timeout, "listing the keys of '" + cfg.name + "' matching '" +
+                                     running.keys->pattern().pattern() + "' took longer than " +
+                                     std::to_string(cfg.options.operation_timeout.count()) +
+                                     " ms");
+  if (!done.ok()) {
+    running.promise.deliver(to_error(done.error()));
+    scans.erase(it);
+    return;
+  }
+  if (!*done) {
+    self->send(self, scan_atom::value, id);  // the next slice, after what is queued already
+    return;
+  }
+  publish_stats(protocol::stats_operation::keys, std::nullopt, running.keys->pattern().pattern(),
+                running.started_ms);
+  running.promise.deliver(std::move(running.found));
+  scans.erase(it);
 }
 
 // -- behaviour ----------------------------------------------------------------------------------
@@ -299,12 +390,19 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         s.touch();
         if (auto err = s.check_serving(); !err.is_ok()) return to_error(err);
         int64_t started = protocol::now_ms();
-        auto compiled = protocol::key_pattern::compile(pattern);
+        auto compiled = s.patterns.compile(pattern);
         if (!compiled.ok()) return to_error(compiled.error());
-        auto keys = s.cfg.store->keys(*compiled);
+        auto keys = s.cfg.store->scan_keys(std::move(*compiled));
         if (!keys.ok()) return to_error(keys.error());
-        s.publish_stats(protocol::stats_operation::keys, std::nullopt, pattern, started);
-        return std::move(*keys);
+        uint64_t id = s.next_scan++;
+        auto& running = s.scans[id];
+        running.keys = std::move(*keys);
+        running.promise = self->make_response_promise<std::vector<std::string>>();
+        running.deadline = self->clock().now() + s.cfg.options.operation_timeout;
+        running.started_ms = started;
+        auto promise = running.promise;
+        s.continue_scan(id);
+        return promise;
       },
       [self](subscribe_atom, std::string& filter,
              subscriber_actor& subscriber) -> caf::result<uint64_t> {
@@ -324,15 +422,9 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
       [self](unsubscribe_atom, uint64_t id) -> caf::result<ok_atom> {
         auto& s = self->state;
         s.touch();
-        auto it = s.subscriptions.find(id);
-        if (it == s.subscriptions.end())
+        if (s.subscriptions.count(id) == 0)
           return to_error(status(errc::not_found, "no subscription " + std::to_string(id)));
-        auto subscriber = it->second.subscriber;
-        s.subscriptions.erase(it);
-        bool still_used = false;
-        for (auto& [other, sub] : s.subscriptions)
-          still_used = still_used || sub.subscriber == subscriber;
-        if (!still_used) self->demonitor(subscriber.address());
+        s.end_subscription(id, status::ok());
         return ok_atom::value;
       },
       [self](status_atom) -> stream_status {
@@ -344,6 +436,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         out.skipped_events = s.skipped_events;
         out.subscriptions = s.subscriptions.size();
         out.pending_writes = s.writes.size();
+        out.slow_subscriptions_ended = s.slow_subscriptions_ended;
         return out;
       },
       [self](ready_atom) -> caf::result<ok_atom> {
@@ -368,6 +461,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
       },
       [self](drain_atom) { self->state.drain(); },
       [self](tick_atom) { self->state.on_tick(); },
+      [self](scan_atom, uint64_t id) { self->state.continue_scan(id); },
   };
 }
 

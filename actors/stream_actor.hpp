@@ -38,6 +38,13 @@ struct stream_options {
   std::chrono::milliseconds heartbeat{5000};             // idle heartbeat of pull requests
   std::chrono::milliseconds idle_timeout{0};             // 0: never end for idleness
   std::chrono::milliseconds idle_check_interval{60000};  // how often idleness is checked
+  // Changes (and their bytes) sent to one subscription and not yet acknowledged; a subscriber
+  // that falls further behind has its subscription ended ("too slow").
+  uint64_t subscriber_max_pending = 10000;
+  uint64_t subscriber_max_pending_bytes = uint64_t{64} << 20;
+  // A keys scan runs in slices of at most this long, so that other requests to the stream,
+  // and other actors on the same thread, are served in between.
+  std::chrono::milliseconds scan_slice{5};
 };
 
 struct stream_config {

@@ -16,22 +16,27 @@
 
 #include <caf/actor_clock.hpp>
 #include <caf/response_promise.hpp>
+#include <caf/typed_response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/inbound.hpp"
 #include "actors/stream_actor.hpp"
 #include "protocol/glob.hpp"
+#include "protocol/key_pattern.hpp"
 #include "protocol/stats.hpp"
+#include "storage/stream_store.hpp"
 
 namespace eventbase::actors {
 
 using drain_atom = caf::atom_constant<caf::atom("eb_drain")>;
 using tick_atom = caf::atom_constant<caf::atom("eb_tick")>;
+using scan_atom = caf::atom_constant<caf::atom("eb_scan")>;
 
 /// The stream actor's full interface: the public one plus its internal wake-ups.
 using stream_actor_impl =
-    stream_actor::extend<caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>>;
+    stream_actor::extend<caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>,
+                         caf::reacts_to<scan_atom, uint64_t>>;
 
 struct stream_state;
 using stream_self = stream_actor_impl::stateful_pointer<stream_state>;
@@ -80,6 +85,23 @@ struct stream_state {
   struct subscription {
     protocol::glob filter;
     subscriber_actor subscriber;
+    // Changes (and their bytes) sent, and how many of them are known to be handled: every
+    // kAckInterval-th change is a request, whose reply acknowledges it and all before it.
+    uint64_t sent = 0;
+    uint64_t sent_bytes = 0;
+    uint64_t acked = 0;
+    uint64_t acked_bytes = 0;
+    uint64_t pending() const { return sent - acked; }
+    uint64_t pending_bytes() const { return sent_bytes - acked_bytes; }
+  };
+
+  /// A keys request being answered in slices.
+  struct scan {
+    std::unique_ptr<storage::key_scan> keys;
+    caf::typed_response_promise<std::vector<std::string>> promise;
+    std::vector<std::string> found;
+    time_point deadline;
+    int64_t started_ms = 0;
   };
 
   /// An event applied in the current batch, for the work after the commit.
@@ -108,7 +130,10 @@ struct stream_state {
   void publish_stats(protocol::stats_operation op, std::optional<std::string> id,
                      std::optional<std::string> pattern, int64_t started_ms);
   void notify(const applied_event& ev);
+  void on_changes_handled(uint64_t subscription, uint64_t through, uint64_t through_bytes);
+  void end_subscription(uint64_t id, const status& why);
   void remove_subscriber(const caf::actor_addr& who);
+  void continue_scan(uint64_t id);
 
   // -- stream_consumer.cc ----------------------------------------------------------------------
   void drain();
@@ -179,6 +204,12 @@ struct stream_state {
   // subscriptions
   uint64_t next_subscription = 1;
   std::map<uint64_t, subscription> subscriptions;
+  uint64_t slow_subscriptions_ended = 0;
+
+  // keys scans in progress
+  uint64_t next_scan = 1;
+  std::map<uint64_t, scan> scans;
+  protocol::key_pattern_cache patterns;
 
   uint64_t skipped_events = 0;
   caf::response_promise close_promise;

@@ -8,13 +8,12 @@
 // the result of the previous one.
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
-
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/stream_state.hpp"
 #include "eventbase/log.hpp"
 #include "nats/transport.hpp"
+#include "protocol/document.hpp"
 #include "protocol/event.hpp"
 #include "protocol/jetstream.hpp"
 #include "protocol/names.hpp"
@@ -38,9 +37,8 @@ void stream_state::put(caf::response_promise rp, std::string key, std::string do
     rp.deliver(to_error(invalid));
     return;
   }
-  if (!nlohmann::json::accept(document)) {
-    rp.deliver(to_error(
-        status(errc::invalid_argument, "document for key '" + key + "' is not valid JSON")));
+  if (auto invalid = protocol::validate_document(document); !invalid.is_ok()) {
+    rp.deliver(to_error(status(errc::invalid_argument, "key '" + key + "': " + invalid.message())));
     return;
   }
   submit(write_op::kind::put, std::move(rp), std::move(key), std::move(document));

@@ -54,20 +54,34 @@ decoded_change decode_change(const change& c) {
   return out;
 }
 
-subscriber_actor::behavior_type change_callback_actor(subscriber_actor::pointer,
-                                                      change_callback callback) {
-  return {[callback](change_atom, change& c) {
-    auto d = decode_change(c);
-    run_user_code("subscription callback", [&] { callback(c.key, d.data, d.m, d.event); });
-  }};
+subscriber_actor::behavior_type change_callback_actor(
+    subscriber_actor::pointer self, change_callback callback,
+    std::function<void(const status&)> ended) {
+  return {
+      [callback](change_atom, change& c) {
+        auto d = decode_change(c);
+        run_user_code("subscription callback", [&] { callback(c.key, d.data, d.m, d.event); });
+        return ok_atom::value;
+      },
+      [self, ended](ended_atom, uint64_t, caf::error& why) {
+        auto st = to_status(why);
+        EB_LOG_WARN("api", "subscription ended by the stream: " << st.to_string());
+        ended(st);
+        self->quit();
+      },
+  };
 }
 
 subscriber_actor::behavior_type message_callback_actor(subscriber_actor::pointer,
                                                        message_callback callback) {
-  return {[callback](change_atom, change& c) {
-    nlohmann::json event = parse_event(c.event);
-    run_user_code("on_message callback", [&] { callback(event); });
-  }};
+  return {
+      [callback](change_atom, change& c) {
+        nlohmann::json event = parse_event(c.event);
+        run_user_code("on_message callback", [&] { callback(event); });
+        return ok_atom::value;
+      },
+      [](ended_atom, uint64_t, caf::error&) {},  // on_message is not a subscription
+  };
 }
 
 }  // namespace
@@ -76,8 +90,9 @@ caf::actor spawn_requester(caf::actor_system& sys) {
   return sys.spawn(requester);
 }
 
-subscriber_actor spawn_change_callback(caf::actor_system& sys, change_callback callback) {
-  return sys.spawn<caf::detached>(change_callback_actor, std::move(callback));
+subscriber_actor spawn_change_callback(caf::actor_system& sys, change_callback callback,
+                                       std::function<void(const status&)> ended) {
+  return sys.spawn<caf::detached>(change_callback_actor, std::move(callback), std::move(ended));
 }
 
 subscriber_actor spawn_message_callback(caf::actor_system& sys, message_callback callback) {
@@ -100,6 +115,12 @@ void subscription::unsubscribe() {
 
 bool subscription::active() const {
   return impl_ && impl_->active.load();
+}
+
+status subscription::error() const {
+  if (!impl_) return status::ok();
+  std::lock_guard<std::mutex> guard(impl_->mutex);
+  return impl_->ended_by;
 }
 
 void subscription::impl::end_locally() {

@@ -47,14 +47,18 @@ namespace {
 subscriber_actor::behavior_type stream_message_actor(
     subscriber_actor::pointer,
     std::function<void(const std::string&, const nlohmann::json&)> callback) {
-  return {[callback](change_atom, change& c) {
-    auto event = nlohmann::json::parse(c.event, nullptr, false);
-    try {
-      callback(c.stream, event.is_discarded() ? nlohmann::json(c.event) : event);
-    } catch (const std::exception& e) {
-      EB_LOG_ERROR("api", "on_message callback threw: " << e.what());
-    }
-  }};
+  return {
+      [callback](change_atom, change& c) {
+        auto event = nlohmann::json::parse(c.event, nullptr, false);
+        try {
+          callback(c.stream, event.is_discarded() ? nlohmann::json(c.event) : event);
+        } catch (const std::exception& e) {
+          EB_LOG_ERROR("api", "on_message callback threw: " << e.what());
+        }
+        return ok_atom::value;
+      },
+      [](ended_atom, uint64_t, caf::error&) {},  // on_message is not a subscription
+  };
 }
 
 notice_listener_actor::behavior_type notice_actor(

@@ -105,6 +105,8 @@ result<node> node::start(node_config config) {
   mc.options =
       api::managed_stream_options(config.timeout, config.keep_alive, config.cleanup_interval);
   mc.options.replicas = config.replicas;
+  mc.options.subscriber_max_pending = config.subscriber_max_pending;
+  mc.options.subscriber_max_pending_bytes = config.subscriber_max_pending_bytes;
   if (!config.stats_suffix.empty())
     mc.stats_stream_for = [suffix = config.stats_suffix](const std::string& name) {
       return name + suffix;

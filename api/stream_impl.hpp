@@ -81,8 +81,10 @@ result<T> request_sync(runtime& rt, const Handle& target, caf::timespan timeout,
   return out;
 }
 
-/// Spawns the detached actor that runs `callback` for each change.
-subscriber_actor spawn_change_callback(caf::actor_system& sys, change_callback callback);
+/// Spawns the detached actor that runs `callback` for each change and `ended` when the stream
+/// ends the subscription.
+subscriber_actor spawn_change_callback(caf::actor_system& sys, change_callback callback,
+                                       std::function<void(const status&)> ended);
 
 /// Spawns the detached actor that runs `callback` for each applied event.
 subscriber_actor spawn_message_callback(caf::actor_system& sys, message_callback callback);
@@ -122,6 +124,8 @@ struct subscription::impl {
   uint64_t id = 0;
   caf::timespan timeout;
   std::atomic<bool> active{true};
+  mutable std::mutex mutex;  // guards ended_by
+  status ended_by;           // why the stream ended it
 
   /// Ends the subscription without asking the stream (it is closing anyway).
   void end_locally();

@@ -30,12 +30,20 @@ struct config : caf::actor_system_config {
   }
 };
 
-// Our subscriber: prints the first change and stops.
+// Our subscriber: prints the first change, acknowledges it (the server bounds what a subscriber
+// has not acknowledged) and stops.
 eventbase::subscriber_actor::behavior_type watcher(eventbase::subscriber_actor::pointer self) {
-  return {[self](eventbase::change_atom, const eventbase::change& c) {
-    std::cout << "change: " << eventbase::change_to_json(c).dump() << std::endl;
-    self->quit();
-  }};
+  return {
+      [self](eventbase::change_atom, const eventbase::change& c) {
+        std::cout << "change: " << eventbase::change_to_json(c).dump() << std::endl;
+        self->quit();
+        return eventbase::ok_atom::value;
+      },
+      [self](eventbase::ended_atom, uint64_t, const caf::error& why) {
+        std::cerr << "subscription ended: " << eventbase::to_status(why).to_string() << std::endl;
+        self->quit();
+      },
+  };
 }
 
 void caf_main(caf::actor_system& sys, const config& cfg) {

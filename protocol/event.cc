@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "protocol/base64.hpp"
+#include "protocol/document.hpp"
 #include "protocol/json_msgpack.hpp"
 #include "protocol/record.hpp"
 #include "protocol/timestamp.hpp"
@@ -188,7 +189,7 @@ class event_reader {
       field_ = field::data;
       saw_data = true;
       ev.data_msgpack.clear();
-      builder_ = std::make_unique<msgpack_builder>(ev.data_msgpack);
+      builder_ = std::make_unique<msgpack_builder>(ev.data_msgpack, kMaxDocumentDepth);
       data_ = builder_.get();
     } else if (k == "timestamp") {
       field_ = field::timestamp;
@@ -252,6 +253,7 @@ class event_reader {
   bool forward(Write&& write) {
     bool ok = true;
     if constexpr (!std::is_same_v<std::decay_t<Write>, std::nullptr_t>) ok = write(*data_);
+    if (!ok) return fail(data_->too_deep() ? too_deep_error().message() : "malformed document");
     if (data_->complete()) {
       data_ = nullptr;
       field_ = field::none;

@@ -69,11 +69,16 @@ bool msgpack_builder::key(std::string& value) {
   return true;
 }
 
-void msgpack_builder::open_container(uint8_t marker, bool is_map) {
+bool msgpack_builder::open_container(uint8_t marker, bool is_map) {
+  if (open_.size() >= max_depth_) {
+    too_deep_ = true;
+    return false;
+  }
   begin_value();
   out_.push_back(static_cast<char>(marker));
   open_.push_back(container{out_.size(), 0, is_map});
   out_.append(4, '\0');
+  return true;
 }
 
 void msgpack_builder::close_container() {
@@ -84,8 +89,7 @@ void msgpack_builder::close_container() {
 }
 
 bool msgpack_builder::start_object(std::size_t) {
-  open_container(0xdf, true);  // map 32
-  return true;
+  return open_container(0xdf, true);  // map 32
 }
 
 bool msgpack_builder::end_object() {
@@ -94,8 +98,7 @@ bool msgpack_builder::end_object() {
 }
 
 bool msgpack_builder::start_array(std::size_t) {
-  open_container(0xdd, false);  // array 32
-  return true;
+  return open_container(0xdd, false);  // array 32
 }
 
 bool msgpack_builder::end_array() {
@@ -109,7 +112,7 @@ namespace {
 // pointers stay valid because a container's elements are not touched while a nested one is open.
 class json_builder : public msgpack::null_visitor {
  public:
-  explicit json_builder(nlohmann::json& root) : root_(root) {}
+  json_builder(nlohmann::json& root, size_t max_depth) : root_(root), max_depth_(max_depth) {}
 
   bool visit_nil() { return place(nullptr) != nullptr; }
   bool visit_boolean(bool v) { return place(v) != nullptr; }
@@ -131,6 +134,7 @@ class json_builder : public msgpack::null_visitor {
   bool visit_bin(const char*, uint32_t) { return false; }  // not JSON
   bool visit_ext(const char*, uint32_t) { return false; }
   bool start_array(uint32_t size) {
+    if (open_.size() >= max_depth_) return false;
     auto* slot = place(nlohmann::json::array());
     if (slot == nullptr) return false;
     slot->get_ref<nlohmann::json::array_t&>().reserve(size);
@@ -142,6 +146,7 @@ class json_builder : public msgpack::null_visitor {
     return true;
   }
   bool start_map(uint32_t) {
+    if (open_.size() >= max_depth_) return false;
     auto* slot = place(nlohmann::json::object());
     if (slot == nullptr) return false;
     open_.push_back(slot);
@@ -180,6 +185,7 @@ class json_builder : public msgpack::null_visitor {
   }
 
   nlohmann::json& root_;
+  size_t max_depth_;
   std::vector<nlohmann::json*> open_;
   std::string key_;
   bool in_key_ = false;
@@ -187,8 +193,8 @@ class json_builder : public msgpack::null_visitor {
 
 }  // namespace
 
-bool msgpack_to_json(std::string_view bytes, nlohmann::json& out) {
-  json_builder builder(out);
+bool msgpack_to_json(std::string_view bytes, nlohmann::json& out, size_t max_depth) {
+  json_builder builder(out, max_depth);
   size_t offset = 0;
   if (!msgpack::parse(bytes.data(), bytes.size(), offset, builder)) return false;
   return offset == bytes.size();

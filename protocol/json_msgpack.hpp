@@ -19,12 +19,14 @@ namespace eventbase::protocol {
 
 /// Decodes one msgpack value into JSON with msgpack-c's parser, which hands strings over whole
 /// (nlohmann's from_msgpack reads them byte by byte). False when `bytes` is not exactly one
-/// valid value of the kinds JSON has.
-bool msgpack_to_json(std::string_view bytes, nlohmann::json& out);
+/// valid value of the kinds JSON has, or nests deeper than `max_depth` levels.
+bool msgpack_to_json(std::string_view bytes, nlohmann::json& out, size_t max_depth);
 
+/// Writes JSON parse events as msgpack. Refuses (returns false from start_object/start_array)
+/// to nest containers deeper than `max_depth`.
 class msgpack_builder {
  public:
-  explicit msgpack_builder(std::string& out) : out_(out) {}
+  msgpack_builder(std::string& out, size_t max_depth) : out_(out), max_depth_(max_depth) {}
 
   // The SAX interface of nlohmann::json (only the events JSON text produces).
   bool null();
@@ -42,10 +44,12 @@ class msgpack_builder {
   /// True once a complete value was written.
   bool complete() const { return started_ && open_.empty(); }
   size_t depth() const { return open_.size(); }
+  /// True once a container was refused for its depth.
+  bool too_deep() const { return too_deep_; }
 
  private:
   void begin_value();  // counts an element of the enclosing array
-  void open_container(uint8_t marker, bool is_map);
+  bool open_container(uint8_t marker, bool is_map);
   void close_container();
 
   struct container {
@@ -55,7 +59,9 @@ class msgpack_builder {
   };
   std::string& out_;
   std::vector<container> open_;
+  size_t max_depth_;
   bool started_ = false;
+  bool too_deep_ = false;
 };
 
 }  // namespace eventbase::protocol

@@ -5,6 +5,7 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
+#include "protocol/document.hpp"
 #include "protocol/json_msgpack.hpp"
 #include "protocol/timestamp.hpp"
 
@@ -100,8 +101,9 @@ result<record_view> decode_record(std::string_view bytes) {
 
 result<nlohmann::json> decode_document(std::string_view data_msgpack) {
   nlohmann::json doc;
-  if (!msgpack_to_json(data_msgpack, doc))
-    return status(errc::corrupt, "stored document is not valid msgpack");
+  if (!msgpack_to_json(data_msgpack, doc, kMaxDocumentDepth))
+    return status(errc::corrupt, "stored document is not valid msgpack (or nests deeper than " +
+                                     std::to_string(kMaxDocumentDepth) + " levels)");
   return doc;
 }
 

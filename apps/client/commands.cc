@@ -149,15 +149,27 @@ int stream_state(session& s, const std::vector<std::string>& args) {
   return ok;
 }
 
-// Prints every change it gets; tells the main thread (through `wake`) when the stream is gone.
+// Prints every change it gets; tells the main thread (through `wake`) when the stream is gone
+// or has ended the subscription (`ended` then holds why).
 subscriber_actor::behavior_type printer(subscriber_actor::pointer self, stream_actor stream,
-                                        int wake) {
-  self->monitor(stream);
-  self->set_down_handler([wake](caf::down_msg&) {
+                                        int wake, std::shared_ptr<status> ended) {
+  auto wake_up = [wake] {
     uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake, &one, sizeof one);
-  });
-  return {[](change_atom, change& c) { print(change_to_json(c)); }};
+  };
+  self->monitor(stream);
+  self->set_down_handler([wake_up](caf::down_msg&) { wake_up(); });
+  return {
+      [](change_atom, change& c) {
+        print(change_to_json(c));
+        return ok_atom::value;
+      },
+      [self, wake_up, ended](ended_atom, uint64_t, caf::error& why) {
+        *ended = to_status(why);
+        wake_up();
+        self->quit();
+      },
+  };
 }
 
 int watch(session& s, const std::vector<std::string>& args, const sigset_t& stop_signals) {
@@ -165,7 +177,8 @@ int watch(session& s, const std::vector<std::string>& args, const sigset_t& stop
   if (!stream.ok()) return report(stream.error());
   int wake = ::eventfd(0, EFD_CLOEXEC);
   int signals = ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
-  auto subscriber = s.system().spawn(printer, *stream, wake);
+  auto ended = std::make_shared<status>();
+  auto subscriber = s.system().spawn(printer, *stream, wake, ended);
   auto id = s.ask<uint64_t>(*stream, subscribe_atom::value, args[1], subscriber);
   int code = ok;
   if (!id.ok()) {
@@ -176,7 +189,9 @@ int watch(session& s, const std::vector<std::string>& args, const sigset_t& stop
     while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
     }
     if (fds[1].revents & POLLIN) {
-      code = report(status(errc::closed, "the server closed the stream or the connection"));
+      code = report(!ended->is_ok() ? *ended
+                                    : status(errc::closed,
+                                             "the server closed the stream or the connection"));
     } else {
       s.ask<ok_atom>(*stream, unsubscribe_atom::value, *id);  // best effort: we are leaving
     }

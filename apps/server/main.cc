@@ -2,7 +2,9 @@
 //
 // Options come from CAF's configuration: the command line (--name=value) and an INI file
 // (--config-file=PATH; configs/eventbase-server.ini documents every option).
+#include <netdb.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdint>
 #include <iostream>
@@ -25,6 +27,9 @@ struct server_config : caf::actor_system_config {
   int64_t cleanup_interval = 60000;
   int64_t timeout = 10000;
   int64_t replicas = 1;
+  int64_t connection_timeout = 15000;
+  int64_t subscriber_max_pending = 10000;
+  int64_t subscriber_max_pending_bytes = int64_t{64} << 20;
   std::string stats_suffix;
   std::string nats_user;
   std::string nats_password;
@@ -41,6 +46,13 @@ struct server_config : caf::actor_system_config {
         .add(timeout, "timeout", "milliseconds an operation may take (10000)")
         .add(stats_suffix, "stats-suffix", "when set, stream S publishes stats to S<suffix>")
         .add(replicas, "replicas", "JetStream replicas of streams this node creates (1)")
+        .add(connection_timeout, "connection-timeout",
+             "milliseconds after which a silent connection, or one that has not completed its "
+             "handshake, is closed (15000)")
+        .add(subscriber_max_pending, "subscriber-max-pending",
+             "changes a subscriber may leave unacknowledged before its subscription ends (10000)")
+        .add(subscriber_max_pending_bytes, "subscriber-max-pending-bytes",
+             "bytes of changes a subscriber may leave unacknowledged (67108864)")
         .add(nats_user, "nats-user", "NATS user name")
         .add(nats_password, "nats-password", "NATS password")
         .add(nats_token, "nats-token", "NATS authentication token");
@@ -61,6 +73,27 @@ int fail(const std::string& message, int code) {
   return code;
 }
 
+// True when `host` is an IP address or a name that resolves to one.
+bool resolvable(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return false;
+  ::freeaddrinfo(found);
+  return true;
+}
+
+// A server holds a descriptor per connection and per open file: take what the system allows.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,6 +106,17 @@ int main(int argc, char** argv) {
   if (cfg.cleanup_interval <= 0) return fail("--cleanup-interval must be positive", 2);
   if (cfg.timeout <= 0) return fail("--timeout must be positive", 2);
   if (cfg.replicas < 1 || cfg.replicas > 5) return fail("--replicas must be within 1..5", 2);
+  if (cfg.bind.empty()) return fail("--bind must not be empty (127.0.0.1, or 0.0.0.0 for all)", 2);
+  if (!resolvable(cfg.bind))
+    return fail("--bind must be an IP address or a resolvable host name, not '" + cfg.bind + "'",
+                2);
+  if (cfg.connection_timeout != 0 && cfg.connection_timeout < 3000)
+    return fail("--connection-timeout must be 0 (never) or at least 3000 ms: clients send a "
+                "heartbeat every second",
+                2);
+  if (cfg.subscriber_max_pending <= 0 || cfg.subscriber_max_pending_bytes <= 0)
+    return fail("--subscriber-max-pending and --subscriber-max-pending-bytes must be positive", 2);
+  raise_descriptor_limit();
 
   eventbase::node_config config;
   config.nats_servers = split_list(cfg.nats);
@@ -87,6 +131,9 @@ int main(int argc, char** argv) {
   config.timeout = std::chrono::milliseconds(cfg.timeout);
   config.stats_suffix = cfg.stats_suffix;
   config.replicas = static_cast<int>(cfg.replicas);
+  config.connection_timeout = std::chrono::milliseconds(cfg.connection_timeout);
+  config.subscriber_max_pending = static_cast<uint64_t>(cfg.subscriber_max_pending);
+  config.subscriber_max_pending_bytes = static_cast<uint64_t>(cfg.subscriber_max_pending_bytes);
 
   // Block the shutdown signals in every thread (threads inherit the mask) and take them here.
   sigset_t stop_signals;

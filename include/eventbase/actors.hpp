@@ -9,7 +9,7 @@
 //   manager_actor     opens stream actors by name and closes idle ones
 //
 // Documents travel as JSON text in requests and as records in replies: a record is the
-// msgpack-encoded document plus its metadata (protocol/record.hpp); `eventbase::decode_entry`
+// msgpack-encoded document plus its metadata (protocol/record.hpp); `eventbase::decode_record`
 // turns one into JSON. Every error reply is a caf::error of category "eventbase" whose code is an
 // eventbase::errc and whose context holds the message; `eventbase::to_status` converts it.
 #pragma once
@@ -48,6 +48,7 @@ using list_atom = caf::atom_constant<caf::atom("eb_list")>;
 using watch_atom = caf::atom_constant<caf::atom("eb_watch")>;
 using opened_atom = caf::atom_constant<caf::atom("eb_opened")>;
 using closed_atom = caf::atom_constant<caf::atom("eb_closed")>;
+using ended_atom = caf::atom_constant<caf::atom("eb_ended")>;
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -86,18 +87,26 @@ struct stream_status {
   uint64_t skipped_events = 0;    // malformed messages skipped since the actor started
   uint64_t subscriptions = 0;
   uint64_t pending_writes = 0;
+  uint64_t slow_subscriptions_ended = 0;  // subscriptions ended for falling behind (see below)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stream_status& x) {
   return f(caf::meta::type_name("eventbase::stream_status"), x.name, x.ready, x.applied_sequence,
-           x.skipped_events, x.subscriptions, x.pending_writes);
+           x.skipped_events, x.subscriptions, x.pending_writes, x.slow_subscriptions_ended);
 }
 
 // -- typed actor interfaces -----------------------------------------------------------------
 
-/// Receives the changes of the subscriptions it was passed to.
-using subscriber_actor = caf::typed_actor<caf::reacts_to<change_atom, change>>;
+/// Receives the changes of the subscriptions it was passed to, and acknowledges each one once
+/// it has handled it (by returning ok_atom). A stream keeps a bounded number of changes (and
+/// bytes) sent to a subscription and not yet acknowledged (stream_options, eventbase-server
+/// --subscriber-max-pending...); a subscriber that falls further behind has its subscription
+/// ended: it gets `ended_atom` with the subscription id and an error ("too slow: N changes
+/// outstanding"), after the changes already sent, and nothing more from it.
+using subscriber_actor =
+    caf::typed_actor<caf::replies_to<change_atom, change>::with<ok_atom>,
+                     caf::reacts_to<ended_atom, uint64_t, caf::error>>;
 
 /// One stream. Writes reply once the local replica has applied them (read-your-writes).
 using stream_actor = caf::typed_actor<

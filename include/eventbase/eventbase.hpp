@@ -93,7 +93,8 @@ struct stream_config {
 };
 
 /// A subscription; call unsubscribe() to end it (closing the stream ends it too). Copies share
-/// the subscription.
+/// the subscription. The stream ends a subscription whose callback falls too far behind (see
+/// README "Limits and failure behaviour"); it is then no longer active and error() says why.
 class subscription {
  public:
   subscription() = default;
@@ -101,6 +102,9 @@ class subscription {
   /// Ends the subscription; no callback starts after it returns. Idempotent.
   void unsubscribe();
   bool active() const;
+
+  /// Why the stream ended the subscription; ok while it is active or after unsubscribe().
+  status error() const;
 
   struct impl;
   explicit subscription(std::shared_ptr<impl> p) : impl_(std::move(p)) {}

@@ -23,10 +23,11 @@
 namespace eventbase {
 
 struct network_options {
-  /// How often this node sends a heartbeat on each of its connections. A server closes
-  /// connections that stay silent for its connection timeout (eventbase-server: 15 s), so an
-  /// idle client must send heartbeats more often than that.
-  std::chrono::milliseconds heartbeat{std::chrono::seconds(5)};
+  /// How often this node sends a heartbeat on each of its connections (and checks its
+  /// connection timeout). A server closes connections that stay silent for its connection
+  /// timeout (eventbase-server: 15 s, at least 3 s), so an idle client must send heartbeats
+  /// more often than that. A heartbeat is a 32-byte message.
+  std::chrono::milliseconds heartbeat{std::chrono::seconds(1)};
 
   /// A connection on which nothing arrives (no message, no heartbeat) for this long is closed.
   /// On a server this also bounds how long a peer may take to complete CAF's handshake. 0

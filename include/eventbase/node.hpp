@@ -28,6 +28,10 @@ struct node_config {
   // A connection that sends nothing (no message, no heartbeat) for this long is closed; so is
   // one that has not completed CAF's handshake by then. 0: never.
   std::chrono::milliseconds connection_timeout{std::chrono::seconds(15)};
+  // What one subscription may have sent to it and not yet acknowledged before the stream ends
+  // it as too slow: changes, and bytes of them.
+  uint64_t subscriber_max_pending = 10000;
+  uint64_t subscriber_max_pending_bytes = uint64_t{64} << 20;
   std::string stats_suffix;  // non-empty: stream S publishes stats to S<suffix>
   int replicas = 1;          // JetStream replicas of the streams this node creates
 };

@@ -92,7 +92,10 @@ struct manager_fixture : stream_actor_fixture {
 
 subscriber_actor spawn_silent_subscriber(caf::actor_system& sys) {
   return sys.spawn([](subscriber_actor::pointer) -> subscriber_actor::behavior_type {
-    return {[](change_atom, change&) {}};
+    return {
+        [](change_atom, change&) { return ok_atom::value; },
+        [](ended_atom, uint64_t, caf::error&) {},
+    };
   });
 }
 

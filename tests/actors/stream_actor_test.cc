@@ -23,7 +23,13 @@ std::string js_put(const std::string& key, const std::string& data) {
 subscriber_actor spawn_collector(caf::actor_system& sys,
                                  std::shared_ptr<std::vector<change>> into) {
   return sys.spawn([into](subscriber_actor::pointer) -> subscriber_actor::behavior_type {
-    return {[into](change_atom, change& c) { into->push_back(std::move(c)); }};
+    return {
+        [into](change_atom, change& c) {
+          into->push_back(std::move(c));
+          return ok_atom::value;
+        },
+        [](ended_atom, uint64_t, caf::error&) {},
+    };
   });
 }
 

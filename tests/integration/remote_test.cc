@@ -79,7 +79,13 @@ struct server_node : caf_node {
 
 subscriber_actor spawn_collector(caf::actor_system& sys, collector<change>& into) {
   return sys.spawn([&into](subscriber_actor::pointer) -> subscriber_actor::behavior_type {
-    return {[&into](change_atom, change& c) { into.add(std::move(c)); }};
+    return {
+        [&into](change_atom, change& c) {
+          into.add(std::move(c));
+          return ok_atom::value;
+        },
+        [](ended_atom, uint64_t, caf::error&) {},
+    };
   });
 }
 

@@ -1,7 +1,12 @@
 #define CAF_SUITE storage
 #include "caf/test/unit_test.hpp"
 
+#include <dirent.h>
+
+#include <thread>
+
 #include <nlohmann/json.hpp>
+#include <rocksdb/db.h>
 
 #include "protocol/event.hpp"
 #include "protocol/record.hpp"
@@ -40,6 +45,21 @@ std::vector<std::string> keys(stream_store& store, const std::string& pattern) {
 struct fixture {
   eventbase::test::temp_dir dir;
 };
+
+size_t open_descriptors() {
+  size_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d) != nullptr) ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+std::string u64(uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) out[static_cast<size_t>(i)] = static_cast<char>(v & 0xFF);
+  return out;
+}
 
 }  // namespace
 
@@ -200,6 +220,119 @@ CAF_TEST(keys with nul bytes and utf8 survive) {
   CAF_REQUIRE(batch.commit(1).is_ok());
   CAF_CHECK(store->get(key).value().has_value());
   CAF_CHECK(!store->get("a").value().has_value());
+}
+
+CAF_TEST(opening and closing many streams keeps descriptors bounded) {
+  auto db = database::open(dir.path()).value();
+  for (int i = 0; i < 20; ++i) db->open_stream("warm" + std::to_string(i)).value()->close();
+  size_t before = open_descriptors();
+  for (int i = 0; i < 500; ++i) {
+    auto store = db->open_stream("s" + std::to_string(i)).value();
+    apply_batch batch(*store);
+    CAF_REQUIRE(batch.put(put_event("k", i), 1, 1).ok());
+    CAF_REQUIRE(batch.commit(1).is_ok());
+    store->close();
+  }
+  // A column family per stream cost a descriptor each, for the life of the database.
+  CAF_CHECK_LESS(open_descriptors(), before + 16);
+  CAF_CHECK_EQUAL(db->stream_names().size(), 520u);
+}
+
+CAF_TEST(a scan runs in slices over one snapshot) {
+  auto db = database::open(dir.path()).value();
+  auto store = db->open_stream("s").value();
+  auto neighbour = db->open_stream("t").value();
+  {
+    apply_batch batch(*store);
+    for (int i = 0; i < 1000; ++i)
+      CAF_REQUIRE(batch.put(put_event("k" + std::to_string(1000 + i), i), 1, 1).ok());
+    CAF_REQUIRE(batch.commit(1).is_ok());
+    apply_batch other(*neighbour);
+    CAF_REQUIRE(other.put(put_event("k1500x", 1), 1, 1).ok());
+    CAF_REQUIRE(other.commit(1).is_ok());
+  }
+  auto scan = store->scan_keys(key_pattern::compile("^k1").value()).value();
+  std::vector<std::string> found;
+  // A deadline in the past: each call examines one clock check's worth of keys and stops.
+  auto past = std::chrono::steady_clock::now();
+  CAF_CHECK_EQUAL(scan->next(found, past).value(), false);
+  CAF_CHECK_LESS(found.size(), 1000u);
+  {
+    apply_batch batch(*store);  // written after the scan began: not seen by it
+    CAF_REQUIRE(batch.put(put_event("k1999z", 1), 2, 2).ok());
+    CAF_REQUIRE(batch.commit(2).is_ok());
+  }
+  int calls = 1;
+  while (!scan->next(found, past).value()) ++calls;
+  CAF_CHECK_GREATER(calls, 5);
+  CAF_CHECK_EQUAL(found.size(), 1000u);
+  CAF_CHECK(std::is_sorted(found.begin(), found.end()));
+  CAF_CHECK_EQUAL(keys(*store, "^k1999").size(), 2u);  // a new scan sees it
+  store->close();
+  CAF_CHECK_EQUAL(scan->next(found, past).error().code(), errc::closed);
+}
+
+CAF_TEST(a database in the per stream column family layout is migrated) {
+  // Format 1: a column family "slot:N" per stream, mapped by "stream:<name>" -> "slot:N".
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"slot:0", {}}, {"slot:1", {}}, {"slot:2", {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    CAF_REQUIRE(rocksdb::DB::Open(options, dir.path(), families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> old(raw);
+    auto record = [](const json& doc, uint64_t seq) {
+      std::string data;
+      append_msgpack(doc, data);
+      return encode_record(meta{1, 2, 1}, seq, data);
+    };
+    old->Put({}, handles[0], "stream:orders", "slot:0");
+    old->Put({}, handles[1], rocksdb::Slice("", 0), u64(42));
+    old->Put({}, handles[1], "o1", record(json{{"n", 1}}, 41));
+    old->Put({}, handles[1], "o2", record(json{{"n", 2}}, 42));
+    old->Put({}, handles[0], "stream:users", "slot:2");
+    old->Put({}, handles[3], rocksdb::Slice("", 0), u64(7));
+    old->Put({}, handles[3], "u1", record("ada", 7));
+    old->Put({}, handles[0], "stream:gone", "slot:9");  // its drop was interrupted
+    for (auto* h : handles) old->DestroyColumnFamilyHandle(h);
+  }
+  {
+    auto db = database::open(dir.path()).value();
+    CAF_CHECK_EQUAL(db->stream_names(), (std::vector<std::string>{"orders", "users"}));
+    auto orders = db->open_stream("orders").value();
+    CAF_CHECK_EQUAL(orders->applied_sequence(), 42u);
+    CAF_CHECK_EQUAL(document(orders->get("o2").value().value()), json({{"n", 2}}));
+    CAF_CHECK_EQUAL(keys(*orders, ""), (std::vector<std::string>{"o1", "o2"}));
+    auto users = db->open_stream("users").value();
+    CAF_CHECK_EQUAL(users->applied_sequence(), 7u);
+    CAF_CHECK_EQUAL(keys(*users, ""), (std::vector<std::string>{"u1"}));
+  }
+  std::vector<std::string> families;
+  CAF_REQUIRE(rocksdb::DB::ListColumnFamilies({}, dir.path(), &families).ok());
+  CAF_CHECK_EQUAL(families, (std::vector<std::string>{"default", "data"}));
+  auto db = database::open(dir.path()).value();  // and it stays migrated
+  CAF_CHECK_EQUAL(db->open_stream("orders").value()->applied_sequence(), 42u);
+}
+
+CAF_TEST(a data path locked elsewhere fails at once naming the path) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  CAF_REQUIRE(rocksdb::DB::Open(options, dir.path(), &raw).ok());  // not through the registry
+  std::unique_ptr<rocksdb::DB> holder(raw);
+  auto start = std::chrono::steady_clock::now();
+  auto db = database::open(dir.path());
+  CAF_REQUIRE(!db.ok());
+  CAF_CHECK_EQUAL(db.error().code(), errc::storage);
+  CAF_CHECK_NOT_EQUAL(db.error().message().find("in use"), std::string::npos);
+  CAF_CHECK_NOT_EQUAL(db.error().message().find(dir.path()), std::string::npos);
+  CAF_CHECK_LESS(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  // The failure left nothing behind: the next open works once the holder is gone.
+  holder.reset();
+  CAF_CHECK(database::open(dir.path()).ok());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

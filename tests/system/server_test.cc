@@ -9,72 +9,12 @@
 
 #include "base/subprocess.hpp"
 #include "support/nats_fixture.hpp"
+#include "system/processes.hpp"
 
 using namespace eventbase;
 using namespace eventbase::test;
 using nlohmann::json;
 
-namespace {
-
-constexpr auto kStartTimeout = std::chrono::seconds(20);
-
-// An eventbase-server process on a free port.
-struct server_process {
-  std::unique_ptr<subprocess> process;
-  std::string address;  // HOST:PORT
-
-  server_process(const std::string& db, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {EVENTBASE_SERVER_BIN, "--db=" + db, "--port=0"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    process = subprocess::start(argv, {"EVENTBASE_LOG=info"}).value();
-    auto line = process->wait_for_stdout(
-        [](const std::string& l) { return l.rfind("eventbase-server listening on ", 0) == 0; },
-        kStartTimeout);
-    if (!line) {
-      std::string err;
-      for (auto& l : process->errors()) err += l + "\n";
-      CAF_FAIL("server did not start:\n" << err);
-    }
-    address = line->substr(std::string("eventbase-server listening on ").size());
-  }
-
-  // The pid of the nats-server this server started (from its info log), or -1.
-  int owned_nats_pid() {
-    auto line = process->wait_for_stderr(
-        [](const std::string& l) {
-          return l.find("[nats-server] started pid ") != std::string::npos;
-        },
-        std::chrono::seconds(1));
-    if (!line) return -1;
-    return std::atoi(line->c_str() + line->find("started pid ") + 12);
-  }
-};
-
-// Runs the client against `address`.
-subprocess::completed client(const std::string& address, std::vector<std::string> args,
-                             const std::string& input = {}) {
-  std::vector<std::string> argv = {EVENTBASE_CLI_BIN, "--server=" + address};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return subprocess::run(argv, std::chrono::seconds(30), {}, input).value();
-}
-
-json single_json_line(const subprocess::completed& r) {
-  if (r.out.size() != 1) return json("expected one line, got " + std::to_string(r.out.size()));
-  return json::parse(r.out[0]);
-}
-
-// One field of a JSON value, by value: CAF's checks bind their arguments by reference, so they
-// must not get references into temporaries.
-json field(const json& value, const std::string& pointer) {
-  json::json_pointer ptr(pointer);
-  return value.contains(ptr) ? value.at(ptr) : json();
-}
-
-bool process_exists(int pid) {
-  return pid > 0 && ::kill(pid, 0) == 0;
-}
-
-}  // namespace
 
 CAF_TEST(server on the embedded default starts serves and stops cleanly) {
   temp_dir dir;
