@@ -1,7 +1,6 @@
 #include "storage/stream_store.hpp"
 
 #include <mutex>
-#include <regex>
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
@@ -73,17 +72,14 @@ result<std::vector<std::string>> stream_store::keys(const protocol::key_pattern&
   const std::string& prefix = pattern.literal_prefix();
   std::vector<std::string> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), family_));
-  try {
-    for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
-      rocksdb::Slice key = it->key();
-      if (key.empty()) continue;  // the stored sequence
-      if (!key.starts_with(slice(prefix))) break;
-      std::string_view view(key.data(), key.size());
-      if (pattern.matches(view)) out.emplace_back(view);
-    }
-  } catch (const std::regex_error& e) {
-    return status(errc::invalid_argument,
-                  "regex '" + pattern.pattern() + "' could not be evaluated: " + e.what());
+  for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
+    rocksdb::Slice key = it->key();
+    if (key.empty()) continue;  // the stored sequence
+    if (!key.starts_with(slice(prefix))) break;
+    std::string_view view(key.data(), key.size());
+    auto matched = pattern.matches(view);
+    if (!matched.ok()) return matched.error();  // "regex too complex": the whole call fails
+    if (*matched) out.emplace_back(view);
   }
   if (!it->status().ok()) return storage_error("cannot scan keys", it->status());
   return out;

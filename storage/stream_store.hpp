@@ -52,7 +52,8 @@ class stream_store {
   result<std::optional<std::string>> get(std::string_view key) const;
 
   /// The keys matching `pattern`, in byte order. Seeks to the pattern's literal prefix, so
-  /// "^user:" reads only the keys that start with "user:".
+  /// "^user:" reads only the keys that start with "user:". When matching one key hits a regex
+  /// limit, the whole call fails with that error ("regex too complex").
   result<std::vector<std::string>> keys(const protocol::key_pattern& pattern) const;
 
   /// Records a read made outside the stream actor (the C++ API reads the replica directly), so
