@@ -1,11 +1,14 @@
 // key_pattern on PCRE2: compile options and limits (see the header for the dialect), the
-// per-thread match scratch space and the literal prefix scanner.
+// per-thread match scratch space, the literal prefix scanner and the compiled-pattern cache.
 #include "protocol/key_pattern.hpp"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
 #include <cstring>
+#include <list>
+#include <mutex>
+#include <unordered_map>
 
 namespace eventbase::protocol {
 
@@ -417,6 +420,53 @@ bool key_pattern::matches_all() const {
 
 const std::string& key_pattern::pattern() const {
   return impl_->pattern;
+}
+
+// ---- cache ----
+
+struct key_pattern_cache::state {
+  mutable std::mutex mutex;
+  std::list<key_pattern> lru;  // most recently used first
+  // Keys view the pattern text inside the compiled patterns held by `lru`.
+  std::unordered_map<std::string_view, std::list<key_pattern>::iterator> index;
+};
+
+key_pattern_cache::key_pattern_cache(size_t capacity)
+    : capacity_(capacity), state_(std::make_unique<state>()) {}
+
+key_pattern_cache::~key_pattern_cache() = default;
+
+result<key_pattern> key_pattern_cache::compile(const std::string& pattern) {
+  state& s = *state_;
+  {
+    std::lock_guard<std::mutex> guard(s.mutex);
+    auto found = s.index.find(pattern);
+    if (found != s.index.end()) {
+      s.lru.splice(s.lru.begin(), s.lru, found->second);
+      return *found->second;
+    }
+  }
+  // Compiled outside the lock: JIT compilation of a large pattern takes a while.
+  auto compiled = key_pattern::compile(pattern);
+  if (!compiled.ok() || capacity_ == 0) return compiled;
+  std::lock_guard<std::mutex> guard(s.mutex);
+  auto found = s.index.find(pattern);
+  if (found != s.index.end()) {  // another thread compiled it meanwhile: share one
+    s.lru.splice(s.lru.begin(), s.lru, found->second);
+    return *found->second;
+  }
+  s.lru.push_front(*compiled);
+  s.index.emplace(s.lru.front().pattern(), s.lru.begin());
+  if (s.lru.size() > capacity_) {
+    s.index.erase(s.lru.back().pattern());
+    s.lru.pop_back();
+  }
+  return compiled;
+}
+
+size_t key_pattern_cache::size() const {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  return state_->lru.size();
 }
 
 }  // namespace eventbase::protocol

@@ -103,6 +103,28 @@ class key_pattern {
   std::shared_ptr<const compiled> impl_;  // never null
 };
 
+/// Compiled patterns by pattern text, least recently used evicted beyond `capacity`. Safe to use
+/// from several threads; failed compilations are not cached. A capacity of 0 caches nothing.
+class key_pattern_cache {
+ public:
+  explicit key_pattern_cache(size_t capacity = 64);
+  ~key_pattern_cache();
+  key_pattern_cache(const key_pattern_cache&) = delete;
+  key_pattern_cache& operator=(const key_pattern_cache&) = delete;
+
+  /// The cached compilation of `pattern`, or a new one (then cached); errors as
+  /// key_pattern::compile.
+  result<key_pattern> compile(const std::string& pattern);
+
+  size_t size() const;
+  size_t capacity() const { return capacity_; }
+
+ private:
+  struct state;
+  const size_t capacity_;
+  std::unique_ptr<state> state_;
+};
+
 /// The literal text every match of `pattern` must start with. Empty unless the pattern starts
 /// with '^' and has no top-level '|'; it stops at the first metacharacter or escape other than
 /// an escaped ASCII punctuation character, and a following `?`, `*` or `{` drops the last

@@ -420,3 +420,54 @@ CAF_TEST(copies match on several threads at once) {
   CAF_CHECK(copy.shares_code_with(*p));
   CAF_CHECK(!key_pattern::compile("^user:(\\d+)$")->shares_code_with(*p));
 }
+
+CAF_TEST(cache returns the same compiled pattern) {
+  key_pattern_cache cache(2);
+  CAF_CHECK_EQUAL(cache.capacity(), 2u);
+  auto a = cache.compile("a+");
+  CAF_REQUIRE(a.ok());
+  auto again = cache.compile("a+");
+  CAF_REQUIRE(again.ok());
+  CAF_CHECK(again->shares_code_with(*a));
+  CAF_CHECK_EQUAL(cache.size(), 1u);
+  // Least recently used goes first: "a+" was used after "b+", so "c+" evicts "b+".
+  auto b = cache.compile("b+");
+  CAF_CHECK(cache.compile("a+")->shares_code_with(*a));
+  CAF_CHECK(cache.compile("c+").ok());
+  CAF_CHECK_EQUAL(cache.size(), 2u);
+  CAF_CHECK(cache.compile("a+")->shares_code_with(*a));
+  CAF_CHECK(!cache.compile("b+")->shares_code_with(*b));  // recompiled
+  CAF_CHECK(match(*b, "bb"));  // an evicted pattern still works for whoever holds it
+  // Errors are returned every time and not cached.
+  auto bad = cache.compile("(");
+  CAF_CHECK(!bad.ok());
+  CAF_CHECK(contains(cache.compile("(").error().message(), "invalid regex"));
+  CAF_CHECK_EQUAL(cache.size(), 2u);
+  // The empty pattern is cached like any other.
+  CAF_CHECK(cache.compile("")->matches_all());
+  key_pattern_cache none(0);
+  CAF_CHECK(none.compile("x").ok());
+  CAF_CHECK_EQUAL(none.size(), 0u);
+  key_pattern_cache defaults;
+  CAF_CHECK_EQUAL(defaults.capacity(), 64u);
+  for (int i = 0; i < 100; ++i) CAF_REQUIRE(defaults.compile("k" + std::to_string(i)).ok());
+  CAF_CHECK_EQUAL(defaults.size(), 64u);
+}
+
+CAF_TEST(cache is safe to share between threads) {
+  key_pattern_cache cache(4);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&cache, &wrong, t] {
+      for (int i = 0; i < 500; ++i) {
+        int n = (i * 7 + t) % 8;
+        auto p = cache.compile("^k" + std::to_string(n) + "\\d$");
+        if (!p.ok() || !*p->matches("k" + std::to_string(n) + "5") || *p->matches("k9x")) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CAF_CHECK_EQUAL(wrong.load(), 0);
+  CAF_CHECK_LESS_OR_EQUAL(cache.size(), 4u);
+}
