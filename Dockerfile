@@ -8,7 +8,7 @@ RUN scripts/setup.sh && BUILD_DIR=/build BUILD_TYPE=Release scripts/build.sh
 FROM debian:12
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
-      libcaf-core0.17 libcaf-io0.17 libnats3.4 librocksdb7.8 nats-server \
+      libcaf-core0.17 libcaf-io0.17 libnats3.4 librocksdb7.8 libpcre2-8-0 nats-server \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/apps/eventbase-server /build/apps/eventbase /usr/local/bin/
 COPY configs/eventbase-server.ini /etc/eventbase/eventbase-server.ini

@@ -8,6 +8,10 @@ find_package(PkgConfig REQUIRED)
 # cnats 3.4 (libnats-dev)
 pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats)
 
+# PCRE2 10.42 (libpcre2-dev), 8-bit library: the keys(pattern) regexes. Hostile patterns need
+# its match/depth/heap limits and JIT, which std::regex lacks.
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+
 # RocksDB 7.8 (librocksdb-dev)
 find_package(RocksDB CONFIG REQUIRED)
 

@@ -10,6 +10,7 @@ packages=(
   librocksdb-dev                     # RocksDB 7.8: the local replica
   libmsgpack-cxx-dev                 # msgpack-c 4.1: record headers
   nlohmann-json3-dev                 # nlohmann/json 3.11: documents, events, JetStream API
+  libpcre2-dev                       # PCRE2 10.42: keys(pattern) regexes with JIT and match limits
   nats-server                        # NATS 2.9 with JetStream: tests and the embedded default
   python3-yaml                       # the test that checks docker-compose.yml
 )

@@ -140,16 +140,6 @@ bool stream_store::closed() const {
 
 // -- key_scan -----------------------------------------------------------------------------------
 
-namespace {
-
-// Matches with either form of key_pattern::matches (bool, or result<bool> with limit errors).
-template <class Pattern>
-result<bool> match_key(const Pattern& pattern, std::string_view key) {
-  return result<bool>(pattern.matches(key));
-}
-
-}  // namespace
-
 struct key_scan::impl {
   rocksdb::Slice upper;  // points into the store's end_
   std::unique_ptr<rocksdb::Iterator> it;
@@ -186,8 +176,8 @@ result<bool> key_scan::next(std::vector<std::string>& out,
       if (pattern_.matches_all()) {
         out.emplace_back(view);
       } else {
-        auto matched = match_key(pattern_, view);
-        if (!matched.ok()) return matched.error();
+        auto matched = pattern_.matches(view);
+        if (!matched.ok()) return matched.error();  // "regex too complex": the scan fails
         if (*matched) out.emplace_back(view);
       }
     }

@@ -53,8 +53,8 @@ class stream_store {
   result<std::optional<std::string>> get(std::string_view key) const;
 
   /// The keys matching `pattern`, in byte order. Seeks to the pattern's literal prefix, so
-  /// "^user:" reads only the keys that start with "user:". Fails with the pattern's error when
-  /// matching a key exceeds the regex limits.
+  /// "^user:" reads only the keys that start with "user:". When matching one key hits a regex
+  /// limit, the whole call fails with that error ("regex too complex").
   result<std::vector<std::string>> keys(const protocol::key_pattern& pattern) const;
 
   /// The same, as a scan that can be run in slices (key_scan). It sees the replica as it was
