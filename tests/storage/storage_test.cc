@@ -211,6 +211,20 @@ CAF_TEST(keys filter by regex and seek to literal prefixes) {
   CAF_CHECK_EQUAL(keys(*store, "^zzz"), (std::vector<std::string>{}));
 }
 
+CAF_TEST(keys fails as a whole when a match hits the regex limits) {
+  auto db = database::open(dir.path()).value();
+  auto store = db->open_stream("s").value();
+  apply_batch batch(*store);
+  for (std::string key : {std::string("a"), std::string(30, 'a') + "b", std::string("z")})
+    CAF_REQUIRE(batch.put(put_event(key, 1), 1, 1).ok());
+  CAF_REQUIRE(batch.commit(1).is_ok());
+  auto r = store->keys(key_pattern::compile("(a+)+$").value());
+  CAF_REQUIRE(!r.ok());
+  CAF_CHECK_EQUAL(r.error().code(), errc::invalid_argument);
+  CAF_CHECK_NOT_EQUAL(r.error().message().find("regex too complex"), std::string::npos);
+  CAF_CHECK_EQUAL(keys(*store, "^a+$"), (std::vector<std::string>{"a"}));
+}
+
 CAF_TEST(keys with nul bytes and utf8 survive) {
   auto db = database::open(dir.path()).value();
   auto store = db->open_stream("s").value();
