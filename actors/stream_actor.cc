@@ -265,7 +265,8 @@ void stream_state::notify(const applied_event& ev) {
     ++sub.sent;
     sub.sent_bytes += bytes;
     if (sub.sent % ack_every != 0) {
-      self->send(sub.subscriber, change_atom::value, c);
+      // Anonymous: the subscriber's reply to a plain message has nowhere to go.
+      caf::anon_send(sub.subscriber, change_atom::value, c);
     } else {
       // Its reply says the subscriber has handled this change and, messages between two actors
       // keeping their order, every earlier one. A lost reply only delays the accounting until
@@ -290,12 +291,11 @@ void stream_state::notify(const applied_event& ev) {
                               << sub.filter.pattern() << "': " << why.message());
     end_subscription(id, why);
   }
-  if (cfg.on_message) self->send(cfg.on_message, change_atom::value, c);
+  if (cfg.on_message) caf::anon_send(cfg.on_message, change_atom::value, c);
 }
 
-void stream_state::on_changes_handled(uint64_t subscription, uint64_t through,
-                                      uint64_t through_bytes) {
-  auto it = subscriptions.find(subscription);
+void stream_state::on_changes_handled(uint64_t id, uint64_t through, uint64_t through_bytes) {
+  auto it = subscriptions.find(id);
   if (it == subscriptions.end()) return;
   it->second.acked = std::max(it->second.acked, through);
   it->second.acked_bytes = std::max(it->second.acked_bytes, through_bytes);

@@ -148,7 +148,15 @@ void stream_state::apply_events(std::vector<inbound>& items) {
 
 void stream_state::top_up_pulls() {
   if (consumer.empty() || current == phase::stopped) return;
-  if (pulls.empty()) last_consumer_traffic = self->clock().now();
+  auto now = self->clock().now();
+  if (pulls.empty()) last_consumer_traffic = now;
+  // Pull requests are replaced a heartbeat before they expire. JetStream (2.9) usually answers
+  // an expired request with a 408 status, but when a message arrives for it after its expiry
+  // and before the server's periodic check, the server drops it without a word; two requests
+  // made together expire together, and the consumer would go silent until the liveness check.
+  auto renew_before = now + cfg.options.heartbeat;
+  for (auto it = pulls.begin(); it != pulls.end();)
+    it = it->expires <= renew_before ? pulls.erase(it) : std::next(it);
   std::string subject = js::consumer_next_subject(cfg.name, consumer);
   std::string body =
       js::pull_request(cfg.options.pull_batch, max_pull_bytes, to_ns(cfg.options.pull_expires),
@@ -161,7 +169,7 @@ void stream_state::top_up_pulls() {
       EB_LOG_WARN("stream", "'" << cfg.name << "': pull request failed: " << st.to_string());
       return;  // retried by the liveness check
     }
-    pulls.push_back(pull{id, cfg.options.pull_batch});
+    pulls.push_back(pull{id, cfg.options.pull_batch, now + cfg.options.pull_expires});
   }
 }
 

@@ -80,6 +80,7 @@ struct stream_state {
   struct pull {
     uint64_t id;
     int64_t remaining;
+    time_point expires;  // when JetStream drops it (not always with a 408 status: see top_up)
   };
 
   struct subscription {
@@ -130,7 +131,7 @@ struct stream_state {
   void publish_stats(protocol::stats_operation op, std::optional<std::string> id,
                      std::optional<std::string> pattern, int64_t started_ms);
   void notify(const applied_event& ev);
-  void on_changes_handled(uint64_t subscription, uint64_t through, uint64_t through_bytes);
+  void on_changes_handled(uint64_t id, uint64_t through, uint64_t through_bytes);
   void end_subscription(uint64_t id, const status& why);
   void remove_subscriber(const caf::actor_addr& who);
   void continue_scan(uint64_t id);

@@ -6,6 +6,7 @@
 
 #include "api/stream_impl.hpp"
 #include "eventbase/log.hpp"
+#include "protocol/document.hpp"
 #include "protocol/record.hpp"
 #include "protocol/timestamp.hpp"
 
@@ -157,6 +158,11 @@ nlohmann::ordered_json document::to_json() const {
   out["data"] = data;
   out["meta"] = meta.to_json();
   return out;
+}
+
+result<nlohmann::json> parse_document(std::string_view text) {
+  static_assert(kMaxDocumentDepth == protocol::kMaxDocumentDepth);
+  return protocol::parse_document(text);
 }
 
 result<std::optional<document>> decode_record(const std::string& record) {

@@ -8,6 +8,7 @@
 #include "actors/stream_actor.hpp"
 #include "api/stream_impl.hpp"
 #include "eventbase/log.hpp"
+#include "protocol/document.hpp"
 #include "protocol/key_pattern.hpp"
 #include "protocol/names.hpp"
 #include "protocol/timestamp.hpp"
@@ -20,6 +21,8 @@ using api::request_sync;
 namespace {
 
 result<std::string> to_json_text(const nlohmann::json& data) {
+  if (protocol::document_depth(data) > protocol::kMaxDocumentDepth)
+    return protocol::too_deep_error();  // dump() recurses once per level
   try {
     return data.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
   } catch (const nlohmann::json::exception& e) {
@@ -203,7 +206,7 @@ result<std::vector<std::string>> stream::keys(const std::string& pattern) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.is_ok()) return st;
   int64_t started = protocol::now_ms();
-  auto compiled = protocol::key_pattern::compile(pattern);
+  auto compiled = impl_->patterns.compile(pattern);
   if (!compiled.ok()) return compiled.error();
   impl_->store->note_read();
   auto keys = impl_->store->keys(*compiled);

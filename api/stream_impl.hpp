@@ -24,6 +24,7 @@
 #include "api/runtime.hpp"
 #include "eventbase/actors.hpp"
 #include "eventbase/eventbase.hpp"
+#include "protocol/key_pattern.hpp"
 #include "protocol/stats.hpp"
 #include "storage/database.hpp"
 #include "storage/stream_store.hpp"
@@ -100,6 +101,7 @@ struct stream::impl : api::local_resources {
   caf::actor requester;
   subscriber_actor on_message;
   std::string stats_subject;  // empty: no stats
+  protocol::key_pattern_cache patterns;  // of keys(), which runs on the caller's thread
   bool managed = false;       // the manager owns the actor, the requester and the store
 
   std::atomic<bool> closed{false};

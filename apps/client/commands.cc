@@ -85,12 +85,11 @@ int put(session& s, const std::vector<std::string>& args) {
     in << std::cin.rdbuf();
     text = in.str();
   }
-  auto doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded())
-    return report(status(errc::invalid_argument, "the document is not valid JSON: " + text));
+  auto doc = parse_document(text);
+  if (!doc.ok()) return report(doc.error());
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());
-  auto reply = s.ask<entry>(*stream, put_atom::value, args[1], doc.dump());
+  auto reply = s.ask<entry>(*stream, put_atom::value, args[1], doc->dump());
   if (!reply.ok()) return report(reply.error());
   auto out = entry_to_json(*reply);
   if (!out.ok()) return report(out.error());
@@ -145,7 +144,8 @@ int stream_state(session& s, const std::vector<std::string>& args) {
              {"appliedSequence", st->applied_sequence},
              {"skippedEvents", st->skipped_events},
              {"subscriptions", st->subscriptions},
-             {"pendingWrites", st->pending_writes}});
+             {"pendingWrites", st->pending_writes},
+             {"slowSubscriptionsEnded", st->slow_subscriptions_ended}});
   return ok;
 }
 

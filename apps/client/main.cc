@@ -11,7 +11,8 @@ constexpr const char* kHelp =
     R"(usage: eventbase [--server=HOST:PORT] [--timeout=SECONDS] COMMAND [ARGS]
 
 Talks to an eventbase-server (default 127.0.0.1:4333, or $EVENTBASE_SERVER) and prints
-JSON, one value per line, on stdout.
+JSON, one value per line, on stdout. --timeout (default 15) bounds connecting, the handshake
+and each request.
 
 commands:
   put STREAM KEY JSON     store JSON (use - to read it from stdin) under KEY
@@ -21,7 +22,9 @@ commands:
   keys STREAM [REGEX]     -> a JSON array of the keys matching the ECMAScript REGEX, sorted
   watch STREAM GLOB       -> one line per change of a key matching GLOB ('*' matches any run),
                              {"key":...,"data":...,"meta":...,"event":{...}} (data and meta null
-                             for a delete), until SIGINT or SIGTERM
+                             for a delete), until SIGINT or SIGTERM (exit 0), or until the
+                             server ends the subscription because this process fell too far
+                             behind (exit 1, "too slow: N changes outstanding")
   streams                 -> a JSON array of the streams open on the server
   status STREAM           -> the stream's replica state: applied sequence, subscriptions, ...
 

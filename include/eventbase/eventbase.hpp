@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -68,6 +69,13 @@ struct change;  // eventbase/actors.hpp
 /// A change message as JSON, in this order: {"key", "data", "meta", "event"}, with data and meta
 /// null for a DELETE and "oldData" added to the event (as subscription callbacks get it).
 nlohmann::ordered_json change_to_json(const change& c);
+
+/// The deepest nesting of arrays and objects a document may have (README "Limits").
+inline constexpr size_t kMaxDocumentDepth = 512;
+
+/// Parses JSON text as a document, without recursion: invalid_argument when it is not JSON or
+/// nests deeper than kMaxDocumentDepth (a tree that deep could not be serialised safely).
+result<nlohmann::json> parse_document(std::string_view text);
 
 /// Decodes a stored record (eventbase::entry::record, eventbase::change::record) into a
 /// document; nullopt for an empty record (an absent key).

@@ -29,10 +29,12 @@ struct network_options {
   /// more often than that. A heartbeat is a 32-byte message.
   std::chrono::milliseconds heartbeat{std::chrono::seconds(1)};
 
-  /// A connection on which nothing arrives (no message, no heartbeat) for this long is closed.
-  /// On a server this also bounds how long a peer may take to complete CAF's handshake. 0
-  /// keeps silent connections for ever.
-  std::chrono::milliseconds connection_timeout{std::chrono::seconds(15)};
+  /// A connection on which nothing arrives (no message, no heartbeat) for this long is closed;
+  /// on a server this also bounds how long a peer may take to complete CAF's handshake. 0 (the
+  /// default) keeps silent connections for ever. Leave it 0 on a node that connects to others:
+  /// CAF 0.17 starts the clock of an outgoing connection at the epoch, so any timeout closes a
+  /// connection whose handshake has not finished by the next heartbeat tick.
+  std::chrono::milliseconds connection_timeout{0};
 };
 
 /// Prepares `cfg` (before the actor system is created): calls add_message_types, applies

@@ -33,6 +33,21 @@ subscriber_actor spawn_collector(caf::actor_system& sys,
   });
 }
 
+// A subscriber that takes changes but never acknowledges them (a stalled process, as far as
+// the stream can tell); it records how its subscription ended.
+subscriber_actor spawn_stalled(caf::actor_system& sys, std::shared_ptr<size_t> received,
+                               std::shared_ptr<std::string> ended) {
+  return sys.spawn([=](subscriber_actor::pointer) -> subscriber_actor::behavior_type {
+    return {
+        [=](change_atom, change&) -> caf::result<ok_atom> {
+          ++*received;
+          return caf::delegated<ok_atom>();  // no reply, ever
+        },
+        [=](ended_atom, uint64_t, caf::error& why) { *ended = to_status(why).to_string(); },
+    };
+  });
+}
+
 }  // namespace
 
 CAF_TEST_FIXTURE_SCOPE(stream_actor_tests, stream_actor_fixture)
@@ -343,6 +358,98 @@ CAF_TEST(close waits for published writes) {
   deliver_published(p, 1);
   CAF_CHECK(put.ok());
   CAF_CHECK(closed.ok());
+}
+
+CAF_TEST(a subscriber that stops acknowledging loses its subscription) {
+  options.subscriber_max_pending = 8;
+  open();
+  auto received = std::make_shared<size_t>(0);
+  auto ended = std::make_shared<std::string>();
+  auto stalled = spawn_stalled(sys, received, ended);
+  auto healthy_changes = std::make_shared<std::vector<change>>();
+  auto healthy = spawn_collector(sys, healthy_changes);
+  CAF_REQUIRE(ask<uint64_t>(subscribe_atom::value, std::string("*"), stalled).ok());
+  CAF_REQUIRE(ask<uint64_t>(subscribe_atom::value, std::string("*"), healthy).ok());
+  for (uint64_t seq = 1; seq <= 20; ++seq)
+    deliver(seq, "orders.a-put", js_put("a" + std::to_string(seq), "1"));
+  CAF_CHECK_EQUAL(*received, 8u);  // the bound, then nothing more
+  CAF_CHECK_NOT_EQUAL(ended->find("too slow: 8 changes outstanding"), std::string::npos);
+  CAF_CHECK_EQUAL(healthy_changes->size(), 20u);  // acknowledging subscribers are unaffected
+  auto st = status();
+  CAF_CHECK_EQUAL(st.subscriptions, 1u);
+  CAF_CHECK_EQUAL(st.slow_subscriptions_ended, 1u);
+  for (auto& who : {stalled, healthy}) caf::anon_send_exit(who, caf::exit_reason::user_shutdown);
+  sched.run();
+}
+
+CAF_TEST(a subscriber that acknowledges keeps up however long the stream) {
+  options.subscriber_max_pending = 4;
+  open();
+  auto changes = std::make_shared<std::vector<change>>();
+  auto subscriber = spawn_collector(sys, changes);
+  CAF_REQUIRE(ask<uint64_t>(subscribe_atom::value, std::string("*"), subscriber).ok());
+  for (uint64_t seq = 1; seq <= 100; ++seq)
+    deliver(seq, "orders.a-put", js_put("a" + std::to_string(seq), "1"));
+  CAF_CHECK_EQUAL(changes->size(), 100u);
+  CAF_CHECK_EQUAL(status().slow_subscriptions_ended, 0u);
+  caf::anon_send_exit(subscriber, caf::exit_reason::user_shutdown);
+  sched.run();
+}
+
+CAF_TEST(a long keys scan runs in slices and other requests go in between) {
+  options.scan_slice = std::chrono::milliseconds(0);  // a slice per clock check (64 keys)
+  open();
+  for (uint64_t seq = 1; seq <= 1000; ++seq)
+    deliver(seq, "orders.a-put", js_put("k" + std::to_string(1000 + seq), "1"));
+  auto order = std::make_shared<std::vector<std::string>>();
+  auto keys = std::make_shared<size_t>(0);
+  auto target = actor;
+  sys.spawn([=](caf::event_based_actor* asker) {
+    asker->request(target, caf::infinite, keys_atom::value, std::string("1$"))
+        .then([=](std::vector<std::string>& found) {
+          *keys = found.size();
+          order->push_back("keys");
+        });
+    asker->request(target, caf::infinite, get_atom::value, std::string("k1001"))
+        .then([=](entry&) { order->push_back("get"); });
+  });
+  sched.run();
+  CAF_CHECK_EQUAL(*order, (std::vector<std::string>{"get", "keys"}));
+  CAF_CHECK_EQUAL(*keys, 100u);
+}
+
+CAF_TEST(regexes that exceed their limits are refused) {
+  open();
+  deliver(1, "orders.a-put", js_put(std::string(30, 'a') + "b", "1"));
+  auto too_complex = ask<std::vector<std::string>>(keys_atom::value, std::string("(a+)+$"));
+  CAF_CHECK_EQUAL(too_complex.error_code(), errc::invalid_argument);
+  CAF_CHECK_NOT_EQUAL(too_complex.error_message().find("regex too complex"), std::string::npos);
+  auto too_long = ask<std::vector<std::string>>(keys_atom::value, std::string(5000, 'a'));
+  CAF_CHECK_EQUAL(too_long.error_code(), errc::invalid_argument);
+  auto ok = ask<std::vector<std::string>>(keys_atom::value, std::string("b$"));
+  CAF_CHECK_EQUAL(ok.value().size(), 1u);
+}
+
+CAF_TEST(documents nested deeper than the limit are refused) {
+  open();
+  auto deep = ask<entry>(put_atom::value, std::string("k"),
+                         std::string(600, '[') + std::string(600, ']'));
+  CAF_CHECK_EQUAL(deep.error_code(), errc::invalid_argument);
+  CAF_CHECK_NOT_EQUAL(deep.error_message().find("512"), std::string::npos);
+  CAF_CHECK(!published_to(kPutPrefix));
+}
+
+CAF_TEST(pull requests are renewed before they expire without waiting for a 408) {
+  open();
+  auto first = expect_publish("$JS.API.CONSUMER.MSG.NEXT.orders.C1");
+  expect_publish("$JS.API.CONSUMER.MSG.NEXT.orders.C1");
+  // The server sends idle heartbeats and, at expiry, may drop the requests silently.
+  for (int second = 5; second <= 25; second += 5) {
+    advance_time(std::chrono::seconds(5));
+    reply(first, "", 100);
+  }
+  CAF_CHECK(published_to("$JS.API.CONSUMER.MSG.NEXT.orders.C1"));  // renewed, same consumer
+  CAF_CHECK(!published_to("$JS.API.CONSUMER.CREATE.orders"));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
