@@ -272,21 +272,18 @@ void stream_state::notify(const applied_event& ev) {
       // keeping their order, every earlier one. A lost reply only delays the accounting until
       // the next one: acknowledgements are cumulative.
       self->request(sub.subscriber, kAckTimeout, change_atom::value, c)
-          .then(
-              [self = self, id = id, n = sub.sent, b = sub.sent_bytes](ok_atom) {
-                self->state.on_changes_handled(id, n, b);
-              },
-              [](caf::error&) {});  // gone (its down message ends it) or late
+          .then([self = self, id = id, n = sub.sent,
+                 b = sub.sent_bytes](ok_atom) { self->state.on_changes_handled(id, n, b); },
+                [](caf::error&) {});  // gone (its down message ends it) or late
     }
     publish_stats(protocol::stats_operation::subscribe_emit, key, sub.filter.pattern(), started);
   }
   for (auto id : too_slow) {
     auto& sub = subscriptions.at(id);
     ++slow_subscriptions_ended;
-    status why(errc::unavailable, "too slow: " + std::to_string(sub.pending()) +
-                                      " changes outstanding (" +
-                                      std::to_string(sub.pending_bytes()) + " bytes) on stream '" +
-                                      cfg.name + "'");
+    status why(errc::unavailable,
+               "too slow: " + std::to_string(sub.pending()) + " changes outstanding (" +
+                   std::to_string(sub.pending_bytes()) + " bytes) on stream '" + cfg.name + "'");
     EB_LOG_WARN("stream", "'" << cfg.name << "': ending subscription " << id << " to '"
                               << sub.filter.pattern() << "': " << why.message());
     end_subscription(id, why);
@@ -333,8 +330,7 @@ void stream_state::continue_scan(uint64_t id) {
   if (done.ok() && !*done && self->clock().now() >= running.deadline)
     done = status(errc::timeout, "listing the keys of '" + cfg.name + "' matching '" +
                                      running.keys->pattern().pattern() + "' took longer than " +
-                                     std::to_string(cfg.options.operation_timeout.count()) +
-                                     " ms");
+                                     std::to_string(cfg.options.operation_timeout.count()) + " ms");
   if (!done.ok()) {
     running.promise.deliver(to_error(done.error()));
     scans.erase(it);

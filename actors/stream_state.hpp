@@ -16,9 +16,9 @@
 
 #include <caf/actor_clock.hpp>
 #include <caf/response_promise.hpp>
-#include <caf/typed_response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "actors/inbound.hpp"
 #include "actors/stream_actor.hpp"

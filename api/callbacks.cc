@@ -55,9 +55,9 @@ decoded_change decode_change(const change& c) {
   return out;
 }
 
-subscriber_actor::behavior_type change_callback_actor(
-    subscriber_actor::pointer self, change_callback callback,
-    std::function<void(const status&)> ended) {
+subscriber_actor::behavior_type change_callback_actor(subscriber_actor::pointer self,
+                                                      change_callback callback,
+                                                      std::function<void(const status&)> ended) {
   return {
       [callback](change_atom, change& c) {
         auto d = decode_change(c);

@@ -88,9 +88,9 @@ caf::behavior handshake_guard(caf::event_based_actor* self, std::chrono::millise
         socklen_t len = sizeof info;
         if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return;
         if (info.tcpi_bytes_received >= kBaspHeaderBytes) return;  // CAF's timeout takes over
-        EB_LOG_WARN("listener", "closing connection from " << peer_of(fd)
-                                                           << ": no handshake within "
-                                                           << timeout.count() << " ms");
+        EB_LOG_WARN("listener", "closing connection from "
+                                    << peer_of(fd) << ": no handshake within " << timeout.count()
+                                    << " ms");
         ::shutdown(fd, SHUT_RDWR);
       },
   };
@@ -134,13 +134,14 @@ result<uint16_t> publish_manager(caf::actor_system& sys, const manager_actor& ma
     return status(errc::unavailable, "cannot listen on " + bind + ":" + std::to_string(port) +
                                          ": " + sys.render(fd.error()));
   caf::actor guard;
-  if (handshake_timeout.count() > 0) guard = sys.spawn<caf::hidden>(handshake_guard, handshake_timeout);
+  if (handshake_timeout.count() > 0)
+    guard = sys.spawn<caf::hidden>(handshake_guard, handshake_timeout);
   auto doorman = caf::make_counted<renumbering_doorman>(*mpx, *fd, guard);
   uint16_t actual = doorman->port();
   // What middleman::publish does after opening its doorman (CAF 0.17.6, middleman_actor_impl).
   auto interface = sys.message_types(caf::detail::type_list<manager_actor>{});
-  caf::anon_send(mm.named_broker<caf::io::basp_broker>(caf::atom("BASP")),
-                 caf::publish_atom::value, caf::io::doorman_ptr(std::move(doorman)), actual,
+  caf::anon_send(mm.named_broker<caf::io::basp_broker>(caf::atom("BASP")), caf::publish_atom::value,
+                 caf::io::doorman_ptr(std::move(doorman)), actual,
                  caf::actor_cast<caf::strong_actor_ptr>(manager), std::move(interface));
   return actual;
 }

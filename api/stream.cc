@@ -224,14 +224,14 @@ result<subscription> stream::subscribe(const std::string& glob, change_callback 
   sub->stream = impl_->actor;
   sub->timeout = impl_->request_timeout;
   std::weak_ptr<subscription::impl> weak = sub;
-  sub->subscriber = api::spawn_change_callback(
-      impl_->rt->system(), std::move(callback), [weak](const status& why) {
-        if (auto ended = weak.lock()) {
-          std::lock_guard<std::mutex> guard(ended->mutex);
-          ended->ended_by = why;
-          ended->active = false;
-        }
-      });
+  sub->subscriber = api::spawn_change_callback(impl_->rt->system(), std::move(callback),
+                                               [weak](const status& why) {
+                                                 if (auto ended = weak.lock()) {
+                                                   std::lock_guard<std::mutex> guard(ended->mutex);
+                                                   ended->ended_by = why;
+                                                   ended->active = false;
+                                                 }
+                                               });
   auto id = request_sync<uint64_t>(*impl_->rt, impl_->actor, impl_->request_timeout,
                                    subscribe_atom::value, glob, sub->subscriber);
   if (!id.ok()) {

@@ -100,9 +100,9 @@ struct stream::impl : api::local_resources {
   stream_actor actor;
   caf::actor requester;
   subscriber_actor on_message;
-  std::string stats_subject;  // empty: no stats
+  std::string stats_subject;             // empty: no stats
   protocol::key_pattern_cache patterns;  // of keys(), which runs on the caller's thread
-  bool managed = false;       // the manager owns the actor, the requester and the store
+  bool managed = false;                  // the manager owns the actor, the requester and the store
 
   std::atomic<bool> closed{false};
   std::mutex mutex;  // guards subscriptions

@@ -141,7 +141,8 @@ status database::load() {
   st = db_->Get(rocksdb::ReadOptions(), meta_, kNextIdKey, &value);
   if (st.ok()) {
     auto next = decode_u64(value);
-    if (!next) return status(errc::corrupt, "stored next stream id in '" + path_ + "' is malformed");
+    if (!next)
+      return status(errc::corrupt, "stored next stream id in '" + path_ + "' is malformed");
     next_id_ = *next;
   } else if (!st.IsNotFound()) {
     return storage_error("cannot read the next stream id", st);
@@ -155,8 +156,7 @@ status database::load() {
     if (auto id = decode_u64(it->value().ToStringView())) delete_stream_range(cleanup, data_, *id);
     cleanup.Delete(meta_, it->key());
   }
-  for (it->Seek(kMappingPrefix); it->Valid() && it->key().starts_with(kMappingPrefix);
-       it->Next()) {
+  for (it->Seek(kMappingPrefix); it->Valid() && it->key().starts_with(kMappingPrefix); it->Next()) {
     std::string stream = it->key().ToString().substr(sizeof(kMappingPrefix) - 1);
     if (auto id = decode_u64(it->value().ToStringView())) {
       ids_.emplace(stream, *id);
@@ -181,11 +181,10 @@ status database::migrate_slots(std::map<std::string, rocksdb::ColumnFamilyHandle
   std::map<std::string, std::string> stream_of_slot;
   {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
-    for (it->Seek(kMappingPrefix); it->Valid() && it->key().starts_with(kMappingPrefix);
-         it->Next())
+    for (it->Seek(kMappingPrefix); it->Valid() && it->key().starts_with(kMappingPrefix); it->Next())
       if (it->value().starts_with(kSlotPrefix))
-        stream_of_slot[it->value().ToString()] = it->key().ToString().substr(
-            sizeof(kMappingPrefix) - 1);
+        stream_of_slot[it->value().ToString()] =
+            it->key().ToString().substr(sizeof(kMappingPrefix) - 1);
   }
   for (auto& [slot, handle] : slots) {
     if (auto owner = stream_of_slot.find(slot); owner != stream_of_slot.end()) {
@@ -265,13 +264,14 @@ result<std::shared_ptr<stream_store>> database::open_stream(const std::string& s
   auto st = db_->Get(rocksdb::ReadOptions(), data_, stream_prefix(id), &value);
   if (st.ok()) {
     auto seq = decode_u64(value);
-    if (!seq) return status(errc::corrupt, "stored sequence of stream '" + stream + "' is malformed");
+    if (!seq)
+      return status(errc::corrupt, "stored sequence of stream '" + stream + "' is malformed");
     applied = *seq;
   } else if (!st.IsNotFound()) {
     return storage_error("cannot read stored sequence of stream '" + stream + "'", st);
   }
-  auto store = std::make_shared<stream_store>(shared_from_this(), stream, db_.get(), data_, id,
-                                              applied);
+  auto store =
+      std::make_shared<stream_store>(shared_from_this(), stream, db_.get(), data_, id, applied);
   open_[stream] = store;
   return store;
 }

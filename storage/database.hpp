@@ -96,7 +96,7 @@ class database : public std::enable_shared_from_this<database> {
   rocksdb::ColumnFamilyHandle* data_ = nullptr;
   bool registered_ = false;  // in the registry of open databases (see database.cc)
 
-  mutable std::mutex mutex_;  // guards what follows
+  mutable std::mutex mutex_;             // guards what follows
   std::map<std::string, uint64_t> ids_;  // stream name -> id
   uint64_t next_id_ = 1;
   std::map<std::string, std::weak_ptr<stream_store>> open_;  // streams open right now

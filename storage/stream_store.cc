@@ -171,7 +171,7 @@ result<bool> key_scan::next(std::vector<std::string>& out,
   for (int examined = 0; it.Valid(); it.Next()) {
     rocksdb::Slice key = it.key();
     if (!key.starts_with(literal)) break;  // past the keys with the literal prefix
-    if (key.size() > skip) {  // the stream's own key (its sequence) is not a document
+    if (key.size() > skip) {               // the stream's own key (its sequence) is not a document
       std::string_view view(key.data() + skip, key.size() - skip);
       if (pattern_.matches_all()) {
         out.emplace_back(view);

@@ -460,12 +460,20 @@ struct bench_run {
         fmt(scan_s * 1000, "ms") + " full key scan", all_s / scan_s, "—", -1);
     double skipped = static_cast<double>(n) / static_cast<double>(users);
     double speedup = scan_s / users_s;
+    // The seek skips all but 1/`skipped` of the keys; 80% of that speed-up is the target.
+    double wanted_speedup = skipped * 0.8;
     add("keys(\"^user:\") over " + label + " keys (" + std::to_string(users) + " match)",
         fmt(users_s * 1000, "ms"), fmt(scan_s * 1000, "ms") + " full key scan", users_s / scan_s,
-        "faster than the scan by " + ratio_text(skipped) + " (got " + ratio_text(speedup) + ")",
-        speedup >= skipped * 0.8);
+        "faster than the scan by ≥ " + ratio_text(wanted_speedup) + " (got " + ratio_text(speedup) +
+            ")",
+        speedup >= wanted_speedup);
+    // A regex without a literal prefix examines every key; matching must cost little beside
+    // reading them (issue: ≤ 1.1x the full scan over 1M keys).
+    double sevens_ratio = sevens_s / scan_s;
+    bool large = n > 100000;
     add("keys(\"7$\") over " + label + " keys (regex, no prefix)", fmt(sevens_s * 1000, "ms"),
-        fmt(scan_s * 1000, "ms") + " full key scan", sevens_s / scan_s, "—", -1);
+        fmt(scan_s * 1000, "ms") + " full key scan", sevens_ratio, large ? "≤ 1.10x" : "—",
+        large ? sevens_ratio <= 1.1 : -1);
   }
 
   void small_keys() {

@@ -189,9 +189,9 @@ int watch(session& s, const std::vector<std::string>& args, const sigset_t& stop
     while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
     }
     if (fds[1].revents & POLLIN) {
-      code = report(!ended->is_ok() ? *ended
-                                    : status(errc::closed,
-                                             "the server closed the stream or the connection"));
+      code = report(!ended->is_ok()
+                        ? *ended
+                        : status(errc::closed, "the server closed the stream or the connection"));
     } else {
       s.ask<ok_atom>(*stream, unsubscribe_atom::value, *id);  // best effort: we are leaving
     }

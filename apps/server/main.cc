@@ -111,9 +111,10 @@ int main(int argc, char** argv) {
     return fail("--bind must be an IP address or a resolvable host name, not '" + cfg.bind + "'",
                 2);
   if (cfg.connection_timeout != 0 && cfg.connection_timeout < 3000)
-    return fail("--connection-timeout must be 0 (never) or at least 3000 ms: clients send a "
-                "heartbeat every second",
-                2);
+    return fail(
+        "--connection-timeout must be 0 (never) or at least 3000 ms: clients send a "
+        "heartbeat every second",
+        2);
   if (cfg.subscriber_max_pending <= 0 || cfg.subscriber_max_pending_bytes <= 0)
     return fail("--subscriber-max-pending and --subscriber-max-pending-bytes must be positive", 2);
   raise_descriptor_limit();

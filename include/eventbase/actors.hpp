@@ -104,9 +104,8 @@ typename Inspector::result_type inspect(Inspector& f, stream_status& x) {
 /// --subscriber-max-pending...); a subscriber that falls further behind has its subscription
 /// ended: it gets `ended_atom` with the subscription id and an error ("too slow: N changes
 /// outstanding"), after the changes already sent, and nothing more from it.
-using subscriber_actor =
-    caf::typed_actor<caf::replies_to<change_atom, change>::with<ok_atom>,
-                     caf::reacts_to<ended_atom, uint64_t, caf::error>>;
+using subscriber_actor = caf::typed_actor<caf::replies_to<change_atom, change>::with<ok_atom>,
+                                          caf::reacts_to<ended_atom, uint64_t, caf::error>>;
 
 /// One stream. Writes reply once the local replica has applied them (read-your-writes).
 using stream_actor = caf::typed_actor<

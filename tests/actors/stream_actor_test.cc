@@ -410,8 +410,9 @@ CAF_TEST(a long keys scan runs in slices and other requests go in between) {
           *keys = found.size();
           order->push_back("keys");
         });
-    asker->request(target, caf::infinite, get_atom::value, std::string("k1001"))
-        .then([=](entry&) { order->push_back("get"); });
+    asker->request(target, caf::infinite, get_atom::value, std::string("k1001")).then([=](entry&) {
+      order->push_back("get");
+    });
   });
   sched.run();
   CAF_CHECK_EQUAL(*order, (std::vector<std::string>{"get", "keys"}));
@@ -432,8 +433,8 @@ CAF_TEST(regexes that exceed their limits are refused) {
 
 CAF_TEST(documents nested deeper than the limit are refused) {
   open();
-  auto deep = ask<entry>(put_atom::value, std::string("k"),
-                         std::string(600, '[') + std::string(600, ']'));
+  auto deep =
+      ask<entry>(put_atom::value, std::string("k"), std::string(600, '[') + std::string(600, ']'));
   CAF_CHECK_EQUAL(deep.error_code(), errc::invalid_argument);
   CAF_CHECK_NOT_EQUAL(deep.error_message().find("512"), std::string::npos);
   CAF_CHECK(!published_to(kPutPrefix));

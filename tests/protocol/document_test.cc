@@ -64,14 +64,14 @@ CAF_TEST(invalid json is refused) {
 }
 
 CAF_TEST(events with too deep documents are malformed and do not crash) {
-  std::string payload = R"({"type":"PUT","id":"k","data":)" + nested_arrays(100000) +
-                        R"(,"timestamp":1})";
+  std::string payload =
+      R"({"type":"PUT","id":"k","data":)" + nested_arrays(100000) + R"(,"timestamp":1})";
   auto ev = decode_event(payload);
   CAF_REQUIRE(!ev.ok());
   CAF_CHECK_EQUAL(ev.error().code(), errc::corrupt);
   CAF_CHECK_NOT_EQUAL(ev.error().message().find("512"), std::string::npos);
-  std::string fits = R"({"type":"PUT","id":"k","data":)" + nested_arrays(kMaxDocumentDepth) +
-                     R"(,"timestamp":1})";
+  std::string fits =
+      R"({"type":"PUT","id":"k","data":)" + nested_arrays(kMaxDocumentDepth) + R"(,"timestamp":1})";
   auto ok = decode_event(fits);
   CAF_REQUIRE(ok.ok());
   CAF_CHECK_EQUAL(document_depth(decode_document(ok->data_msgpack).value()), kMaxDocumentDepth);

@@ -5,8 +5,8 @@
 
 #include <thread>
 
-#include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
+#include <nlohmann/json.hpp>
 
 #include "protocol/event.hpp"
 #include "protocol/record.hpp"

@@ -72,6 +72,18 @@ inline subprocess::completed client(const std::string& address, std::vector<std:
   return subprocess::run(argv, std::chrono::seconds(30), {}, input).value();
 }
 
+// An `eventbase watch STREAM GLOB` process, once it says it is watching.
+inline std::unique_ptr<subprocess> start_watch(const std::string& address,
+                                               const std::string& stream, const std::string& glob) {
+  auto watch =
+      subprocess::start({EVENTBASE_CLI_BIN, "--server=" + address, "watch", stream, glob}).value();
+  if (!watch->wait_for_stderr(
+          [](const std::string& l) { return l.find("watching") != std::string::npos; },
+          kStartTimeout))
+    CAF_FAIL("watch did not start");
+  return watch;
+}
+
 inline nlohmann::json single_json_line(const subprocess::completed& r) {
   if (r.out.size() != 1)
     return nlohmann::json("expected one line, got " + std::to_string(r.out.size()));

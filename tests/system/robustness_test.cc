@@ -127,8 +127,8 @@ CAF_TEST(a regex of 20000 nested groups is refused and the server lives) {
   server_process server(dir.sub("data"), server_args());
   auto s = unique_name("parens");
   CAF_REQUIRE_EQUAL(client(server.address, {"put", s, "k", "1"}).exit_code, 0);
-  auto keys = client(server.address,
-                     {"keys", s, std::string(20000, '(') + std::string(20000, ')')});
+  auto keys =
+      client(server.address, {"keys", s, std::string(20000, '(') + std::string(20000, ')')});
   CAF_CHECK_EQUAL(keys.exit_code, 1);
   CAF_CHECK_NOT_EQUAL(all_errors(keys).find("regex too complex"), std::string::npos);
   auto nested = client(server.address, {"keys", s, std::string(100, '(') + std::string(100, ')')});
@@ -178,11 +178,7 @@ CAF_TEST(documents nested too deeply are refused and readers stay safe) {
   temp_dir dir;
   server_process server(dir.sub("data"), server_args());
   auto s = unique_name("deep");
-  auto watch =
-      subprocess::start({EVENTBASE_CLI_BIN, "--server=" + server.address, "watch", s, "*"}).value();
-  CAF_REQUIRE(watch->wait_for_stderr(
-      [](const std::string& l) { return l.find("watching") != std::string::npos; },
-      kStartTimeout));
+  auto watch = start_watch(server.address, s, "*");
   // Through the client.
   auto put = client(server.address, {"put", s, "deep", "-"}, nested_arrays(100000));
   CAF_CHECK_EQUAL(put.exit_code, 1);
@@ -190,25 +186,24 @@ CAF_TEST(documents nested too deeply are refused and readers stay safe) {
   // Through the actor interface, past any client-side check.
   remote_node node(server);
   auto stream = node.stream(s);
-  auto direct = node.ask<entry>(stream, put_atom::value, std::string("deep"), nested_arrays(100000));
+  auto direct =
+      node.ask<entry>(stream, put_atom::value, std::string("deep"), nested_arrays(100000));
   CAF_REQUIRE(!direct.ok());
   CAF_CHECK_EQUAL(direct.error().code(), errc::invalid_argument);
   CAF_CHECK_NOT_EQUAL(direct.error().message().find("512"), std::string::npos);
   // Straight onto the stream, as a foreign writer could: the replica skips it.
   raw_client raw;
-  raw.publish(s + ".ZGVlcA==-put",
-              R"({"type":"PUT","id":"deep","data":)" + nested_arrays(100000) + R"(,"timestamp":1})");
+  raw.publish(s + ".ZGVlcA==-put", R"({"type":"PUT","id":"deep","data":)" + nested_arrays(100000) +
+                                       R"(,"timestamp":1})");
   // 512 levels are fine everywhere.
   auto fits = client(server.address, {"put", s, "fits", "-"}, nested_arrays(512));
   CAF_CHECK_EQUAL(fits.exit_code, 0);
   CAF_REQUIRE(watch->wait_for_stdout(
-      [](const std::string& l) { return l.find("\"fits\"") != std::string::npos; },
-      kStartTimeout));
+      [](const std::string& l) { return l.find("\"fits\"") != std::string::npos; }, kStartTimeout));
   auto get = client(server.address, {"get", s, "fits"});
   CAF_CHECK_EQUAL(get.exit_code, 0);
   CAF_CHECK_EQUAL(field(single_json_line(get), "/data").dump(), nested_arrays(512));
-  CAF_CHECK_EQUAL(client(server.address, {"get", s, "deep"}).out,
-                  std::vector<std::string>{"null"});
+  CAF_CHECK_EQUAL(client(server.address, {"get", s, "deep"}).out, std::vector<std::string>{"null"});
   auto state = single_json_line(client(server.address, {"status", s}));
   CAF_CHECK_EQUAL(field(state, "/skippedEvents"), 1);
   watch->signal(SIGINT);
@@ -218,15 +213,11 @@ CAF_TEST(documents nested too deeply are refused and readers stay safe) {
 
 CAF_TEST(a stalled watcher loses its subscription instead of growing the server) {
   temp_dir dir;
-  server_process server(dir.sub("data"), {"--nats=" + nats_server().url(),
-                                          "--subscriber-max-pending=200",
-                                          "--subscriber-max-pending-bytes=1000000"});
+  server_process server(dir.sub("data"),
+                        {"--nats=" + nats_server().url(), "--subscriber-max-pending=200",
+                         "--subscriber-max-pending-bytes=1000000"});
   auto s = unique_name("stalled");
-  auto watch =
-      subprocess::start({EVENTBASE_CLI_BIN, "--server=" + server.address, "watch", s, "*"}).value();
-  CAF_REQUIRE(watch->wait_for_stderr(
-      [](const std::string& l) { return l.find("watching") != std::string::npos; },
-      kStartTimeout));
+  auto watch = start_watch(server.address, s, "*");
   watch->signal(SIGSTOP);
   remote_node node(server);
   auto stream = node.stream(s);
@@ -319,8 +310,8 @@ CAF_TEST(an empty or unusable bind address is an error) {
 
 CAF_TEST(connections that never complete the handshake are closed) {
   temp_dir dir;
-  server_process server(dir.sub("data"), {"--nats=" + nats_server().url(),
-                                          "--connection-timeout=3000"});
+  server_process server(dir.sub("data"),
+                        {"--nats=" + nats_server().url(), "--connection-timeout=3000"});
   int silent = connect_to(server.port());
   int partial = connect_to(server.port());
   int stalled = connect_to(server.port());
@@ -328,7 +319,7 @@ CAF_TEST(connections that never complete the handshake are closed) {
   CAF_REQUIRE_EQUAL(::send(partial, "garbage", 7, 0), 7);
   // A BASP header announcing a payload that never comes.
   std::string header(32, '\0');
-  header[0] = 0;  // client handshake
+  header[0] = 0;     // client handshake
   header[4] = 0x10;  // payload length 0x10000000
   CAF_REQUIRE_EQUAL(::send(stalled, header.data(), header.size(), 0), 32);
   CAF_CHECK(closed_by_peer(silent, std::chrono::seconds(10)));
@@ -338,11 +329,7 @@ CAF_TEST(connections that never complete the handshake are closed) {
   // A real client, idle for longer than the timeout, keeps its connection: it sends a heartbeat
   // every second.
   auto s = unique_name("idle");
-  auto watch =
-      subprocess::start({EVENTBASE_CLI_BIN, "--server=" + server.address, "watch", s, "*"}).value();
-  CAF_REQUIRE(watch->wait_for_stderr(
-      [](const std::string& l) { return l.find("watching") != std::string::npos; },
-      kStartTimeout));
+  auto watch = start_watch(server.address, s, "*");
   // Idle, then a change: the watcher must still be there to print it.
   std::this_thread::sleep_for(std::chrono::milliseconds(4500));
   CAF_CHECK_EQUAL(client(server.address, {"put", s, "k", "1"}).exit_code, 0);

@@ -15,7 +15,6 @@ using namespace eventbase;
 using namespace eventbase::test;
 using nlohmann::json;
 
-
 CAF_TEST(server on the embedded default starts serves and stops cleanly) {
   temp_dir dir;
   server_process server(dir.sub("data"));
@@ -96,12 +95,7 @@ CAF_TEST(watch streams changes across processes until interrupted) {
   temp_dir dir;
   server_process server(dir.sub("data"), {"--nats=" + nats_server().url()});
   auto s = unique_name("watch");
-  auto watch =
-      subprocess::start({EVENTBASE_CLI_BIN, "--server=" + server.address, "watch", s, "user:*"})
-          .value();
-  CAF_REQUIRE(watch->wait_for_stderr(
-      [](const std::string& l) { return l.find("watching") != std::string::npos; },
-      std::chrono::seconds(20)));
+  auto watch = start_watch(server.address, s, "user:*");
   client(server.address, {"put", s, "other", "1"});
   client(server.address, {"put", s, "user:1", R"({"n":1})"});
   client(server.address, {"delete", s, "user:1"});
@@ -131,11 +125,7 @@ CAF_TEST(two nodes on one nats see each others writes) {
   server_process two(dir.sub("two"), {"--nats=" + nats_server().url()});
   auto s = unique_name("two-nodes");
   // Open the stream on node two with a watcher there, then write through node one.
-  auto watch =
-      subprocess::start({EVENTBASE_CLI_BIN, "--server=" + two.address, "watch", s, "*"}).value();
-  CAF_REQUIRE(watch->wait_for_stderr(
-      [](const std::string& l) { return l.find("watching") != std::string::npos; },
-      std::chrono::seconds(20)));
+  auto watch = start_watch(two.address, s, "*");
   auto put = client(one.address, {"put", s, "shared", R"({"from":"one"})"});
   CAF_REQUIRE_EQUAL(put.exit_code, 0);
   auto seen = watch->wait_for_stdout(
@@ -158,11 +148,7 @@ CAF_TEST(a killed watcher releases its subscription) {
   temp_dir dir;
   server_process server(dir.sub("data"), {"--nats=" + nats_server().url()});
   auto s = unique_name("killed");
-  auto watch =
-      subprocess::start({EVENTBASE_CLI_BIN, "--server=" + server.address, "watch", s, "*"}).value();
-  CAF_REQUIRE(watch->wait_for_stderr(
-      [](const std::string& l) { return l.find("watching") != std::string::npos; },
-      std::chrono::seconds(20)));
+  auto watch = start_watch(server.address, s, "*");
   auto subscriptions = [&] {
     auto count = field(single_json_line(client(server.address, {"status", s})), "/subscriptions");
     return count.is_number() ? count.get<int>() : -1;
