@@ -86,8 +86,8 @@ void run_load(server_process& server, const std::function<std::string(int)>& str
       auto doc = doc_of(c, i);
       auto put = run_client(address, {"put", stream_of(c), key_of(c, i), doc.dump()});
       auto line = json_line(put);
-      if (!line || !put.err.empty() || line->value("data", json()) != doc ||
-          (*line)["meta"].value("changes", 0) != 1) {
+      if (!line || !put.err.empty() || member(*line, "data") != doc ||
+          member(member(*line, "meta"), "changes") != json(1)) {
         failures.add("put " + stream_of(c) + " " + key_of(c, i) + ": " + describe(put));
         std::lock_guard<std::mutex> guard(failed_mutex);
         failed_puts.emplace_back(c, i);
@@ -121,8 +121,8 @@ void run_load(server_process& server, const std::function<std::string(int)>& str
     CAF_CHECK_EQUAL(*listed, json(std::vector<std::string>(keys.begin(), keys.end())));
     auto state = json_line(run_client(address, {"status", stream}));
     CAF_REQUIRE(state.has_value());
-    CAF_CHECK_EQUAL(state->value("ready", false), true);
-    CAF_CHECK_EQUAL(state->value("appliedSequence", 0u), keys.size());
+    CAF_CHECK_EQUAL(member(*state, "ready"), json(true));
+    CAF_CHECK_EQUAL(member(*state, "appliedSequence"), json(keys.size()));
     total += listed->size();
   }
   CAF_CHECK_EQUAL(total, static_cast<size_t>(kClients * kPutsPerClient));
@@ -133,7 +133,7 @@ void run_load(server_process& server, const std::function<std::string(int)>& str
     for (int i = 0; i < kPutsPerClient; ++i) {
       auto get = run_client(address, {"get", stream_of(c), key_of(c, i)});
       auto line = json_line(get);
-      if (!line || line->value("data", json()) != doc_of(c, i))
+      if (!line || member(*line, "data") != doc_of(c, i))
         get_failures.add("get " + stream_of(c) + " " + key_of(c, i) + ": " + describe(get));
     }
   });
@@ -153,7 +153,8 @@ CAF_TEST(20 client processes x 100 puts into one stream) {
   run_load(**server, [&](int) { return stream; });
   // The replica agrees with JetStream.
   raw_client nats;
-  CAF_CHECK_EQUAL(jetstream_state(nats, stream).value("messages", 0), kClients * kPutsPerClient);
+  CAF_CHECK_EQUAL(member(jetstream_state(nats, stream), "messages"),
+                  json(kClients * kPutsPerClient));
   CAF_CHECK_EQUAL((*server)->stop(), 0);
 }
 
