@@ -258,7 +258,8 @@ struct tally {
   std::map<std::string, int> kills;  // by instant
   uint64_t restarts_checked = 0;
   uint64_t unacked_present = 0;  // in flight at a kill, applied all the same
-  uint64_t unacked_absent = 0;   // in flight at a kill, lost with the server
+  uint64_t unacked_absent = 0;   // in flight at a kill, not applied (allowed: never acknowledged)
+  uint64_t failed_checks = 0;    // of the restarts' checks
   uint64_t documents_read = 0;
   uint64_t backlog = 0;
   std::vector<double> start_ms;  // from spawn to listening
@@ -303,8 +304,9 @@ class crash_run {
                               << counts_.backlog << " of them published as backlog), "
                               << keys.size() << " attempted; in flight at a kill: "
                               << counts_.unacked_present << " applied, " << counts_.unacked_absent
-                              << " lost; " << counts_.documents_read << " documents read back; "
-                              << book_->failures().size() << " failures");
+                              << " not; " << counts_.documents_read << " documents read back; "
+                              << book_->failures().size() << " failed writes, "
+                              << counts_.failed_checks << " failed checks");
     auto js = jetstream_state(nats_, stream_);
     CAF_MESSAGE("JetStream stream " << stream_ << ": " << js.dump());
     auto& starts = counts_.start_ms;
@@ -372,6 +374,7 @@ class crash_run {
     auto expect = [&](bool good, const std::string& what) {
       if (good) return;
       CAF_ERROR(where << what);
+      ++counts_.failed_checks;
       ok = false;
     };
     expect(state->ready, "the stream is not ready");
