@@ -16,16 +16,12 @@
 #include <future>
 #include <thread>
 
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/io/middleman.hpp>
-#include <caf/scoped_actor.hpp>
 #include <nlohmann/json.hpp>
 
 #include "eventbase/actors.hpp"
-#include "eventbase/network.hpp"
 #include "support/nats_fixture.hpp"
 #include "system/processes.hpp"
+#include "system/remote_node.hpp"
 
 using namespace eventbase;
 using namespace eventbase::test;
@@ -33,36 +29,13 @@ using nlohmann::json;
 
 namespace {
 
-// An in-process CAF node talking to a server with the actor interface, as an embedding
-// application (or a hostile peer that skips the client's checks) does.
-struct remote_node {
-  struct config : caf::actor_system_config {
-    config() {
-      configure_network(*this);
-      load<caf::io::middleman>();
-    }
-  };
-  config cfg;
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
-  manager_actor manager;
-
-  explicit remote_node(const server_process& server) {
-    manager = connect_manager(sys, server.host(), server.port(), std::chrono::seconds(10)).value();
+// A remote node connected to `server`, or the test fails.
+struct connected_node : remote_node {
+  explicit connected_node(const server_process& server) {
+    auto st = connect(server);
+    if (!st.is_ok()) CAF_FAIL("cannot connect: " << st.to_string());
   }
-
-  template <class T, class Handle, class... Ts>
-  result<T> ask(const Handle& target, Ts&&... xs) {
-    result<T> out = status(errc::internal, "no reply");
-    self->request(target, std::chrono::seconds(30), std::forward<Ts>(xs)...)
-        .receive([&](T& value) { out = std::move(value); },
-                 [&](caf::error& err) { out = to_status(err); });
-    return out;
-  }
-
-  stream_actor stream(const std::string& name) {
-    return ask<stream_actor>(manager, open_atom::value, name).value();
-  }
+  stream_actor stream(const std::string& name) { return open(name).value(); }
 };
 
 std::string nested_arrays(size_t depth) {
@@ -124,30 +97,33 @@ std::vector<std::string> server_args() {
 
 CAF_TEST(a regex of 20000 nested groups is refused and the server lives) {
   temp_dir dir;
-  server_process server(dir.sub("data"), server_args());
+  auto server = must_start(dir.sub("data"), server_args());
   auto s = unique_name("parens");
-  CAF_REQUIRE_EQUAL(client(server.address, {"put", s, "k", "1"}).exit_code, 0);
+  CAF_REQUIRE_EQUAL(run_client(server->address(), {"put", s, "k", "1"}).exit_code, 0);
   auto keys =
-      client(server.address, {"keys", s, std::string(20000, '(') + std::string(20000, ')')});
+      run_client(server->address(), {"keys", s, std::string(20000, '(') + std::string(20000, ')')});
   CAF_CHECK_EQUAL(keys.exit_code, 1);
   CAF_CHECK_NOT_EQUAL(all_errors(keys).find("regex too complex"), std::string::npos);
-  auto nested = client(server.address, {"keys", s, std::string(100, '(') + std::string(100, ')')});
+  auto nested =
+      run_client(server->address(), {"keys", s, std::string(100, '(') + std::string(100, ')')});
   CAF_CHECK_EQUAL(nested.exit_code, 1);
-  CAF_CHECK_EQUAL(client(server.address, {"keys", s}).out, std::vector<std::string>{R"(["k"])"});
-  CAF_CHECK_EQUAL(server.process->stop(), 0);
+  CAF_CHECK_EQUAL(run_client(server->address(), {"keys", s}).out,
+                  std::vector<std::string>{R"(["k"])"});
+  CAF_CHECK_EQUAL(server->process().stop(), 0);
 }
 
 CAF_TEST(catastrophic regexes end with an error and never stall the node) {
   temp_dir dir;
-  server_process server(dir.sub("data"), server_args());
+  auto server = must_start(dir.sub("data"), server_args());
   std::vector<std::string> streams;
   for (int i = 0; i < 4; ++i) {
     streams.push_back(unique_name("backtrack"));
     CAF_REQUIRE_EQUAL(
-        client(server.address, {"put", streams.back(), std::string(30, 'a') + "b", "1"}).exit_code,
+        run_client(server->address(), {"put", streams.back(), std::string(30, 'a') + "b", "1"})
+            .exit_code,
         0);
     CAF_REQUIRE_EQUAL(
-        client(server.address, {"put", streams.back(), std::string(1000, 'a') + "-b", "1"})
+        run_client(server->address(), {"put", streams.back(), std::string(1000, 'a') + "-b", "1"})
             .exit_code,
         0);
   }
@@ -155,36 +131,37 @@ CAF_TEST(catastrophic regexes end with an error and never stall the node) {
   std::vector<std::future<subprocess::completed>> running;
   for (int i = 0; i < 4; ++i)
     running.push_back(std::async(std::launch::async, [&, i] {
-      return client(server.address, {"keys", streams[i], i % 2 ? "(a+)+$" : "(a*)*b"});
+      return run_client(server->address(), {"keys", streams[i], i % 2 ? "(a+)+$" : "(a*)*b"});
     }));
   auto other = unique_name("bystander");
-  CAF_CHECK_EQUAL(client(server.address, {"put", other, "k", "2"}).exit_code, 0);
-  CAF_CHECK_EQUAL(client(server.address, {"streams"}).exit_code, 0);
+  CAF_CHECK_EQUAL(run_client(server->address(), {"put", other, "k", "2"}).exit_code, 0);
+  CAF_CHECK_EQUAL(run_client(server->address(), {"streams"}).exit_code, 0);
   for (auto& r : running) {
     auto done = r.get();
     CAF_CHECK_EQUAL(done.exit_code, 1);
     CAF_CHECK_NOT_EQUAL(all_errors(done).find("regex too complex"), std::string::npos);
   }
-  CAF_CHECK_EQUAL(field(single_json_line(client(server.address, {"get", other, "k"})), "/data"),
-                  json(2));
+  CAF_CHECK_EQUAL(
+      field(single_json_line(run_client(server->address(), {"get", other, "k"})), "/data"),
+      json(2));
   // A regex that is only slow is fine, and JavaScript's `.` matches a character.
-  CAF_CHECK_EQUAL(client(server.address, {"put", other, "ключ", "3"}).exit_code, 0);
-  CAF_CHECK_EQUAL(client(server.address, {"keys", other, "^.{4}$"}).out,
+  CAF_CHECK_EQUAL(run_client(server->address(), {"put", other, "ключ", "3"}).exit_code, 0);
+  CAF_CHECK_EQUAL(run_client(server->address(), {"keys", other, "^.{4}$"}).out,
                   std::vector<std::string>{R"(["ключ"])"});
-  CAF_CHECK_EQUAL(server.process->stop(), 0);  // SIGTERM still stops it
+  CAF_CHECK_EQUAL(server->process().stop(), 0);  // SIGTERM still stops it
 }
 
 CAF_TEST(documents nested too deeply are refused and readers stay safe) {
   temp_dir dir;
-  server_process server(dir.sub("data"), server_args());
+  auto server = must_start(dir.sub("data"), server_args());
   auto s = unique_name("deep");
-  auto watch = start_watch(server.address, s, "*");
+  auto watch = start_watch(server->address(), s, "*");
   // Through the client.
-  auto put = client(server.address, {"put", s, "deep", "-"}, nested_arrays(100000));
+  auto put = run_client(server->address(), {"put", s, "deep", "-"}, nested_arrays(100000));
   CAF_CHECK_EQUAL(put.exit_code, 1);
   CAF_CHECK_NOT_EQUAL(all_errors(put).find("512"), std::string::npos);
   // Through the actor interface, past any client-side check.
-  remote_node node(server);
+  connected_node node(*server);
   auto stream = node.stream(s);
   auto direct =
       node.ask<entry>(stream, put_atom::value, std::string("deep"), nested_arrays(100000));
@@ -196,30 +173,32 @@ CAF_TEST(documents nested too deeply are refused and readers stay safe) {
   raw.publish(s + ".ZGVlcA==-put", R"({"type":"PUT","id":"deep","data":)" + nested_arrays(100000) +
                                        R"(,"timestamp":1})");
   // 512 levels are fine everywhere.
-  auto fits = client(server.address, {"put", s, "fits", "-"}, nested_arrays(512));
+  auto fits = run_client(server->address(), {"put", s, "fits", "-"}, nested_arrays(512));
   CAF_CHECK_EQUAL(fits.exit_code, 0);
   CAF_REQUIRE(watch->wait_for_stdout(
-      [](const std::string& l) { return l.find("\"fits\"") != std::string::npos; }, kStartTimeout));
-  auto get = client(server.address, {"get", s, "fits"});
+      [](const std::string& l) { return l.find("\"fits\"") != std::string::npos; },
+      kServerStartTimeout));
+  auto get = run_client(server->address(), {"get", s, "fits"});
   CAF_CHECK_EQUAL(get.exit_code, 0);
   CAF_CHECK_EQUAL(field(single_json_line(get), "/data").dump(), nested_arrays(512));
-  CAF_CHECK_EQUAL(client(server.address, {"get", s, "deep"}).out, std::vector<std::string>{"null"});
-  auto state = single_json_line(client(server.address, {"status", s}));
+  CAF_CHECK_EQUAL(run_client(server->address(), {"get", s, "deep"}).out,
+                  std::vector<std::string>{"null"});
+  auto state = single_json_line(run_client(server->address(), {"status", s}));
   CAF_CHECK_EQUAL(field(state, "/skippedEvents"), 1);
   watch->signal(SIGINT);
   CAF_CHECK_EQUAL(watch->wait(std::chrono::seconds(20)).value_or(-1), 0);  // it did not crash
-  CAF_CHECK_EQUAL(server.process->stop(), 0);
+  CAF_CHECK_EQUAL(server->process().stop(), 0);
 }
 
 CAF_TEST(a stalled watcher loses its subscription instead of growing the server) {
   temp_dir dir;
-  server_process server(dir.sub("data"),
-                        {"--nats=" + nats_server().url(), "--subscriber-max-pending=200",
-                         "--subscriber-max-pending-bytes=1000000"});
+  auto server =
+      must_start(dir.sub("data"), {"--nats=" + nats_server().url(), "--subscriber-max-pending=200",
+                                   "--subscriber-max-pending-bytes=1000000"});
   auto s = unique_name("stalled");
-  auto watch = start_watch(server.address, s, "*");
+  auto watch = start_watch(server->address(), s, "*");
   watch->signal(SIGSTOP);
-  remote_node node(server);
+  connected_node node(*server);
   auto stream = node.stream(s);
   std::string doc = json{{"text", std::string(1000, 'x')}}.dump();
   auto put_many = [&](int n) {
@@ -231,9 +210,9 @@ CAF_TEST(a stalled watcher loses its subscription instead of growing the server)
   CAF_CHECK_EQUAL(state.subscriptions, 0u);
   CAF_CHECK_EQUAL(state.slow_subscriptions_ended, 1u);
   // Writes go on at full speed and the server's memory no longer follows them.
-  long before = rss_kib(server.process->pid());
+  long before = rss_kib(server->process().pid());
   put_many(3000);
-  long grown = rss_kib(server.process->pid()) - before;
+  long grown = rss_kib(server->process().pid()) - before;
   CAF_MESSAGE("server RSS grew by " << grown << " KiB over 3000 puts of 1 KB");
   CAF_CHECK_LESS(grown, 48 * 1024);
   watch->signal(SIGCONT);
@@ -243,19 +222,20 @@ CAF_TEST(a stalled watcher loses its subscription instead of growing the server)
   for (auto& l : watch->errors()) err += l + "\n";
   CAF_CHECK_NOT_EQUAL(err.find("too slow"), std::string::npos);
   CAF_CHECK_LESS_OR_EQUAL(watch->output().size(), 201u);
-  auto status_line = single_json_line(client(server.address, {"status", s}));
+  auto status_line = single_json_line(run_client(server->address(), {"status", s}));
   CAF_CHECK_EQUAL(field(status_line, "/slowSubscriptionsEnded"), 1);
-  CAF_CHECK_EQUAL(server.process->stop(), 0);
+  CAF_CHECK_EQUAL(server->process().stop(), 0);
 }
 
 CAF_TEST(a node serves more stream names than it has descriptors) {
   temp_dir dir;
   // Soft and hard limit 256: the server cannot raise it.
-  server_process server({"/bin/sh", "-c",
-                         "ulimit -n 256 && exec " EVENTBASE_SERVER_BIN " --port=0 --db=" +
-                             dir.sub("data") + " --nats=" + nats_server().url()},
-                        {"EVENTBASE_LOG=warning"});
-  remote_node node(server);
+  auto server = server_process::spawn_command(
+      {"/bin/sh", "-c",
+       "ulimit -n 256 && exec " EVENTBASE_SERVER_BIN " --port=0 --db=" + dir.sub("data") +
+           " --nats=" + nats_server().url()});
+  CAF_REQUIRE(server->await_listening());
+  connected_node node(*server);
   for (int i = 0; i < 500; ++i) {
     auto name = unique_name("fd");
     auto stream = node.ask<stream_actor>(node.manager, open_atom::value, name);
@@ -263,13 +243,13 @@ CAF_TEST(a node serves more stream names than it has descriptors) {
     CAF_REQUIRE(node.ask<entry>(*stream, put_atom::value, std::string("k"), std::string("1")).ok());
     CAF_REQUIRE(node.ask<ok_atom>(*stream, close_atom::value).ok());
   }
-  CAF_CHECK_LESS(descriptors_of(server.process->pid()), 128u);
-  CAF_CHECK_EQUAL(server.process->stop(), 0);
+  CAF_CHECK_LESS(descriptors_of(server->process().pid()), 128u);
+  CAF_CHECK_EQUAL(server->process().stop(), 0);
 }
 
 CAF_TEST(a second server on a data path in use exits at once and says why) {
   temp_dir dir;
-  server_process first(dir.sub("data"), server_args());
+  auto first = must_start(dir.sub("data"), server_args());
   auto start = std::chrono::steady_clock::now();
   auto second = subprocess::run({EVENTBASE_SERVER_BIN, "--port=0", "--db=" + dir.sub("data"),
                                  "--nats=" + nats_server().url()},
@@ -279,16 +259,16 @@ CAF_TEST(a second server on a data path in use exits at once and says why) {
   CAF_CHECK_NOT_EQUAL(second.exit_code, 0);
   CAF_CHECK_NOT_EQUAL(all_errors(second).find("in use"), std::string::npos);
   CAF_CHECK_NOT_EQUAL(all_errors(second).find(dir.sub("data")), std::string::npos);
-  CAF_CHECK_EQUAL(first.process->stop(), 0);
+  CAF_CHECK_EQUAL(first->process().stop(), 0);
   // Restarting right after a stop works (also on the embedded default).
-  server_process again(dir.sub("data"), server_args());
-  CAF_CHECK_EQUAL(client(again.address, {"streams"}).exit_code, 0);
-  CAF_CHECK_EQUAL(again.process->stop(), 0);
-  server_process own(dir.sub("own"));
-  CAF_CHECK_EQUAL(own.process->stop(), 0);
-  server_process own_again(dir.sub("own"));
-  CAF_CHECK_EQUAL(client(own_again.address, {"streams"}).exit_code, 0);
-  CAF_CHECK_EQUAL(own_again.process->stop(), 0);
+  auto again = must_start(dir.sub("data"), server_args());
+  CAF_CHECK_EQUAL(run_client(again->address(), {"streams"}).exit_code, 0);
+  CAF_CHECK_EQUAL(again->process().stop(), 0);
+  auto own = must_start(dir.sub("own"));
+  CAF_CHECK_EQUAL(own->process().stop(), 0);
+  auto own_again = must_start(dir.sub("own"));
+  CAF_CHECK_EQUAL(run_client(own_again->address(), {"streams"}).exit_code, 0);
+  CAF_CHECK_EQUAL(own_again->process().stop(), 0);
 }
 
 CAF_TEST(an empty or unusable bind address is an error) {
@@ -310,11 +290,11 @@ CAF_TEST(an empty or unusable bind address is an error) {
 
 CAF_TEST(connections that never complete the handshake are closed) {
   temp_dir dir;
-  server_process server(dir.sub("data"),
-                        {"--nats=" + nats_server().url(), "--connection-timeout=3000"});
-  int silent = connect_to(server.port());
-  int partial = connect_to(server.port());
-  int stalled = connect_to(server.port());
+  auto server =
+      must_start(dir.sub("data"), {"--nats=" + nats_server().url(), "--connection-timeout=3000"});
+  int silent = connect_to(server->port());
+  int partial = connect_to(server->port());
+  int stalled = connect_to(server->port());
   CAF_REQUIRE(silent >= 0 && partial >= 0 && stalled >= 0);
   CAF_REQUIRE_EQUAL(::send(partial, "garbage", 7, 0), 7);
   // A BASP header announcing a payload that never comes.
@@ -329,15 +309,16 @@ CAF_TEST(connections that never complete the handshake are closed) {
   // A real client, idle for longer than the timeout, keeps its connection: it sends a heartbeat
   // every second.
   auto s = unique_name("idle");
-  auto watch = start_watch(server.address, s, "*");
+  auto watch = start_watch(server->address(), s, "*");
   // Idle, then a change: the watcher must still be there to print it.
   std::this_thread::sleep_for(std::chrono::milliseconds(4500));
-  CAF_CHECK_EQUAL(client(server.address, {"put", s, "k", "1"}).exit_code, 0);
+  CAF_CHECK_EQUAL(run_client(server->address(), {"put", s, "k", "1"}).exit_code, 0);
   CAF_CHECK(watch->wait_for_stdout(
-      [](const std::string& l) { return l.find("\"k\"") != std::string::npos; }, kStartTimeout));
+      [](const std::string& l) { return l.find("\"k\"") != std::string::npos; },
+      kServerStartTimeout));
   watch->signal(SIGINT);
   CAF_CHECK_EQUAL(watch->wait(std::chrono::seconds(20)).value_or(-1), 0);
-  CAF_CHECK_EQUAL(server.process->stop(), 0);
+  CAF_CHECK_EQUAL(server->process().stop(), 0);
 }
 
 CAF_TEST(the client timeout covers connecting) {

@@ -17,88 +17,89 @@ using nlohmann::json;
 
 CAF_TEST(server on the embedded default starts serves and stops cleanly) {
   temp_dir dir;
-  server_process server(dir.sub("data"));
-  int nats_pid = server.owned_nats_pid();
+  auto server = must_start(dir.sub("data"));
+  int nats_pid = owned_nats_pid(*server);
   CAF_CHECK(process_exists(nats_pid));
-  auto put = client(server.address, {"put", "users", "user1", R"({"name":"Ada"})"});
+  auto put = run_client(server->address(), {"put", "users", "user1", R"({"name":"Ada"})"});
   CAF_REQUIRE_EQUAL(put.exit_code, 0);
   auto doc = single_json_line(put);
   CAF_CHECK_EQUAL(doc["data"], json({{"name", "Ada"}}));
   CAF_CHECK_EQUAL(doc["meta"]["changes"], 1);
   // The line has the documented key order.
   CAF_CHECK_EQUAL(put.out[0].rfind(R"({"data":{"name":"Ada"},"meta":{"dateCreated":")", 0), 0u);
-  server.process->signal(SIGTERM);
-  CAF_CHECK_EQUAL(server.process->wait(std::chrono::seconds(30)).value_or(-1), 0);
+  server->process().signal(SIGTERM);
+  CAF_CHECK_EQUAL(server->process().wait(std::chrono::seconds(30)).value_or(-1), 0);
   CAF_CHECK(!process_exists(nats_pid));  // the owned nats-server is gone
   // Restarting on the same data path keeps the data (JetStream and the replica).
-  server_process again(dir.sub("data"));
-  auto get = client(again.address, {"get", "users", "user1"});
+  auto again = must_start(dir.sub("data"));
+  auto get = run_client(again->address(), {"get", "users", "user1"});
   CAF_CHECK_EQUAL(get.exit_code, 0);
   CAF_CHECK_EQUAL(field(single_json_line(get), "/data"), json({{"name", "Ada"}}));
-  again.process->signal(SIGINT);
-  CAF_CHECK_EQUAL(again.process->wait(std::chrono::seconds(30)).value_or(-1), 0);
+  again->process().signal(SIGINT);
+  CAF_CHECK_EQUAL(again->process().wait(std::chrono::seconds(30)).value_or(-1), 0);
 }
 
 CAF_TEST(every client command with an external nats) {
   temp_dir dir;
-  server_process server(dir.sub("data"), {"--nats=" + nats_server().url()});
-  CAF_CHECK_EQUAL(server.owned_nats_pid(), -1);
+  auto server = must_start(dir.sub("data"), {"--nats=" + nats_server().url()});
+  CAF_CHECK_EQUAL(owned_nats_pid(*server), -1);
   auto s = unique_name("cli");
-  auto put = client(server.address, {"put", s, "k1", R"({"v":1})"});
+  auto put = run_client(server->address(), {"put", s, "k1", R"({"v":1})"});
   CAF_CHECK_EQUAL(put.exit_code, 0);
-  CAF_CHECK_EQUAL(client(server.address, {"put", s, "k2", "-"}, "[1, 2]").exit_code, 0);
-  auto get = client(server.address, {"get", s, "k2"});
+  CAF_CHECK_EQUAL(run_client(server->address(), {"put", s, "k2", "-"}, "[1, 2]").exit_code, 0);
+  auto get = run_client(server->address(), {"get", s, "k2"});
   CAF_CHECK_EQUAL(field(single_json_line(get), "/data"), json({1, 2}));
-  auto absent = client(server.address, {"get", s, "nope"});
+  auto absent = run_client(server->address(), {"get", s, "nope"});
   CAF_CHECK_EQUAL(absent.exit_code, 0);
   CAF_CHECK_EQUAL(absent.out, std::vector<std::string>{"null"});
-  auto keys = client(server.address, {"keys", s});
+  auto keys = run_client(server->address(), {"keys", s});
   CAF_CHECK_EQUAL(keys.out, std::vector<std::string>{R"(["k1","k2"])"});
-  auto some = client(server.address, {"keys", s, "1$"});
+  auto some = run_client(server->address(), {"keys", s, "1$"});
   CAF_CHECK_EQUAL(some.out, std::vector<std::string>{R"(["k1"])"});
-  auto streams = client(server.address, {"streams"});
+  auto streams = run_client(server->address(), {"streams"});
   CAF_CHECK_EQUAL(streams.exit_code, 0);
   CAF_CHECK(single_json_line(streams).is_array());
-  auto state = client(server.address, {"status", s});
+  auto state = run_client(server->address(), {"status", s});
   CAF_CHECK_EQUAL(field(single_json_line(state), "/appliedSequence"), 2);
-  auto del = client(server.address, {"delete", s, "k1"});
+  auto del = run_client(server->address(), {"delete", s, "k1"});
   CAF_CHECK_EQUAL(del.out, std::vector<std::string>{R"({"purged":1})"});
 
   // Errors: one line on stderr, nothing on stdout, non-zero exit, data intact.
-  auto bad_json = client(server.address, {"put", s, "k3", "{not json"});
+  auto bad_json = run_client(server->address(), {"put", s, "k3", "{not json"});
   CAF_CHECK_EQUAL(bad_json.exit_code, 1);
   CAF_CHECK(bad_json.out.empty());
   CAF_CHECK_EQUAL(bad_json.err.size(), 1u);
-  auto bad_regex = client(server.address, {"keys", s, "("});
+  auto bad_regex = run_client(server->address(), {"keys", s, "("});
   CAF_CHECK_EQUAL(bad_regex.exit_code, 1);
   CAF_CHECK_EQUAL(bad_regex.err.size(), 1u);
   CAF_CHECK_NOT_EQUAL(bad_regex.err.front().find("invalid regex"), std::string::npos);
-  auto bad_stream = client(server.address, {"get", "bad.name", "k"});
+  auto bad_stream = run_client(server->address(), {"get", "bad.name", "k"});
   CAF_CHECK_EQUAL(bad_stream.exit_code, 1);
-  auto empty_key = client(server.address, {"put", s, "", "1"});
+  auto empty_key = run_client(server->address(), {"put", s, "", "1"});
   CAF_CHECK_EQUAL(empty_key.exit_code, 1);
-  auto unknown = client(server.address, {"frobnicate"});
+  auto unknown = run_client(server->address(), {"frobnicate"});
   CAF_CHECK_EQUAL(unknown.exit_code, 2);
-  auto missing_arg = client(server.address, {"get", s});
+  auto missing_arg = run_client(server->address(), {"get", s});
   CAF_CHECK_EQUAL(missing_arg.exit_code, 2);
-  auto unreachable = client("127.0.0.1:1", {"streams"});
+  auto unreachable = run_client("127.0.0.1:1", {"streams"});
   CAF_CHECK_EQUAL(unreachable.exit_code, 3);
   CAF_CHECK_EQUAL(unreachable.err.size(), 1u);
-  CAF_CHECK_EQUAL(client(server.address, {"keys", s}).out, std::vector<std::string>{R"(["k2"])"});
+  CAF_CHECK_EQUAL(run_client(server->address(), {"keys", s}).out,
+                  std::vector<std::string>{R"(["k2"])"});
   auto help = subprocess::run({EVENTBASE_CLI_BIN, "--help"}).value();
   CAF_CHECK_EQUAL(help.exit_code, 0);
   CAF_CHECK_GREATER(help.out.size(), 10u);
-  CAF_CHECK_EQUAL(server.process->stop(), 0);
+  CAF_CHECK_EQUAL(server->process().stop(), 0);
 }
 
 CAF_TEST(watch streams changes across processes until interrupted) {
   temp_dir dir;
-  server_process server(dir.sub("data"), {"--nats=" + nats_server().url()});
+  auto server = must_start(dir.sub("data"), {"--nats=" + nats_server().url()});
   auto s = unique_name("watch");
-  auto watch = start_watch(server.address, s, "user:*");
-  client(server.address, {"put", s, "other", "1"});
-  client(server.address, {"put", s, "user:1", R"({"n":1})"});
-  client(server.address, {"delete", s, "user:1"});
+  auto watch = start_watch(server->address(), s, "user:*");
+  run_client(server->address(), {"put", s, "other", "1"});
+  run_client(server->address(), {"put", s, "user:1", R"({"n":1})"});
+  run_client(server->address(), {"delete", s, "user:1"});
   auto last = watch->wait_for_stdout(
       [](const std::string& l) { return l.find("DELETE") != std::string::npos; },
       std::chrono::seconds(20));
@@ -116,41 +117,42 @@ CAF_TEST(watch streams changes across processes until interrupted) {
   CAF_CHECK_EQUAL(del["event"]["type"], "DELETE");
   watch->signal(SIGINT);
   CAF_CHECK_EQUAL(watch->wait(std::chrono::seconds(20)).value_or(-1), 0);
-  server.process->stop();
+  server->process().stop();
 }
 
 CAF_TEST(two nodes on one nats see each others writes) {
   temp_dir dir;
-  server_process one(dir.sub("one"), {"--nats=" + nats_server().url()});
-  server_process two(dir.sub("two"), {"--nats=" + nats_server().url()});
+  auto one = must_start(dir.sub("one"), {"--nats=" + nats_server().url()});
+  auto two = must_start(dir.sub("two"), {"--nats=" + nats_server().url()});
   auto s = unique_name("two-nodes");
   // Open the stream on node two with a watcher there, then write through node one.
-  auto watch = start_watch(two.address, s, "*");
-  auto put = client(one.address, {"put", s, "shared", R"({"from":"one"})"});
+  auto watch = start_watch(two->address(), s, "*");
+  auto put = run_client(one->address(), {"put", s, "shared", R"({"from":"one"})"});
   CAF_REQUIRE_EQUAL(put.exit_code, 0);
   auto seen = watch->wait_for_stdout(
       [](const std::string& l) { return l.find("shared") != std::string::npos; },
       std::chrono::seconds(20));
   CAF_REQUIRE(seen.has_value());
   CAF_CHECK_EQUAL(field(json::parse(*seen), "/data"), json({{"from", "one"}}));
-  auto get = client(two.address, {"get", s, "shared"});
+  auto get = run_client(two->address(), {"get", s, "shared"});
   CAF_CHECK_EQUAL(field(single_json_line(get), "/data"), json({{"from", "one"}}));
   // Both replicas carry the same metadata.
-  auto get_one = client(one.address, {"get", s, "shared"});
+  auto get_one = run_client(one->address(), {"get", s, "shared"});
   CAF_CHECK_EQUAL(field(single_json_line(get), "/meta"), field(single_json_line(get_one), "/meta"));
   watch->signal(SIGTERM);
   CAF_CHECK_EQUAL(watch->wait(std::chrono::seconds(20)).value_or(-1), 0);
-  one.process->stop();
-  two.process->stop();
+  one->process().stop();
+  two->process().stop();
 }
 
 CAF_TEST(a killed watcher releases its subscription) {
   temp_dir dir;
-  server_process server(dir.sub("data"), {"--nats=" + nats_server().url()});
+  auto server = must_start(dir.sub("data"), {"--nats=" + nats_server().url()});
   auto s = unique_name("killed");
-  auto watch = start_watch(server.address, s, "*");
+  auto watch = start_watch(server->address(), s, "*");
   auto subscriptions = [&] {
-    auto count = field(single_json_line(client(server.address, {"status", s})), "/subscriptions");
+    auto count =
+        field(single_json_line(run_client(server->address(), {"status", s})), "/subscriptions");
     return count.is_number() ? count.get<int>() : -1;
   };
   CAF_CHECK_EQUAL(subscriptions(), 1);
@@ -161,7 +163,7 @@ CAF_TEST(a killed watcher releases its subscription) {
   int left = subscriptions();
   while (left != 0 && std::chrono::steady_clock::now() < deadline) left = subscriptions();
   CAF_CHECK_EQUAL(left, 0);
-  server.process->stop();
+  server->process().stop();
 }
 
 CAF_TEST(server options are validated and help is printed) {
@@ -191,24 +193,24 @@ CAF_TEST(the sample config file in configs is valid) {
           .value();
   auto line = process->wait_for_stdout(
       [](const std::string& l) { return l.rfind("eventbase-server listening on ", 0) == 0; },
-      kStartTimeout);
+      kServerStartTimeout);
   CAF_CHECK(line.has_value());
   CAF_CHECK_EQUAL(process->stop(), 0);
 }
 
 CAF_TEST(the embedding example runs against a server) {
   temp_dir dir;
-  server_process server(dir.sub("data"), {"--nats=" + nats_server().url()});
-  auto colon = server.address.rfind(':');
-  auto run = subprocess::run({EVENTBASE_EXAMPLE_BIN, "--host=" + server.address.substr(0, colon),
-                              "--port=" + server.address.substr(colon + 1)},
+  auto server = must_start(dir.sub("data"), {"--nats=" + nats_server().url()});
+  auto colon = server->address().rfind(':');
+  auto run = subprocess::run({EVENTBASE_EXAMPLE_BIN, "--host=" + server->address().substr(0, colon),
+                              "--port=" + server->address().substr(colon + 1)},
                              std::chrono::seconds(30))
                  .value();
   CAF_CHECK_EQUAL(run.exit_code, 0);
   bool saw_change = false;
   for (auto& l : run.out) saw_change = saw_change || l.rfind("change: ", 0) == 0;
   CAF_CHECK(saw_change);
-  server.process->stop();
+  server->process().stop();
 }
 
 CAF_TEST(a config file is read) {
@@ -224,7 +226,7 @@ CAF_TEST(a config file is read) {
       [](const std::string& l) {
         return l.rfind("eventbase-server listening on 127.0.0.1:", 0) == 0;
       },
-      kStartTimeout);
+      kServerStartTimeout);
   CAF_CHECK(line.has_value());
   CAF_CHECK_EQUAL(process->stop(), 0);
 }
