@@ -12,6 +12,12 @@ packages=(
   nlohmann-json3-dev                 # nlohmann/json 3.11: documents, events, JetStream API
   nats-server                        # NATS 2.9 with JetStream: tests and the embedded default
   python3-yaml                       # the test that checks docker-compose.yml
+  # The sanitizer stage of scripts/test.sh (build-sanitize):
+  clang                              # clang 14: ASan/UBSan builds and libFuzzer
+  libclang-rt-14-dev                 # clang 14's runtimes: ASan, UBSan, LSan, libFuzzer
+                                     # (-fsanitize=fuzzer); clang pulls it in, named for clarity.
+                                     # libfuzzer-14-dev is a separate libFuzzer.a: not needed.
+  llvm                               # llvm-symbolizer: file:line in sanitizer reports
 )
 
 missing=()
