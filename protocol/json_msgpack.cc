@@ -1,5 +1,7 @@
 #include "protocol/json_msgpack.hpp"
 
+#include <algorithm>
+
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
@@ -109,7 +111,8 @@ namespace {
 // pointers stay valid because a container's elements are not touched while a nested one is open.
 class json_builder : public msgpack::null_visitor {
  public:
-  explicit json_builder(nlohmann::json& root) : root_(root) {}
+  // `input_size` bounds the elements any array can have (each takes at least a byte).
+  json_builder(nlohmann::json& root, size_t input_size) : root_(root), input_size_(input_size) {}
 
   bool visit_nil() { return place(nullptr) != nullptr; }
   bool visit_boolean(bool v) { return place(v) != nullptr; }
@@ -133,7 +136,8 @@ class json_builder : public msgpack::null_visitor {
   bool start_array(uint32_t size) {
     auto* slot = place(nlohmann::json::array());
     if (slot == nullptr) return false;
-    slot->get_ref<nlohmann::json::array_t&>().reserve(size);
+    // The count comes from the input: trust it only as far as the input could hold it.
+    slot->get_ref<nlohmann::json::array_t&>().reserve(std::min<size_t>(size, input_size_));
     open_.push_back(slot);
     return true;
   }
@@ -180,6 +184,7 @@ class json_builder : public msgpack::null_visitor {
   }
 
   nlohmann::json& root_;
+  size_t input_size_;
   std::vector<nlohmann::json*> open_;
   std::string key_;
   bool in_key_ = false;
@@ -188,7 +193,7 @@ class json_builder : public msgpack::null_visitor {
 }  // namespace
 
 bool msgpack_to_json(std::string_view bytes, nlohmann::json& out) {
-  json_builder builder(out);
+  json_builder builder(out, bytes.size());
   size_t offset = 0;
   if (!msgpack::parse(bytes.data(), bytes.size(), offset, builder)) return false;
   return offset == bytes.size();
