@@ -1,6 +1,7 @@
 #include "protocol/json_msgpack.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
@@ -48,6 +49,17 @@ bool msgpack_builder::number_unsigned(uint64_t value) {
 
 bool msgpack_builder::number_float(double value, const std::string&) {
   begin_value();
+  // msgpack-c's pack_double writes integral values as integers, but it converts 2^64 (the
+  // double nearest UINT64_MAX, which its range check admits) to uint64_t: undefined behaviour.
+  // 2^64 and beyond are written as float64 here, as pack_double writes every other non-integer.
+  if (value >= 0x1p64) {
+    uint64_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    out_.push_back(static_cast<char>(0xcb));
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out_.push_back(static_cast<char>((bits >> shift) & 0xFF));
+    return true;
+  }
   sink s{out_};
   msgpack::packer<sink>(s).pack_double(value);
   return true;
