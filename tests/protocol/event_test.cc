@@ -1,6 +1,9 @@
 #define CAF_SUITE event
 #include "caf/test/unit_test.hpp"
 
+#include <limits>
+#include <utility>
+
 #include <nlohmann/json.hpp>
 
 #include "protocol/event.hpp"
@@ -93,6 +96,32 @@ CAF_TEST(numbers beyond the integer range decode as doubles) {
     auto ev = decode_event(std::string(R"({"type":"PUT","id":"k","data":)") + data + "}");
     CAF_REQUIRE(ev.ok());
     CAF_CHECK_EQUAL(document_of(*ev), json::parse(data));
+  }
+}
+
+// Found by tests/fuzz/event_fuzz: a timestamp of 1.7e23 was converted from double to int64
+// with undefined behaviour. Timestamps beyond int64 now saturate; the event itself stays valid.
+CAF_TEST(timestamps beyond int64 saturate) {
+  constexpr int64_t max = std::numeric_limits<int64_t>::max();
+  constexpr int64_t min = std::numeric_limits<int64_t>::min();
+  std::pair<const char*, int64_t> cases[] = {
+      {"1733565600123", 1733565600123},
+      {"1733565600123.9", 1733565600123},
+      {"-1.5", -1},
+      {"9223372036854775807", max},
+      {"9223372036854775808", max},
+      {"18446744073709551615", max},
+      {"173356560012733565600123", max},
+      {"1e300", max},
+      {"-9223372036854775808", min},
+      {"-9223372036854775809", min},
+      {"-1e300", min},
+  };
+  for (auto& c : cases) {
+    auto ev =
+        decode_event(std::string(R"({"type":"DELETE","id":"k","timestamp":)") + c.first + "}");
+    CAF_REQUIRE(ev.ok());
+    CAF_CHECK_EQUAL(ev->timestamp_ms, c.second);
   }
 }
 
