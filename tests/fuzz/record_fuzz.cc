@@ -29,6 +29,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(again.ok());
   FUZZ_CHECK(again->m == view->m && again->sequence == view->sequence);
   FUZZ_CHECK(again->data_msgpack == msgpack);
-  FUZZ_CHECK(decode_document(again->data_msgpack).value() == *doc);
+  // Encoding what was decoded is stable (compared as bytes: a document may hold NaN).
+  std::string twice;
+  append_msgpack(decode_document(again->data_msgpack).value(), twice);
+  FUZZ_CHECK(twice == msgpack);
   return 0;
 }
