@@ -6,15 +6,22 @@ namespace eventbase::protocol {
 
 std::string regex_literal_prefix(std::string_view pattern) {
   if (pattern.empty() || pattern[0] != '^') return {};
-  // A top-level alternation ("^a|b") would make the anchor apply to one branch only.
+  // A top-level alternation ("^a|b") would make the anchor apply to one branch only. Inside a
+  // character class every character but an escape and the closing ']' is literal: "[(]" opens
+  // no group, and "[]" is an empty class.
   int depth = 0;
+  bool in_class = false;
   for (size_t i = 0; i < pattern.size(); ++i) {
     char c = pattern[i];
     if (c == '\\') {
       ++i;
-    } else if (c == '(' || c == '[') {
+    } else if (in_class) {
+      in_class = c != ']';
+    } else if (c == '[') {
+      in_class = true;
+    } else if (c == '(') {
       ++depth;
-    } else if (c == ')' || c == ']') {
+    } else if (c == ')') {
       --depth;
     } else if (c == '|' && depth <= 0) {
       return {};

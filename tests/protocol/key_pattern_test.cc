@@ -62,3 +62,18 @@ CAF_TEST(literal prefix) {
   CAF_CHECK_EQUAL(regex_literal_prefix("^(a|b)c"), "");
   CAF_CHECK_EQUAL(regex_literal_prefix("^a(b|c)"), "a");
 }
+
+// A '(' inside a character class opened no group, so the alternation in "^ab[(]c|d" looked nested
+// and "ab" became the prefix scans seek to: keys such as "xd" that match through "d" were missed.
+CAF_TEST(brackets in a class do not hide a top level alternation) {
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab[(]c|d"), "");
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab([(])|d"), "");
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab[)]|d"), "");
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab[|]c"), "ab");
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab[\\]|]c"), "ab");  // escaped ']' stays in the class
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab[]|d"), "");       // "[]" is an empty class
+  auto p = key_pattern::compile("^ab[(]c|d");
+  CAF_REQUIRE(p.ok());
+  CAF_CHECK(p->matches("xd"));
+  CAF_CHECK_EQUAL(p->literal_prefix(), "");
+}
