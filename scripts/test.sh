@@ -18,6 +18,7 @@ if [ "${EVENTBASE_SKIP_SANITIZE:-0}" = 1 ]; then
   exit 0
 fi
 
+scripts/setup.sh --sanitize
 san_dir="${SANITIZE_BUILD_DIR:-build-sanitize}"
 cmake -S . -B "$san_dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DEVENTBASE_SANITIZE=ON -DEVENTBASE_FUZZ=ON >/dev/null
