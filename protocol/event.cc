@@ -1,5 +1,7 @@
 #include "protocol/event.hpp"
 
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <type_traits>
 
@@ -103,6 +105,21 @@ meta meta_after_put(const meta* previous, const carried_meta& carried, int64_t e
 
 namespace {
 
+// The writer's clock in whole milliseconds. No clock reaches beyond int64, so a timestamp that
+// does is garbage from some writer: it saturates instead of wrapping (or, from a double, being
+// converted with undefined behaviour).
+int64_t clamp_ms(uint64_t v) {
+  return v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+             ? std::numeric_limits<int64_t>::max()
+             : static_cast<int64_t>(v);
+}
+int64_t clamp_ms(double v) {
+  if (std::isnan(v)) return 0;  // JSON text has no NaN
+  if (v >= 0x1p63) return std::numeric_limits<int64_t>::max();
+  if (v < -0x1p63) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(v);  // truncates toward zero, as before
+}
+
 // Reads an event with nlohmann's SAX parser: the document goes straight into msgpack, nothing
 // else of the payload is kept.
 class event_reader {
@@ -124,12 +141,12 @@ class event_reader {
     return scalar([&](msgpack_builder& b) { return b.number_integer(v); }, value_kind::other);
   }
   bool number_unsigned(uint64_t v) {
-    if (field_ == field::timestamp) ev.timestamp_ms = static_cast<int64_t>(v);
+    if (field_ == field::timestamp) ev.timestamp_ms = clamp_ms(v);
     if (field_ == field::meta_changes) ev.meta.changes = v;
     return scalar([&](msgpack_builder& b) { return b.number_unsigned(v); }, value_kind::other);
   }
   bool number_float(double v, const std::string& text) {
-    if (field_ == field::timestamp) ev.timestamp_ms = static_cast<int64_t>(v);
+    if (field_ == field::timestamp) ev.timestamp_ms = clamp_ms(v);
     return scalar([&](msgpack_builder& b) { return b.number_float(v, text); }, value_kind::other);
   }
   bool string(std::string& v) {

@@ -1,5 +1,8 @@
 #include "protocol/json_msgpack.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
@@ -46,6 +49,17 @@ bool msgpack_builder::number_unsigned(uint64_t value) {
 
 bool msgpack_builder::number_float(double value, const std::string&) {
   begin_value();
+  // msgpack-c's pack_double writes integral values as integers, but it converts 2^64 (the
+  // double nearest UINT64_MAX, which its range check admits) to uint64_t: undefined behaviour.
+  // 2^64 and beyond are written as float64 here, as pack_double writes every other non-integer.
+  if (value >= 0x1p64) {
+    uint64_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    out_.push_back(static_cast<char>(0xcb));
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out_.push_back(static_cast<char>((bits >> shift) & 0xFF));
+    return true;
+  }
   sink s{out_};
   msgpack::packer<sink>(s).pack_double(value);
   return true;
@@ -112,7 +126,9 @@ namespace {
 // pointers stay valid because a container's elements are not touched while a nested one is open.
 class json_builder : public msgpack::null_visitor {
  public:
-  json_builder(nlohmann::json& root, size_t max_depth) : root_(root), max_depth_(max_depth) {}
+  // `input_size` bounds the elements any array can have (each takes at least a byte).
+  json_builder(nlohmann::json& root, size_t input_size, size_t max_depth)
+      : root_(root), input_size_(input_size), max_depth_(max_depth) {}
 
   bool visit_nil() { return place(nullptr) != nullptr; }
   bool visit_boolean(bool v) { return place(v) != nullptr; }
@@ -137,7 +153,8 @@ class json_builder : public msgpack::null_visitor {
     if (open_.size() >= max_depth_) return false;
     auto* slot = place(nlohmann::json::array());
     if (slot == nullptr) return false;
-    slot->get_ref<nlohmann::json::array_t&>().reserve(size);
+    // The count comes from the input: trust it only as far as the input could hold it.
+    slot->get_ref<nlohmann::json::array_t&>().reserve(std::min<size_t>(size, input_size_));
     open_.push_back(slot);
     return true;
   }
@@ -185,6 +202,7 @@ class json_builder : public msgpack::null_visitor {
   }
 
   nlohmann::json& root_;
+  size_t input_size_;
   size_t max_depth_;
   std::vector<nlohmann::json*> open_;
   std::string key_;
@@ -194,7 +212,7 @@ class json_builder : public msgpack::null_visitor {
 }  // namespace
 
 bool msgpack_to_json(std::string_view bytes, nlohmann::json& out, size_t max_depth) {
-  json_builder builder(out, max_depth);
+  json_builder builder(out, bytes.size(), max_depth);
   size_t offset = 0;
   if (!msgpack::parse(bytes.data(), bytes.size(), offset, builder)) return false;
   return offset == bytes.size();

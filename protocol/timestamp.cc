@@ -29,10 +29,6 @@ void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
   y += m <= 2;
 }
 
-int64_t floor_div(int64_t a, int64_t b) {
-  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
-}
-
 bool read_digits(std::string_view text, size_t pos, size_t count, unsigned& out) {
   out = 0;
   for (size_t i = 0; i < count; ++i) {
@@ -51,8 +47,14 @@ int64_t now_ms() {
 }
 
 std::string format_iso8601_ms(int64_t ms) {
-  int64_t days = floor_div(ms, 86400000);
-  int64_t in_day = ms - days * 86400000;
+  // Floor division by days, without multiplying back (days * 86400000 leaves int64 for ms near
+  // INT64_MIN, which a record header from a peer can hold).
+  int64_t days = ms / 86400000;
+  int64_t in_day = ms % 86400000;
+  if (in_day < 0) {
+    in_day += 86400000;
+    --days;
+  }
   int64_t y;
   unsigned m, d;
   civil_from_days(days, y, m, d);

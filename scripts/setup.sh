@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Eventbase builds, tests and runs with, when they are missing.
 # Idempotent, and silent when everything is there. Needs root (or sudo) only to install.
+# --sanitize adds the compiler and tools of the sanitizer and fuzzing stage of scripts/test.sh.
 set -euo pipefail
 
 packages=(
@@ -14,6 +15,18 @@ packages=(
   nats-server                        # NATS 2.9 with JetStream: tests and the embedded default
   python3-yaml                       # the test that checks docker-compose.yml
 )
+
+# With --sanitize, also what the sanitizer stage of scripts/test.sh needs (the Docker build
+# and scripts/build.sh do not):
+if [ "${1:-}" = --sanitize ]; then
+  packages+=(
+    clang                            # clang 14: the ASan/UBSan build and libFuzzer
+    libclang-rt-14-dev               # clang 14's runtimes: ASan, UBSan, LSan and libFuzzer
+                                     # (-fsanitize=fuzzer); clang pulls it in, named for clarity.
+                                     # (libfuzzer-14-dev is a standalone libFuzzer.a: not needed)
+    llvm                             # llvm-symbolizer: file:line in sanitizer reports
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do

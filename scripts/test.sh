@@ -2,7 +2,46 @@
 # The test command: installs what is missing, builds, and runs every test. Tests that need NATS
 # start their own nats-server (JetStream, free loopback port, temporary store) and stop it when
 # they end; nothing is left running.
+#
+# Then the sanitizer stage: the same suite built with clang, AddressSanitizer, UBSan and the fuzz
+# targets (-DEVENTBASE_SANITIZE=ON -DEVENTBASE_FUZZ=ON) in ./build-sanitize (or
+# $SANITIZE_BUILD_DIR), run with leak detection; any sanitizer report, in a test or in a process
+# it starts, fails the run. EVENTBASE_SKIP_SANITIZE=1 skips this stage for quick local runs (CI
+# runs it). Arguments go to both ctest runs (e.g. -R protocol).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"${JOBS:-2}" "$@"
+
+if [ "${EVENTBASE_SKIP_SANITIZE:-0}" = 1 ]; then
+  echo "test: sanitizer stage skipped (EVENTBASE_SKIP_SANITIZE=1)" >&2
+  exit 0
+fi
+
+scripts/setup.sh --sanitize
+san_dir="${SANITIZE_BUILD_DIR:-build-sanitize}"
+cmake -S . -B "$san_dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DEVENTBASE_SANITIZE=ON -DEVENTBASE_FUZZ=ON >/dev/null
+cmake --build "$san_dir" -j"${JOBS:-2}"
+
+# Every report goes to a file of its own (<dir>/report.<pid>) as well as failing the
+# process with exit code 86, so a report in a child whose exit code a test ignores still fails the
+# run. Children inherit these variables (base/subprocess.cc passes the environment on).
+reports="$(cd "$san_dir" && pwd)/sanitizer-reports"
+rm -rf "$reports"
+mkdir -p "$reports"
+supp="$PWD/tests/sanitizers/lsan.supp"
+export ASAN_OPTIONS="detect_leaks=1:exitcode=86:halt_on_error=1:abort_on_error=0:handle_abort=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1:strict_string_checks=1:log_path=$reports/report"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=86:log_path=$reports/report"
+export LSAN_OPTIONS="suppressions=$supp:print_suppressions=0"
+status=0
+ctest --test-dir "$san_dir" --output-on-failure -j"${JOBS:-2}" "$@" || status=$?
+if compgen -G "$reports/*" >/dev/null; then
+  for f in "$reports"/*; do
+    echo "==== sanitizer report $f" >&2
+    cat "$f" >&2
+  done
+  echo "test: sanitizer reports in $reports" >&2
+  status=1
+fi
+exit "$status"

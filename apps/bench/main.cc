@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -343,14 +344,18 @@ struct bench_run {
     auto getter = sys.spawn([=](caf::event_based_actor* a) {
       auto next = std::make_shared<size_t>(0);
       auto issue = std::make_shared<std::function<void()>>();
+      // The function holds itself only weakly (a strong copy would be a cycle that is never
+      // freed); each pending request's handler owns it until the reply arrives.
+      std::weak_ptr<std::function<void()>> weak_issue = issue;
       *issue = [=] {
         if (*next >= total) return;
+        auto again = weak_issue.lock();  // alive: we run inside it
         auto& key = keys[(*next)++ % keys.size()];
         a->request(stream_hdl, std::chrono::seconds(30), eb::get_atom::value, key)
             .then(
                 [=](eb::entry&) {
                   if (++*done == total) a->quit();
-                  (*issue)();
+                  (*again)();
                 },
                 [=](caf::error&) { a->quit(); });
       };

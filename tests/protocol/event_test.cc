@@ -1,6 +1,9 @@
 #define CAF_SUITE event
 #include "caf/test/unit_test.hpp"
 
+#include <limits>
+#include <utility>
+
 #include <nlohmann/json.hpp>
 
 #include "protocol/event.hpp"
@@ -82,6 +85,43 @@ CAF_TEST(documents of every shape survive decoding) {
     CAF_CHECK_EQUAL(ev->meta.date_created.value_or(0), 1733565600123);
     CAF_CHECK_EQUAL(ev->timestamp_ms, 7);
     CAF_CHECK_EQUAL(ev->key, "k");
+  }
+}
+
+// Found by tests/fuzz/json_msgpack_fuzz: 2^64 (a JSON integer just above UINT64_MAX, which
+// parses as a double) went through an undefined float-to-integer conversion in msgpack-c.
+CAF_TEST(numbers beyond the integer range decode as doubles) {
+  for (const char* data : {"18446744073709551616", "[-18446744073709551616,18446744073709551616.0]",
+                           "1.8446744073709552e19", "1e19", "-9.3e18", "1e300"}) {
+    auto ev = decode_event(std::string(R"({"type":"PUT","id":"k","data":)") + data + "}");
+    CAF_REQUIRE(ev.ok());
+    CAF_CHECK_EQUAL(document_of(*ev), json::parse(data));
+  }
+}
+
+// Found by tests/fuzz/event_fuzz: a timestamp of 1.7e23 was converted from double to int64
+// with undefined behaviour. Timestamps beyond int64 now saturate; the event itself stays valid.
+CAF_TEST(timestamps beyond int64 saturate) {
+  constexpr int64_t max = std::numeric_limits<int64_t>::max();
+  constexpr int64_t min = std::numeric_limits<int64_t>::min();
+  std::pair<const char*, int64_t> cases[] = {
+      {"1733565600123", 1733565600123},
+      {"1733565600123.9", 1733565600123},
+      {"-1.5", -1},
+      {"9223372036854775807", max},
+      {"9223372036854775808", max},
+      {"18446744073709551615", max},
+      {"173356560012733565600123", max},
+      {"1e300", max},
+      {"-9223372036854775808", min},
+      {"-9223372036854775809", min},
+      {"-1e300", min},
+  };
+  for (auto& c : cases) {
+    auto ev =
+        decode_event(std::string(R"({"type":"DELETE","id":"k","timestamp":)") + c.first + "}");
+    CAF_REQUIRE(ev.ok());
+    CAF_CHECK_EQUAL(ev->timestamp_ms, c.second);
   }
 }
 

@@ -471,3 +471,18 @@ CAF_TEST(cache is safe to share between threads) {
   CAF_CHECK_EQUAL(wrong.load(), 0);
   CAF_CHECK_LESS_OR_EQUAL(cache.size(), 4u);
 }
+
+// A '(' inside a character class opened no group, so the alternation in "^ab[(]c|d" looked nested
+// and "ab" became the prefix scans seek to: keys such as "xd" that match through "d" were missed.
+CAF_TEST(brackets in a class do not hide a top level alternation) {
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab[(]c|d"), "");
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab([(])|d"), "");
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab[)]|d"), "");
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab[|]c"), "ab");
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab[\\]|]c"), "ab");  // escaped ']' stays in the class
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab[]|d"), "");       // "[]" is an empty class
+  auto p = key_pattern::compile("^ab[(]c|d");
+  CAF_REQUIRE(p.ok());
+  CAF_CHECK(p->matches("xd"));
+  CAF_CHECK_EQUAL(p->literal_prefix(), "");
+}

@@ -50,6 +50,18 @@ CAF_TEST(rejects corrupt records) {
   CAF_CHECK_EQUAL(decode_document("\xc1").error().code(), errc::corrupt);  // reserved byte
 }
 
+// Found by tests/fuzz/record_fuzz: an array header claiming 4 billion elements in a few bytes
+// made the decoder reserve 64 GB before reading any element.
+CAF_TEST(rejects documents whose counts exceed the input) {
+  for (std::string doc :
+       {std::string("\xdd\xff\xff\xff\xff\xc0", 6), std::string("\x91\xdd\xa1\x61\xdd\x00", 6)}) {
+    CAF_CHECK_EQUAL(decode_document(doc).error().code(), errc::corrupt);
+  }
+  // An honest count still decodes.
+  CAF_CHECK_EQUAL(decode_document(std::string("\xdd\x00\x00\x00\x02\xc0\xc3", 7)).value(),
+                  json({nullptr, true}));
+}
+
 CAF_TEST(meta renders as iso dates) {
   auto j = meta_to_json(meta{1733565600123, 1733565600124, 2});
   CAF_CHECK_EQUAL(j["dateCreated"], "2024-12-07T10:00:00.123Z");

@@ -1,6 +1,8 @@
 #define CAF_SUITE timestamp
 #include "caf/test/unit_test.hpp"
 
+#include <limits>
+
 #include "protocol/timestamp.hpp"
 
 using namespace eventbase::protocol;
@@ -11,6 +13,21 @@ CAF_TEST(formats like javascript) {
   CAF_CHECK_EQUAL(format_iso8601_ms(0), "1970-01-01T00:00:00.000Z");
   CAF_CHECK_EQUAL(format_iso8601_ms(951782400000), "2000-02-29T00:00:00.000Z");
   CAF_CHECK_EQUAL(format_iso8601_ms(-1), "1969-12-31T23:59:59.999Z");
+}
+
+// Found by tests/fuzz/record_fuzz: a record header dated near INT64_MIN overflowed (undefined
+// behaviour) while the date was split into days and milliseconds. Years outside 0000-9999 clamp.
+CAF_TEST(formats the extremes of int64) {
+  auto min = format_iso8601_ms(std::numeric_limits<int64_t>::min());
+  auto max = format_iso8601_ms(std::numeric_limits<int64_t>::max());
+  CAF_CHECK_EQUAL(min.size(), 24u);
+  CAF_CHECK_EQUAL(min.substr(0, 5), "0000-");
+  CAF_CHECK_EQUAL(min.substr(10), "T16:47:04.192Z");
+  CAF_CHECK_EQUAL(max.size(), 24u);
+  CAF_CHECK_EQUAL(max.substr(0, 5), "9999-");
+  CAF_CHECK_EQUAL(max.substr(10), "T07:12:55.807Z");
+  CAF_CHECK_EQUAL(format_iso8601_ms(-86400000), "1969-12-31T00:00:00.000Z");
+  CAF_CHECK_EQUAL(format_iso8601_ms(-86400001), "1969-12-30T23:59:59.999Z");
 }
 
 CAF_TEST(parses what it formats) {
