@@ -91,6 +91,7 @@ void start_stream(manager_self self, const std::string& name) {
   config.stats_stream = st.cfg.stats_stream_for ? st.cfg.stats_stream_for(name) : std::string();
   config.nats = st.cfg.nats;
   config.store = *store;
+  config.reads = std::make_shared<read_activity>();
   config.on_message = st.cfg.on_message;
   config.options = st.cfg.options;
   entry.actor = spawn_stream(self->system(), std::move(config));
@@ -155,7 +156,7 @@ void with_stream(manager_self self, const std::string& name, manager_state::wait
   auto it = st.streams.find(name);
   if (it != st.streams.end() && it->second.current == manager_state::phase::ready) {
     // Handing it out counts as activity, so it does not stop right after.
-    caf::anon_send(it->second.actor, ready_atom::value);
+    caf::anon_send(internal(it->second.actor), touch_atom::value);
     then(it->second.actor);
     return;
   }
@@ -176,7 +177,7 @@ manager_actor::behavior_type manager_behavior(manager_self self, manager_config 
   });
   return {
       [self](open_atom, const std::string& name) -> caf::result<stream_actor> {
-        if (auto invalid = protocol::validate_stream_name(name); !invalid.is_ok())
+        if (auto invalid = protocol::validate_stream_name(name); !invalid.ok())
           return to_error(invalid);
         with_stream(self, name, deliver_to(self->make_response_promise()));
         return caf::delegated<stream_actor>();
@@ -201,7 +202,7 @@ manager_actor::behavior_type manager_behavior(manager_self self, manager_config 
         return caf::delegated<ok_atom>();
       },
       [self](drop_atom, const std::string& name) -> caf::result<ok_atom> {
-        if (auto invalid = protocol::validate_stream_name(name); !invalid.is_ok())
+        if (auto invalid = protocol::validate_stream_name(name); !invalid.ok())
           return to_error(invalid);
         // Drop through the stream actor, opening it first if needed: it removes the JetStream
         // stream and the local data and stops; its down message makes the manager forget it.

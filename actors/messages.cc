@@ -34,12 +34,12 @@ void add_message_types(caf::actor_system_config& cfg) {
 }
 
 caf::error to_error(const status& st) {
-  if (st.is_ok()) return caf::error();
+  if (st.ok()) return caf::error();
   return caf::error(static_cast<uint8_t>(st.code()), kCategory, caf::make_message(st.message()));
 }
 
 status to_status(const caf::error& err) {
-  if (!err) return status::ok();
+  if (!err) return status::OK();
   if (err.category() == kCategory) {
     std::string message;
     if (err.context().match_elements<std::string>()) message = err.context().get_as<std::string>(0);

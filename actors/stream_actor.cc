@@ -1,31 +1,37 @@
-// Behaviour, lifecycle, reads and subscriptions of the stream actor (see stream_state.hpp).
-#include <algorithm>
+// The stream actor (see stream_actor.hpp): its state wires the components together, its
+// behaviour turns requests into calls on them.
+#include "actors/stream_actor.hpp"
+
+#include <map>
+#include <optional>
 #include <random>
+#include <vector>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
-#include "actors/stream_state.hpp"
+#include "actors/inbound.hpp"
+#include "actors/jetstream_client.hpp"
+#include "actors/pull_consumer.hpp"
+#include "actors/replica_reader.hpp"
+#include "actors/stats_publisher.hpp"
+#include "actors/subscriptions.hpp"
+#include "actors/write_pipeline.hpp"
 #include "eventbase/log.hpp"
 #include "nats/transport.hpp"
 #include "protocol/jetstream.hpp"
-#include "protocol/key_pattern.hpp"
-#include "protocol/names.hpp"
-#include "protocol/stats.hpp"
 #include "protocol/timestamp.hpp"
 #include "storage/stream_store.hpp"
 
 namespace eventbase::actors {
-
-const char* stream_state::name = "eventbase.stream";
-
 namespace {
 
-// At most every this many changes to a subscription, one is a request whose reply acknowledges
-// it (and all before it).
-constexpr uint64_t kAckInterval = 32;
-// How long a reply is awaited; a later acknowledgement covers a missed one.
+namespace js = protocol::jetstream;
+
+// How long the reply to an acknowledged change (subscriptions.hpp) is awaited; a later one
+// covers a missed one.
 constexpr auto kAckTimeout = std::chrono::seconds(60);
 
 std::string random_id() {
@@ -35,14 +41,98 @@ std::string random_id() {
   return buf;
 }
 
-}  // namespace
+struct stream_state;
+using stream_self = stream_actor_impl::stateful_pointer<stream_state>;
+
+struct stream_state {
+  using time_point = caf::actor_clock::time_point;
+  enum class phase { opening, ready, closing, stopped };
+
+  /// A keys request being answered in slices.
+  struct scan {
+    std::unique_ptr<storage::key_scan> keys;
+    caf::typed_response_promise<std::vector<std::string>> promise;
+    std::vector<std::string> found;
+    time_point deadline;
+    int64_t started_ms = 0;
+  };
+
+  stream_state() = default;
+  explicit stream_state(stream_self self_ptr) : self(self_ptr) {}
+  ~stream_state() { release(); }
+  stream_state(const stream_state&) = delete;
+  stream_state& operator=(const stream_state&) = delete;
+
+  void start(stream_config config);
+  void begin_open();
+  void on_stream_info(result<std::string> reply);
+  void on_stream_created(result<std::string> reply);
+  void on_stream_known(const js::stream_info& info);
+  void ensure_stats_stream();
+  void become_ready();
+  void fail_open(const status& why);
+  status check_serving() const;
+  void begin_close(caf::typed_response_promise<ok_atom> rp);
+  void finish_close_if_drained();
+  void begin_drop(caf::typed_response_promise<ok_atom> rp);
+  void stop(const status& why);  // ends every operation with `why`, then quits
+  void release();                // gives back NATS and storage resources; idempotent
+
+  void drain();
+  void apply_events(std::vector<inbound>& events);
+  void notify(const inbound& in, const std::string& record,
+              const std::optional<std::string>& old_record);
+  void continue_scan(uint64_t id);
+
+  void schedule_tick();
+  void on_tick();
+  bool idle() const;
+  void touch() { last_activity = self->clock().now(); }
+  time_point now() const { return self->clock().now(); }
+
+  stream_self self = nullptr;
+  stream_config cfg;
+  phase current = phase::opening;
+  std::string writer_id;  // random, prefix of the Nats-Msg-Id of this actor's writes
+  std::unique_ptr<nats::inbox> inbox;
+  std::shared_ptr<inbound_queue> queue;
+  uint64_t reconnect_listener = 0;
+  time_point last_activity;
+  bool tick_scheduled = false;
+
+  // opening
+  bool stream_known = false;  // JetStream has told the stream's state
+  uint64_t ready_target = 0;  // the stream's last sequence at open time
+  std::vector<caf::typed_response_promise<ok_atom>> ready_waiters;
+  time_point open_deadline;
+
+  // the components (stream_actor.hpp)
+  std::unique_ptr<stats_publisher> stats;
+  std::unique_ptr<replica_reader> reader;
+  std::unique_ptr<jetstream_client> api;
+  std::unique_ptr<pull_consumer> consumer;
+  std::unique_ptr<write_pipeline> writes;
+  std::unique_ptr<subscription_set> subscriptions;
+
+  // keys scans in progress
+  uint64_t next_scan = 1;
+  std::map<uint64_t, scan> scans;
+
+  uint64_t skipped_events = 0;
+  caf::typed_response_promise<ok_atom> close_promise;
+  bool dropping = false;
+
+  static const char* name;  // CAF's name for this actor type
+};
+
+const char* stream_state::name = "eventbase.stream";
 
 // -- lifecycle ----------------------------------------------------------------------------------
 
 void stream_state::start(stream_config config) {
   cfg = std::move(config);
   writer_id = random_id();
-  last_activity = self->clock().now();
+  last_activity = now();
   open_deadline = last_activity + cfg.options.open_timeout;
   queue = std::make_shared<inbound_queue>();
   if (!cfg.store || !cfg.nats) {
@@ -50,28 +140,129 @@ void stream_state::start(stream_config config) {
     return;
   }
   // Messages for this stream arrive on a NATS thread: classify and decode them there, then hand
-  // them over through the queue, waking the actor only when the queue was empty.
+  // them over through the queue, waking the actor only when the queue was empty. The callbacks
+  // hold the actor weakly: they must not keep it alive.
   auto q = queue;
-  stream_actor_impl me = self;
+  auto me = caf::actor_cast<caf::weak_actor_ptr>(self);
+  auto wake = [me] {
+    if (auto alive = caf::actor_cast<caf::strong_actor_ptr>(me))
+      caf::anon_send(caf::actor_cast<stream_actor_impl>(alive), drain_atom::value);
+  };
   std::string prefix = "_INBOX.eb" + writer_id + random_id();
-  auto inbox_or = cfg.nats->open_inbox(prefix, [q, me, prefix, id = writer_id](nats::message&& m) {
-    auto in = classify(std::move(m), prefix, id);
-    bool urgent = is_urgent(in);
-    if (q->push(std::move(in), urgent)) caf::anon_send(me, drain_atom::value);
-  });
+  auto inbox_or =
+      cfg.nats->open_inbox(prefix, [q, wake, prefix, id = writer_id](nats::message&& m) {
+        auto in = classify(std::move(m), prefix, id);
+        bool urgent = is_urgent(in);
+        if (q->push(std::move(in), urgent)) wake();
+      });
   if (!inbox_or.ok()) {
     fail_open(inbox_or.error());
     return;
   }
   inbox = std::move(*inbox_or);
-  reconnect_listener = cfg.nats->add_reconnect_listener([q, me] {
+  reconnect_listener = cfg.nats->add_reconnect_listener([q, wake] {
     inbound in;
     in.what = inbound::kind::reconnected;
-    if (q->push(std::move(in))) caf::anon_send(me, drain_atom::value);
+    if (q->push(std::move(in))) wake();
   });
-  max_pull_bytes = std::max(cfg.options.pull_max_bytes, cfg.nats->max_payload() + (64 << 10));
-  request_stream_info();
+
+  auto clock = [self = self] { return self->clock().now(); };
+  stats = std::make_unique<stats_publisher>(cfg.nats, cfg.stats_stream);
+  reader = std::make_unique<replica_reader>(cfg.store, *stats);
+  api = std::make_unique<jetstream_client>(*cfg.nats, inbox->prefix() + ".r.",
+                                           cfg.options.operation_timeout, clock);
+  pull_consumer::settings pulls;
+  pulls.stream = cfg.name;
+  pulls.pull_reply_prefix = inbox->prefix() + ".p.";
+  pulls.batch = cfg.options.pull_batch;
+  pulls.max_bytes = std::max(cfg.options.pull_max_bytes, cfg.nats->max_payload() + (64 << 10));
+  pulls.expires = cfg.options.pull_expires;
+  pulls.heartbeat = cfg.options.heartbeat;
+  consumer = std::make_unique<pull_consumer>(
+      pulls, *cfg.nats, *api, clock, [store = cfg.store] { return store->applied_sequence() + 1; },
+      [this](const status& gone) {
+        EB_LOG_WARN("stream", gone.message());
+        if (current == phase::opening)
+          fail_open(gone);
+        else
+          stop(gone);
+      });
+  write_pipeline::settings writing{cfg.name, writer_id, inbox->prefix() + ".a.",
+                                   cfg.options.operation_timeout};
+  writes = std::make_unique<write_pipeline>(writing, *cfg.nats, *api, *cfg.store, *stats, clock);
+  subscriptions = std::make_unique<subscription_set>(subscription_set::limits{
+      cfg.options.subscriber_max_pending, cfg.options.subscriber_max_pending_bytes});
+  begin_open();
   schedule_tick();
+}
+
+void stream_state::begin_open() {
+  api->call(js::stream_info_subject(cfg.name), "",
+            [this](result<std::string> reply) { on_stream_info(std::move(reply)); });
+}
+
+void stream_state::on_stream_info(result<std::string> reply) {
+  auto info = reply.ok() ? js::parse_stream_info(*reply) : result<js::stream_info>(reply.error());
+  if (info.ok()) return on_stream_known(*info);
+  if (info.error().code() != errc::not_found) {
+    if (current == phase::opening) fail_open(info.error());
+    return;
+  }
+  js::stream_settings settings{cfg.name, {js::stream_wildcard(cfg.name)}, 1, cfg.options.replicas};
+  api->call(js::stream_create_subject(cfg.name), js::stream_create_request(settings),
+            [this](result<std::string> created) { on_stream_created(std::move(created)); });
+}
+
+void stream_state::on_stream_created(result<std::string> reply) {
+  if (reply.ok() && js::api_error_code(*reply) == 10058) {
+    begin_open();  // another node created it first, with its own settings: ask again
+    return;
+  }
+  auto info = reply.ok() ? js::parse_stream_info(*reply) : result<js::stream_info>(reply.error());
+  if (info.ok())
+    on_stream_known(*info);
+  else if (current == phase::opening)
+    fail_open(info.error());
+}
+
+void stream_state::on_stream_known(const js::stream_info& info) {
+  if (current != phase::opening) return;
+  writes->set_one_message_per_subject(info.max_msgs_per_subject == 1);
+  ready_target = info.last_seq;
+  stream_known = true;
+  if (cfg.store->applied_sequence() > info.last_seq) {
+    // The stream has fewer messages than the replica has applied: it was deleted and created
+    // anew since. The local data belongs to the old stream.
+    EB_LOG_WARN("stream", "'" << cfg.name << "': the replica is at sequence "
+                              << cfg.store->applied_sequence() << " but the stream ends at "
+                              << info.last_seq << "; it was recreated: rebuilding the replica");
+    if (auto st = cfg.store->clear(); !st.ok()) return fail_open(st);
+  }
+  ensure_stats_stream();
+  consumer->reset("open");
+  if (cfg.store->applied_sequence() >= ready_target) become_ready();
+}
+
+void stream_state::ensure_stats_stream() {
+  if (cfg.stats_stream.empty()) return;
+  auto warn = [this](const status& st) {
+    EB_LOG_WARN("stream", "'" << cfg.name << "': stats stream '" << cfg.stats_stream
+                              << "' unavailable: " << st.to_string());
+  };
+  api->call(js::stream_info_subject(cfg.stats_stream), "", [this, warn](result<std::string> r) {
+    auto info = r.ok() ? js::parse_stream_info(*r) : result<js::stream_info>(r.error());
+    if (info.ok()) return;
+    if (info.error().code() != errc::not_found) return warn(info.error());
+    js::stream_settings settings{
+        cfg.stats_stream, {js::stream_wildcard(cfg.stats_stream)}, -1, cfg.options.replicas};
+    api->call(js::stream_create_subject(cfg.stats_stream), js::stream_create_request(settings),
+              [warn](result<std::string> created) {
+                auto made = created.ok() ? js::parse_stream_info(*created)
+                                         : result<js::stream_info>(created.error());
+                if (!made.ok() && !(created.ok() && js::api_error_code(*created) == 10058))
+                  warn(made.error());
+              });
+  });
 }
 
 void stream_state::become_ready() {
@@ -84,16 +275,13 @@ void stream_state::become_ready() {
 
 void stream_state::fail_open(const status& why) {
   EB_LOG_WARN("stream", "cannot open '" << cfg.name << "': " << why.to_string());
-  for (auto& rp : ready_waiters) rp.deliver(to_error(why));
-  ready_waiters.clear();
-  shutdown(why);
-  self->quit(to_error(why));
+  stop(why);
 }
 
 status stream_state::check_serving() const {
   switch (current) {
     case phase::ready:
-      return status::ok();
+      return status::OK();
     case phase::opening:
       return status(errc::not_ready, "stream '" + cfg.name + "' is still opening");
     default:
@@ -101,7 +289,7 @@ status stream_state::check_serving() const {
   }
 }
 
-void stream_state::begin_close(caf::response_promise rp) {
+void stream_state::begin_close(caf::typed_response_promise<ok_atom> rp) {
   if (current == phase::closing || current == phase::stopped) {
     rp.deliver(ok_atom::value);
     return;
@@ -114,17 +302,15 @@ void stream_state::begin_close(caf::response_promise rp) {
   }
   current = phase::closing;
   // Writes already published finish first (bounded by their timeout); new ones are refused.
-  if (writes.empty()) finish_close();
+  finish_close_if_drained();
 }
 
-void stream_state::finish_close() {
-  if (current == phase::stopped) return;
-  shutdown(status(errc::closed, "stream '" + cfg.name + "' was closed"));
-  if (close_promise.pending()) close_promise.deliver(ok_atom::value);
-  self->quit();
+void stream_state::finish_close_if_drained() {
+  if (current != phase::closing || dropping || (writes && !writes->empty())) return;
+  stop(status(errc::closed, "stream '" + cfg.name + "' was closed"));
 }
 
-void stream_state::begin_drop(caf::response_promise rp) {
+void stream_state::begin_drop(caf::typed_response_promise<ok_atom> rp) {
   if (current == phase::stopped) {
     rp.deliver(to_error(status(errc::closed, "stream '" + cfg.name + "' is closed")));
     return;
@@ -132,194 +318,197 @@ void stream_state::begin_drop(caf::response_promise rp) {
   close_promise = std::move(rp);
   dropping = true;
   current = phase::closing;
-  fail_all_writes(status(errc::closed, "stream '" + cfg.name + "' is being deleted"));
-  call_api(api_call::kind::stream_delete, protocol::jetstream::stream_delete_subject(cfg.name), "");
+  writes->fail_all(status(errc::closed, "stream '" + cfg.name + "' is being deleted"));
+  api->call(js::stream_delete_subject(cfg.name), "", [this](result<std::string> reply) {
+    status st = reply.ok() ? js::parse_success(*reply) : reply.error();
+    if (!st.ok() && st.code() != errc::not_found) {
+      dropping = false;
+      current = phase::ready;
+      close_promise.deliver(to_error(st));
+      return;
+    }
+    auto store = cfg.store;
+    auto promise = close_promise;
+    close_promise = {};
+    stop(status(errc::closed, "stream '" + cfg.name + "' was deleted"));
+    status dropped = store->drop();
+    if (dropped.ok())
+      promise.deliver(ok_atom::value);
+    else
+      promise.deliver(to_error(dropped));
+  });
 }
 
-void stream_state::shutdown(const status& why) {
+void stream_state::stop(const status& why) {
   if (current == phase::stopped) return;
   current = phase::stopped;
-  fail_all_writes(why);
+  for (auto& rp : ready_waiters) rp.deliver(to_error(why));
+  ready_waiters.clear();
+  if (writes) writes->fail_all(why);
   for (auto& [id, running] : scans) running.promise.deliver(to_error(why));
   scans.clear();  // their iterators go before the store does
-  for (auto& waiter : ready_waiters) waiter.deliver(to_error(why));
-  ready_waiters.clear();
-  if (cfg.nats) {
-    if (reconnect_listener != 0) cfg.nats->remove_reconnect_listener(reconnect_listener);
-    if (!consumer.empty())  // the server would remove it after its inactive threshold anyway
-      cfg.nats->publish(protocol::jetstream::consumer_delete_subject(cfg.name, consumer), "");
+  if (cfg.store && !dropping) {
+    if (auto st = cfg.store->sync(); !st.ok() && st.code() != errc::closed)
+      EB_LOG_WARN("stream", "'" << cfg.name << "': " << st.to_string());
   }
-  inbox.reset();
-  if (cfg.store) {
-    if (!dropping) {
-      if (auto st = cfg.store->sync(); !st.is_ok() && st.code() != errc::closed)
-        EB_LOG_WARN("stream", "'" << cfg.name << "': " << st.to_string());
-    }
-    cfg.store->close();
+  release();
+  if (close_promise.pending()) {
+    if (why.code() == errc::closed)
+      close_promise.deliver(ok_atom::value);
+    else
+      close_promise.deliver(to_error(why));
   }
-  for (auto& [id, sub] : subscriptions) self->demonitor(sub.subscriber.address());
-  subscriptions.clear();
-}
-
-// -- timers -----------------------------------------------------------------------------------
-
-void stream_state::schedule_tick() {
-  if (tick_scheduled || current == phase::stopped) return;
-  tick_scheduled = true;
-  // Pending work is checked every second; otherwise only consumer liveness and idleness.
-  bool busy = !writes.empty() || !calls.empty() || current == phase::opening;
-  auto interval = busy ? std::chrono::milliseconds(1000) : cfg.options.heartbeat;
-  if (cfg.options.idle_timeout.count() > 0 && cfg.options.idle_check_interval < interval)
-    interval = cfg.options.idle_check_interval;
-  self->delayed_send(self, interval, tick_atom::value);
-}
-
-void stream_state::on_tick() {
-  tick_scheduled = false;
-  if (current == phase::stopped) return;
-  drain();  // what arrived without waking the actor
-  if (current == phase::stopped) return;
-  auto now = self->clock().now();
-  if (current == phase::opening && now >= open_deadline) {
-    fail_open(status(errc::timeout, "stream '" + cfg.name + "' did not open within " +
-                                        std::to_string(cfg.options.open_timeout.count()) + " ms"));
-    return;
-  }
-  expire_writes(now);
-  // JetStream calls that got no reply.
-  std::vector<uint64_t> expired;
-  for (auto& [token, call] : calls)
-    if (now >= call.deadline) expired.push_back(token);
-  for (auto token : expired) {
-    inbound timeout;
-    timeout.what = inbound::kind::api_reply;
-    timeout.token = token;
-    timeout.msg.status = 408;
-    timeout.msg.description = "no reply from JetStream within " +
-                              std::to_string(cfg.options.operation_timeout.count()) + " ms";
-    handle_api_reply(timeout);
-  }
-  if (current == phase::stopped) return;
-  check_consumer_liveness();
-  if (current == phase::closing && writes.empty() && !dropping) {
-    finish_close();
-    return;
-  }
-  if (current == phase::ready && idle()) {
-    EB_LOG_INFO("stream", "'" << cfg.name << "' idle for " << cfg.options.idle_timeout.count()
-                              << " ms: stopping");
-    shutdown(status(errc::closed, "stream '" + cfg.name + "' stopped after being idle"));
+  if (why.code() == errc::closed)
     self->quit();
-    return;
+  else
+    self->quit(to_error(why));
+}
+
+void stream_state::release() {
+  scans.clear();
+  if (subscriptions)
+    for (auto& subscriber : subscriptions->clear()) self->demonitor(subscriber.address());
+  if (cfg.nats && reconnect_listener != 0) cfg.nats->remove_reconnect_listener(reconnect_listener);
+  reconnect_listener = 0;
+  if (consumer) consumer->stop();
+  if (api) api->clear();  // completions refer to this state
+  inbox.reset();
+  if (cfg.store) cfg.store->close();
+}
+
+// -- the inbox ----------------------------------------------------------------------------------
+
+void stream_state::drain() {
+  if (current == phase::stopped) return;
+  auto items = queue->take();
+  std::vector<inbound> events;
+  uint64_t horizon = cfg.store->applied_sequence();  // highest sequence applied or collected
+  auto flush = [&] {
+    if (!events.empty()) apply_events(events);
+    events.clear();
+  };
+  for (auto& in : items) {
+    if (current == phase::stopped) return;
+    switch (in.what) {
+      case inbound::kind::event:
+        if (!consumer->accept(in)) {
+          flush();  // a gap resets the consumer: apply what came before it
+          break;
+        }
+        if (in.stream_seq <= horizon) break;  // already applied
+        horizon = in.stream_seq;
+        events.push_back(std::move(in));
+        break;
+      case inbound::kind::pub_ack:
+        writes->on_ack(in);
+        break;
+      case inbound::kind::api_reply:
+        flush();
+        api->on_reply(in.token, in.msg);
+        break;
+      case inbound::kind::pull_status:
+        flush();
+        consumer->on_pull_status(in);
+        break;
+      case inbound::kind::reconnected:
+        flush();
+        if (stream_known)
+          consumer->reset("reconnected to NATS");
+        else if (api->idle())
+          begin_open();  // the request may have been lost
+        break;
+      case inbound::kind::unknown:
+        EB_LOG_DEBUG("stream", "'" << cfg.name << "': ignored message on " << in.msg.subject);
+        break;
+    }
   }
-  schedule_tick();
+  flush();
+  if (current != phase::stopped) consumer->top_up();
 }
 
-bool stream_state::idle() const {
-  if (cfg.options.idle_timeout.count() <= 0) return false;
-  if (!subscriptions.empty() || !writes.empty()) return false;
-  // Reads of the C++ API go to the replica directly; they count as activity too.
-  if (cfg.store->since_last_read() < cfg.options.idle_timeout) return false;
-  return self->clock().now() - last_activity >= cfg.options.idle_timeout;
-}
-
-void stream_state::touch() {
-  last_activity = self->clock().now();
-}
-
-// -- stats and subscribers ---------------------------------------------------------------------
-
-void stream_state::publish_stats(protocol::stats_operation op, std::optional<std::string> id,
-                                 std::optional<std::string> pattern, int64_t started_ms) {
-  if (cfg.stats_stream.empty()) return;
-  protocol::stats_event ev;
-  ev.operation = op;
-  ev.id = std::move(id);
-  ev.pattern = std::move(pattern);
-  ev.timestamp_ms = started_ms;
-  ev.duration_ms = protocol::now_ms() - started_ms;
-  // A plain publish: stats never wait for JetStream, and a failure only costs the stat.
-  auto st =
-      cfg.nats->publish(protocol::stats_subject(cfg.stats_stream), protocol::encode_stats(ev));
-  if (!st.is_ok()) EB_LOG_DEBUG("stream", "stats not published: " << st.to_string());
-}
-
-void stream_state::notify(const applied_event& ev) {
-  if (subscriptions.empty() && !cfg.on_message) return;
-  const inbound& in = *ev.source;
-  const std::string& key = in.event->key;
-  change c{cfg.name, key, in.stream_seq, ev.record, ev.old_record.value_or(""), in.msg.data};
-  uint64_t bytes = c.key.size() + c.record.size() + c.old_record.size() + c.event.size();
-  // Acknowledged often enough that a small bound is not reached by changes merely in flight.
-  const uint64_t ack_every =
-      std::clamp<uint64_t>(cfg.options.subscriber_max_pending / 4, 1, kAckInterval);
-  std::vector<uint64_t> too_slow;
-  for (auto& [id, sub] : subscriptions) {
-    if (!sub.filter.matches(key)) continue;
-    if (sub.pending() + 1 > cfg.options.subscriber_max_pending ||
-        sub.pending_bytes() + bytes > cfg.options.subscriber_max_pending_bytes) {
-      too_slow.push_back(id);
+void stream_state::apply_events(std::vector<inbound>& events) {
+  storage::apply_batch batch(*cfg.store);
+  struct applied {
+    const inbound* source;
+    std::string record;  // empty for DELETE
+    std::optional<std::string> old_record;
+  };
+  std::vector<applied> done;
+  done.reserve(events.size());
+  for (auto& in : events) {
+    if (!in.event) {
+      ++skipped_events;
+      EB_LOG_WARN("stream", "'" << cfg.name << "': skipped malformed message at sequence "
+                                << in.stream_seq << " on " << in.msg.subject << ": "
+                                << in.decode_error.message());
       continue;
     }
-    int64_t started = protocol::now_ms();
-    ++sub.sent;
-    sub.sent_bytes += bytes;
-    if (sub.sent % ack_every != 0) {
-      // Anonymous: the subscriber's reply to a plain message has nowhere to go.
-      caf::anon_send(sub.subscriber, change_atom::value, c);
+    const auto& ev = *in.event;
+    bool want_old = subscriptions->matches_any(ev.key);
+    applied out{&in, {}, std::nullopt};
+    status st;
+    if (ev.type == protocol::event_type::put) {
+      auto record = batch.put(ev, in.stream_seq, in.time_ms, want_old ? &out.old_record : nullptr);
+      if (record.ok())
+        out.record = std::move(*record);
+      else
+        st = record.error();
     } else {
-      // Its reply says the subscriber has handled this change and, messages between two actors
-      // keeping their order, every earlier one. A lost reply only delays the accounting until
-      // the next one: acknowledgements are cumulative.
-      self->request(sub.subscriber, kAckTimeout, change_atom::value, c)
-          .then([self = self, id = id, n = sub.sent,
-                 b = sub.sent_bytes](ok_atom) { self->state.on_changes_handled(id, n, b); },
-                [](caf::error&) {});  // gone (its down message ends it) or late
+      st = batch.erase(ev.key, want_old ? &out.old_record : nullptr);
     }
-    publish_stats(protocol::stats_operation::subscribe_emit, key, sub.filter.pattern(), started);
+    if (!st.ok()) {
+      EB_LOG_ERROR("stream", "'" << cfg.name << "': cannot apply sequence " << in.stream_seq << ": "
+                                 << st.to_string());
+      return stop(st);
+    }
+    done.push_back(std::move(out));
   }
-  for (auto id : too_slow) {
-    auto& sub = subscriptions.at(id);
-    ++slow_subscriptions_ended;
-    status why(errc::unavailable,
-               "too slow: " + std::to_string(sub.pending()) + " changes outstanding (" +
-                   std::to_string(sub.pending_bytes()) + " bytes) on stream '" + cfg.name + "'");
-    EB_LOG_WARN("stream", "'" << cfg.name << "': ending subscription " << id << " to '"
-                              << sub.filter.pattern() << "': " << why.message());
-    end_subscription(id, why);
+  if (auto st = batch.commit(events.back().stream_seq); !st.ok()) {
+    EB_LOG_ERROR("stream", "'" << cfg.name << "': " << st.to_string());
+    return stop(st);
+  }
+  for (auto& ev : done) {
+    if (ev.source->own_write != 0) writes->on_applied(ev.source->own_write, ev.record);
+    notify(*ev.source, ev.record, ev.old_record);
+  }
+  writes->on_replica_advanced();
+  if (current == phase::opening && stream_known && cfg.store->applied_sequence() >= ready_target)
+    become_ready();
+  finish_close_if_drained();
+}
+
+void stream_state::notify(const inbound& in, const std::string& record,
+                          const std::optional<std::string>& old_record) {
+  if (subscriptions->empty() && !cfg.on_message) return;
+  change c{cfg.name, in.event->key, in.stream_seq, record, old_record.value_or(""), in.msg.data};
+  int64_t started = protocol::now_ms();
+  auto deliver = [this](const subscriber_actor& to, const change& ch,
+                        const std::optional<subscription_set::ack_point>& ack) {
+    if (!ack) {
+      // Anonymous: the subscriber's reply to a plain message has nowhere to go.
+      caf::anon_send(to, change_atom::value, ch);
+      return;
+    }
+    self->request(to, kAckTimeout, change_atom::value, ch)
+        .then(
+            [self = self, a = *ack](ok_atom) {
+              self->state.subscriptions->acknowledged(a.id, a.through, a.through_bytes);
+            },
+            [](caf::error&) {});  // gone (its down message ends it) or late
+  };
+  auto sent = [&](const protocol::glob& filter) {
+    stats->publish(protocol::stats_operation::subscribe_emit, c.key, filter.pattern(), started);
+  };
+  for (auto& slow : subscriptions->dispatch(c, deliver, sent)) {
+    EB_LOG_WARN("stream", "'" << cfg.name << "': ending subscription " << slow.id << ": "
+                              << slow.why.message());
+    if (slow.subscriber_left) self->demonitor(slow.subscriber.address());
+    self->send(slow.subscriber, ended_atom::value, slow.id, to_error(slow.why));
   }
   if (cfg.on_message) caf::anon_send(cfg.on_message, change_atom::value, c);
 }
 
-void stream_state::on_changes_handled(uint64_t id, uint64_t through, uint64_t through_bytes) {
-  auto it = subscriptions.find(id);
-  if (it == subscriptions.end()) return;
-  it->second.acked = std::max(it->second.acked, through);
-  it->second.acked_bytes = std::max(it->second.acked_bytes, through_bytes);
-}
-
-void stream_state::end_subscription(uint64_t id, const status& why) {
-  auto it = subscriptions.find(id);
-  if (it == subscriptions.end()) return;
-  auto subscriber = it->second.subscriber;
-  subscriptions.erase(it);
-  bool still_used = false;
-  for (auto& [other, sub] : subscriptions) still_used = still_used || sub.subscriber == subscriber;
-  if (!still_used) self->demonitor(subscriber.address());
-  if (!why.is_ok()) self->send(subscriber, ended_atom::value, id, to_error(why));
-}
-
-void stream_state::remove_subscriber(const caf::actor_addr& who) {
-  for (auto it = subscriptions.begin(); it != subscriptions.end();) {
-    if (it->second.subscriber.address() == who)
-      it = subscriptions.erase(it);
-    else
-      ++it;
-  }
-  touch();  // idleness counts from the moment the last subscription went away
-}
-
-// -- keys scans -----------------------------------------------------------------------------------
+// -- keys scans ---------------------------------------------------------------------------------
 
 void stream_state::continue_scan(uint64_t id) {
   auto it = scans.find(id);
@@ -327,7 +516,7 @@ void stream_state::continue_scan(uint64_t id) {
   auto& running = it->second;
   auto until = std::chrono::steady_clock::now() + cfg.options.scan_slice;
   auto done = running.keys->next(running.found, until);
-  if (done.ok() && !*done && self->clock().now() >= running.deadline)
+  if (done.ok() && !*done && now() >= running.deadline)
     done = status(errc::timeout, "listing the keys of '" + cfg.name + "' matching '" +
                                      running.keys->pattern().pattern() + "' took longer than " +
                                      std::to_string(cfg.options.operation_timeout.count()) + " ms");
@@ -340,61 +529,113 @@ void stream_state::continue_scan(uint64_t id) {
     self->send(self, scan_atom::value, id);  // the next slice, after what is queued already
     return;
   }
-  publish_stats(protocol::stats_operation::keys, std::nullopt, running.keys->pattern().pattern(),
-                running.started_ms);
+  reader->keys_listed(running.keys->pattern().pattern(), running.started_ms);
   running.promise.deliver(std::move(running.found));
   scans.erase(it);
 }
 
+// -- timers ---------------------------------------------------------------------------------
+
+void stream_state::schedule_tick() {
+  if (tick_scheduled || current == phase::stopped) return;
+  tick_scheduled = true;
+  // Pending work is checked every second; otherwise only consumer liveness and idleness.
+  bool busy = !writes->empty() || !api->idle() || current == phase::opening;
+  auto interval = busy ? std::chrono::milliseconds(1000) : cfg.options.heartbeat;
+  if (cfg.options.idle_timeout.count() > 0 && cfg.options.idle_check_interval < interval)
+    interval = cfg.options.idle_check_interval;
+  self->delayed_send(self, interval, tick_atom::value);
+}
+
+void stream_state::on_tick() {
+  tick_scheduled = false;
+  if (current == phase::stopped) return;
+  drain();  // what arrived without waking the actor
+  if (current == phase::stopped) return;
+  if (current == phase::opening && now() >= open_deadline)
+    return fail_open(status(errc::timeout, "stream '" + cfg.name + "' did not open within " +
+                                               std::to_string(cfg.options.open_timeout.count()) +
+                                               " ms"));
+  writes->expire();
+  api->expire();
+  if (current == phase::stopped) return;
+  if (stream_known && (current == phase::opening || current == phase::ready))
+    consumer->check_liveness();
+  finish_close_if_drained();
+  if (current == phase::ready && idle()) {
+    EB_LOG_INFO("stream", "'" << cfg.name << "' idle for " << cfg.options.idle_timeout.count()
+                              << " ms: stopping");
+    return stop(status(errc::closed, "stream '" + cfg.name + "' stopped after being idle"));
+  }
+  schedule_tick();
+}
+
+bool stream_state::idle() const {
+  if (cfg.options.idle_timeout.count() <= 0) return false;
+  if (!subscriptions->empty() || !writes->empty()) return false;
+  if (cfg.reads && cfg.reads->since_last() < cfg.options.idle_timeout) return false;
+  return self->clock().now() - last_activity >= cfg.options.idle_timeout;
+}
+
 // -- behaviour ----------------------------------------------------------------------------------
 
-namespace {
-
 stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config config) {
-  auto& st = self->state;
-  st.start(std::move(config));
-  self->set_down_handler(
-      [self](const caf::down_msg& down) { self->state.remove_subscriber(down.source); });
+  self->state.start(std::move(config));
+  self->set_down_handler([self](const caf::down_msg& down) {
+    if (self->state.subscriptions) self->state.subscriptions->remove_subscriber(down.source);
+  });
   return {
       [self](put_atom, std::string& key, std::string& document) -> caf::result<entry> {
         auto& s = self->state;
         s.touch();
-        if (auto err = s.check_serving(); !err.is_ok()) return to_error(err);
-        s.put(self->make_response_promise(), std::move(key), std::move(document));
-        return caf::delegated<entry>();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto rp = self->make_response_promise<entry>();
+        s.writes->put(std::move(key), std::move(document),
+                      [self, rp](result<std::string> r) mutable {
+                        if (r.ok())
+                          rp.deliver(entry{std::move(*r)});
+                        else
+                          rp.deliver(to_error(r.error()));
+                        self->state.finish_close_if_drained();
+                      });
+        s.schedule_tick();
+        return rp;
       },
       [self](get_atom, const std::string& key) -> caf::result<entry> {
         auto& s = self->state;
         s.touch();
-        if (auto err = s.check_serving(); !err.is_ok()) return to_error(err);
-        int64_t started = protocol::now_ms();
-        if (auto invalid = protocol::validate_key(key); !invalid.is_ok()) return to_error(invalid);
-        auto value = s.cfg.store->get(key);
-        if (!value.ok()) return to_error(value.error());
-        s.publish_stats(protocol::stats_operation::get, key, std::nullopt, started);
-        return entry{value->value_or(std::string())};
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto record = s.reader->get(key);
+        if (!record.ok()) return to_error(record.error());
+        return entry{std::move(*record)};
       },
       [self](erase_atom, std::string& key) -> caf::result<uint64_t> {
         auto& s = self->state;
         s.touch();
-        if (auto err = s.check_serving(); !err.is_ok()) return to_error(err);
-        s.erase(self->make_response_promise(), std::move(key));
-        return caf::delegated<uint64_t>();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto rp = self->make_response_promise<uint64_t>();
+        s.writes->erase(std::move(key), [self, rp](result<uint64_t> r) mutable {
+          if (r.ok())
+            rp.deliver(*r);
+          else
+            rp.deliver(to_error(r.error()));
+          self->state.finish_close_if_drained();
+        });
+        s.schedule_tick();
+        return rp;
       },
       [self](keys_atom, std::string& pattern) -> caf::result<std::vector<std::string>> {
         auto& s = self->state;
         s.touch();
-        if (auto err = s.check_serving(); !err.is_ok()) return to_error(err);
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
         int64_t started = protocol::now_ms();
-        auto compiled = s.patterns.compile(pattern);
-        if (!compiled.ok()) return to_error(compiled.error());
-        auto keys = s.cfg.store->scan_keys(std::move(*compiled));
+        auto keys = s.reader->scan(pattern);
         if (!keys.ok()) return to_error(keys.error());
         uint64_t id = s.next_scan++;
         auto& running = s.scans[id];
         running.keys = std::move(*keys);
         running.promise = self->make_response_promise<std::vector<std::string>>();
-        running.deadline = self->clock().now() + s.cfg.options.operation_timeout;
+        running.deadline = s.now() + s.cfg.options.operation_timeout;
         running.started_ms = started;
         auto promise = running.promise;
         s.continue_scan(id);
@@ -404,23 +645,21 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
              subscriber_actor& subscriber) -> caf::result<uint64_t> {
         auto& s = self->state;
         s.touch();
-        if (auto err = s.check_serving(); !err.is_ok()) return to_error(err);
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
         if (!subscriber)
           return to_error(status(errc::invalid_argument, "subscriber must be a valid actor"));
         int64_t started = protocol::now_ms();
-        uint64_t id = s.next_subscription++;
         self->monitor(subscriber);
-        s.subscriptions.emplace(
-            id, stream_state::subscription{protocol::glob(filter), std::move(subscriber)});
-        s.publish_stats(protocol::stats_operation::subscribe, std::nullopt, filter, started);
+        uint64_t id = s.subscriptions->add(protocol::glob(filter), std::move(subscriber));
+        s.stats->publish(protocol::stats_operation::subscribe, std::nullopt, filter, started);
         return id;
       },
       [self](unsubscribe_atom, uint64_t id) -> caf::result<ok_atom> {
         auto& s = self->state;
         s.touch();
-        if (s.subscriptions.count(id) == 0)
+        if (!s.subscriptions->contains(id))
           return to_error(status(errc::not_found, "no subscription " + std::to_string(id)));
-        s.end_subscription(id, status::ok());
+        if (auto left = s.subscriptions->remove(id)) self->demonitor(left->address());
         return ok_atom::value;
       },
       [self](status_atom) -> stream_status {
@@ -430,34 +669,40 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         out.ready = s.current == stream_state::phase::ready;
         out.applied_sequence = s.cfg.store ? s.cfg.store->applied_sequence() : 0;
         out.skipped_events = s.skipped_events;
-        out.subscriptions = s.subscriptions.size();
-        out.pending_writes = s.writes.size();
-        out.slow_subscriptions_ended = s.slow_subscriptions_ended;
+        out.subscriptions = s.subscriptions ? s.subscriptions->size() : 0;
+        out.pending_writes = s.writes ? s.writes->size() : 0;
+        out.slow_subscriptions_ended = s.subscriptions ? s.subscriptions->slow_ended() : 0;
         return out;
       },
       [self](ready_atom) -> caf::result<ok_atom> {
         auto& s = self->state;
-        s.touch();  // the manager sends it when it hands the stream out
         if (s.current == stream_state::phase::ready) return ok_atom::value;
         if (s.current != stream_state::phase::opening)
           return to_error(status(errc::closed, "stream '" + s.cfg.name + "' is closed"));
-        auto rp = self->make_response_promise();
+        auto rp = self->make_response_promise<ok_atom>();
         s.ready_waiters.push_back(rp);
-        return caf::delegated<ok_atom>();
+        return rp;
       },
       [self](close_atom) -> caf::result<ok_atom> {
-        auto rp = self->make_response_promise();
+        auto rp = self->make_response_promise<ok_atom>();
         self->state.begin_close(rp);
-        return caf::delegated<ok_atom>();
+        return rp;
       },
       [self](drop_atom) -> caf::result<ok_atom> {
-        auto rp = self->make_response_promise();
+        auto rp = self->make_response_promise<ok_atom>();
         self->state.begin_drop(rp);
-        return caf::delegated<ok_atom>();
+        return rp;
       },
       [self](drain_atom) { self->state.drain(); },
       [self](tick_atom) { self->state.on_tick(); },
       [self](scan_atom, uint64_t id) { self->state.continue_scan(id); },
+      [self](touch_atom) { self->state.touch(); },
+      [self](local_atom) -> caf::result<local_access> {
+        auto& s = self->state;
+        if (s.current != stream_state::phase::ready)
+          return to_error(status(errc::closed, "stream '" + s.cfg.name + "' is not open"));
+        return local_access{s.cfg.store, s.cfg.reads};
+      },
   };
 }
 

@@ -1,20 +1,27 @@
-// The stream actor: owns one stream's JetStream consumer and its local replica (SPEC §3, §6).
+// The stream actor: owns one stream's JetStream consumer and its local replica (internal to
+// actors/; applications use the typed handle of include/eventbase/actors.hpp).
 //
 // Lifecycle: on start it asks JetStream for the stream (creating it if missing) and its last
-// sequence, creates an ephemeral pull consumer from the replica's applied sequence + 1, and is
-// ready once it has applied everything up to that last sequence. It then applies live events
-// as they arrive, answers reads from the replica, and publishes writes, replying to each once the
+// sequence, creates a pull consumer from the replica's applied sequence + 1, and is ready once
+// it has applied everything up to that last sequence. It then applies live events as they
+// arrive, answers reads from the replica, and publishes writes, replying to each once the
 // replica has applied it. It stops on close, drop, a fatal storage error or (when configured)
-// after being idle with no subscriptions.
+// after being idle with no subscriptions; whatever way it ends, it leaves no NATS subscription,
+// listener or consumer behind.
 //
 // Everything it says to NATS is an asynchronous publish; replies come back through its inbox as
-// messages (inbound.hpp). It never blocks on the network.
+// messages (inbound.hpp). It never blocks on the network. Its parts, each a component of its
+// own: jetstream_client (API calls), pull_consumer, write_pipeline, subscription_set,
+// stats_publisher.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include <caf/allowed_unsafe_message_type.hpp>
 
 #include "eventbase/actors.hpp"
 
@@ -27,24 +34,52 @@ class stream_store;
 
 namespace eventbase::actors {
 
-/// Tuning shared by all streams of a node; the defaults suit production.
+/// Tuning shared by all streams of a node. Every field has the default production uses.
 struct stream_options {
-  std::chrono::milliseconds operation_timeout{10000};  // a write or JetStream call
+  /// How long a write, a keys scan or a JetStream API call may take.
+  std::chrono::milliseconds operation_timeout{10000};
+  /// How long opening (reaching the stream's last sequence at open time) may take.
   std::chrono::milliseconds open_timeout{10000};
-  int replicas = 1;                           // of streams this node creates
-  int64_t pull_batch = 1024;                  // messages per pull request
-  int64_t pull_max_bytes = int64_t{4} << 20;  // raised to the server's max payload
+  /// JetStream replicas of the streams this node creates (existing streams keep theirs).
+  int replicas = 1;
+  /// Messages per pull request, and bytes (raised to the server's max payload).
+  int64_t pull_batch = 1024;
+  int64_t pull_max_bytes = int64_t{4} << 20;
+  /// Lifetime of a pull request, and the interval of its idle heartbeats; three missed
+  /// heartbeats make the consumer count as lost.
   std::chrono::milliseconds pull_expires{30000};
-  std::chrono::milliseconds heartbeat{5000};             // idle heartbeat of pull requests
-  std::chrono::milliseconds idle_timeout{0};             // 0: never end for idleness
-  std::chrono::milliseconds idle_check_interval{60000};  // how often idleness is checked
-  // Changes (and their bytes) sent to one subscription and not yet acknowledged; a subscriber
-  // that falls further behind has its subscription ended ("too slow").
+  std::chrono::milliseconds heartbeat{5000};
+  /// Idle time after which a stream without subscriptions stops itself; 0: never.
+  std::chrono::milliseconds idle_timeout{0};
+  /// How often idleness is checked.
+  std::chrono::milliseconds idle_check_interval{60000};
+  /// Changes (and their bytes) sent to one subscription and not yet acknowledged; a subscriber
+  /// that falls further behind has its subscription ended ("too slow").
   uint64_t subscriber_max_pending = 10000;
   uint64_t subscriber_max_pending_bytes = uint64_t{64} << 20;
-  // A keys scan runs in slices of at most this long, so that other requests to the stream,
-  // and other actors on the same thread, are served in between.
+  /// A keys scan runs in slices of at most this long, so that other requests to the stream,
+  /// and other actors on the same thread, are served in between.
   std::chrono::milliseconds scan_slice{5};
+};
+
+/// When the C++ API last read a stream's replica without going through its actor, so that the
+/// actor does not count the stream as idle while it is being read.
+class read_activity {
+ public:
+  void note() {
+    last_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                   std::memory_order_relaxed);
+  }
+  /// Time since the last note(); the maximum when there was none.
+  std::chrono::steady_clock::duration since_last() const {
+    auto last = last_ns_.load(std::memory_order_relaxed);
+    if (last == 0) return std::chrono::steady_clock::duration::max();
+    return std::chrono::steady_clock::now().time_since_epoch() -
+           std::chrono::steady_clock::duration(last);
+  }
+
+ private:
+  std::atomic<std::chrono::steady_clock::rep> last_ns_{0};
 };
 
 struct stream_config {
@@ -52,12 +87,41 @@ struct stream_config {
   std::string stats_stream;  // empty: no stats
   std::shared_ptr<nats::transport> nats;
   std::shared_ptr<storage::stream_store> store;  // opened by the spawner; the actor closes it
+  std::shared_ptr<read_activity> reads;          // may be null: no reads outside the actor
   subscriber_actor on_message;                   // gets every applied event; may be invalid
   stream_options options;
 };
+
+/// What an in-process handle needs to read a stream's replica without its actor.
+struct local_access {
+  std::shared_ptr<storage::stream_store> store;
+  std::shared_ptr<read_activity> reads;
+};
+
+// -- internal messages --------------------------------------------------------------------------
+
+using drain_atom = caf::atom_constant<caf::atom("eb_drain")>;  // the inbox has items
+using tick_atom = caf::atom_constant<caf::atom("eb_tick")>;    // timers: deadlines, liveness
+using scan_atom = caf::atom_constant<caf::atom("eb_scan")>;    // the next slice of a keys scan
+using touch_atom = caf::atom_constant<caf::atom("eb_touch")>;  // handed out: not idle
+using local_atom = caf::atom_constant<caf::atom("eb_local")>;  // local_access, in process only
+
+/// The stream actor's full interface: the public one and the messages of its own node.
+using stream_actor_impl =
+    stream_actor::extend<caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>,
+                         caf::reacts_to<scan_atom, uint64_t>, caf::reacts_to<touch_atom>,
+                         caf::replies_to<local_atom>::with<local_access>>;
 
 /// Spawns a stream actor. Send it `ready_atom` to learn when it has caught up (or why it
 /// could not open).
 stream_actor spawn_stream(caf::actor_system& sys, stream_config config);
 
+/// The same handle with the node-internal messages (the actor behind any stream_actor this
+/// node spawned).
+inline stream_actor_impl internal(const stream_actor& actor) {
+  return caf::actor_cast<stream_actor_impl>(actor);
+}
+
 }  // namespace eventbase::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eventbase::actors::local_access)

@@ -73,12 +73,13 @@ subscriber_actor::behavior_type change_callback_actor(subscriber_actor::pointer 
   };
 }
 
-subscriber_actor::behavior_type message_callback_actor(subscriber_actor::pointer,
-                                                       message_callback callback) {
+subscriber_actor::behavior_type message_callback_actor(
+    subscriber_actor::pointer,
+    std::function<void(const std::string& stream, const nlohmann::json& event)> callback) {
   return {
       [callback](change_atom, change& c) {
         nlohmann::json event = parse_event(c.event);
-        run_user_code("on_message callback", [&] { callback(event); });
+        run_user_code("on_message callback", [&] { callback(c.stream, event); });
         return ok_atom::value;
       },
       [](ended_atom, uint64_t, caf::error&) {},  // on_message is not a subscription
@@ -96,7 +97,9 @@ subscriber_actor spawn_change_callback(caf::actor_system& sys, change_callback c
   return sys.spawn<caf::detached>(change_callback_actor, std::move(callback), std::move(ended));
 }
 
-subscriber_actor spawn_message_callback(caf::actor_system& sys, message_callback callback) {
+subscriber_actor spawn_message_callback(
+    caf::actor_system& sys,
+    std::function<void(const std::string& stream, const nlohmann::json& event)> callback) {
   return sys.spawn<caf::detached>(message_callback_actor, std::move(callback));
 }
 
@@ -119,7 +122,7 @@ bool subscription::active() const {
 }
 
 status subscription::error() const {
-  if (!impl_) return status::ok();
+  if (!impl_) return status::OK();
   std::lock_guard<std::mutex> guard(impl_->mutex);
   return impl_->ended_by;
 }

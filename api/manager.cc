@@ -44,23 +44,6 @@ struct manager::impl : api::local_resources {
 
 namespace {
 
-subscriber_actor::behavior_type stream_message_actor(
-    subscriber_actor::pointer,
-    std::function<void(const std::string&, const nlohmann::json&)> callback) {
-  return {
-      [callback](change_atom, change& c) {
-        auto event = nlohmann::json::parse(c.event, nullptr, false);
-        try {
-          callback(c.stream, event.is_discarded() ? nlohmann::json(c.event) : event);
-        } catch (const std::exception& e) {
-          EB_LOG_ERROR("api", "on_message callback threw: " << e.what());
-        }
-        return ok_atom::value;
-      },
-      [](ended_atom, uint64_t, caf::error&) {},  // on_message is not a subscription
-  };
-}
-
 notice_listener_actor::behavior_type notice_actor(
     notice_listener_actor::pointer, std::function<void(const std::string&)> on_opened,
     std::function<void(const std::string&)> on_closed) {
@@ -84,13 +67,12 @@ result<manager> manager::create(manager_config config) {
   if (config.timeout.count() <= 0)
     return status(errc::invalid_argument, "timeout must be positive");
   auto p = std::make_shared<impl>();
-  if (auto st = api::open_local(*p, config.nats, config.data_path, config.timeout); !st.is_ok())
+  if (auto st = api::open_local(*p, config.nats, config.data_path, config.timeout); !st.ok())
     return st;
 
   auto& sys = p->rt->system();
   p->requester = api::spawn_requester(sys);
-  if (config.on_message)
-    p->on_message = sys.spawn<caf::detached>(stream_message_actor, config.on_message);
+  if (config.on_message) p->on_message = api::spawn_message_callback(sys, config.on_message);
   actors::manager_config mc;
   mc.nats = p->nats;
   mc.db = p->db;
@@ -112,32 +94,36 @@ result<manager> manager::create(manager_config config) {
 
 result<stream> manager::get_stream(const std::string& name) {
   if (!impl_) return status(errc::closed, "manager handle is empty");
-  if (auto st = protocol::validate_stream_name(name); !st.is_ok()) return st;
-  // A stream can stop for idleness between the reply and the lookup of its store: ask again.
+  if (auto st = protocol::validate_stream_name(name); !st.ok()) return st;
+  // A stream can stop for idleness between the two requests: ask again.
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto actor = request_sync<stream_actor>(*impl_->rt, impl_->actor, impl_->request_timeout,
                                             open_atom::value, name);
     if (!actor.ok()) return actor.error();
+    {
+      std::lock_guard<std::mutex> guard(impl_->mutex);
+      if (auto existing = impl_->handles[actor->address()].lock()) return stream(existing);
+    }
+    // The replica itself, for reads on the caller's thread.
+    auto local = request_sync<actors::local_access>(
+        *impl_->rt, actors::internal(*actor), impl_->request_timeout, actors::local_atom::value);
+    if (!local.ok()) continue;
     std::lock_guard<std::mutex> guard(impl_->mutex);
     auto& slot = impl_->handles[actor->address()];
     if (auto existing = slot.lock()) return stream(existing);
-    auto store = impl_->db->find_open(name);
-    if (!store) continue;
     auto p = std::make_shared<stream::impl>();
     p->rt = impl_->rt;
     p->nats = impl_->nats;
     p->db = impl_->db;
-    p->store = std::move(store);
+    p->read_directly(
+        local->store, local->reads,
+        impl_->config.stats_stream_name ? impl_->config.stats_stream_name(name) : std::string());
     p->actor = *actor;
     p->requester = impl_->requester;
     p->request_timeout = impl_->request_timeout;
     p->managed = true;
     p->config.stream_name = name;
     p->config.timeout = impl_->config.timeout;
-    if (impl_->config.stats_stream_name) {
-      auto stats = impl_->config.stats_stream_name(name);
-      if (!stats.empty()) p->stats_subject = protocol::stats_subject(stats);
-    }
     slot = p;
     // Forget handles of streams that are gone.
     for (auto it = impl_->handles.begin(); it != impl_->handles.end();)
@@ -154,17 +140,17 @@ result<std::vector<std::string>> manager::open_streams() {
 }
 
 status manager::close_all() {
-  if (!impl_) return status::ok();
+  if (!impl_) return status::OK();
   auto done =
       request_sync<ok_atom>(*impl_->rt, impl_->actor, impl_->request_timeout, close_atom::value);
-  return done.ok() ? status::ok() : done.error();
+  return done.ok() ? status::OK() : done.error();
 }
 
 status manager::delete_stream(const std::string& name) {
   if (!impl_) return status(errc::closed, "manager handle is empty");
   auto done = request_sync<ok_atom>(*impl_->rt, impl_->actor, impl_->request_timeout,
                                     drop_atom::value, name);
-  return done.ok() ? status::ok() : done.error();
+  return done.ok() ? status::OK() : done.error();
 }
 
 }  // namespace eventbase

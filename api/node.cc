@@ -15,6 +15,7 @@
 #include "eventbase/actors.hpp"
 #include "eventbase/log.hpp"
 #include "eventbase/network.hpp"
+#include "eventbase/request.hpp"
 #include "nats/connection.hpp"
 #include "nats/embedded_server.hpp"
 #include "storage/database.hpp"
@@ -37,18 +38,18 @@ struct node::impl {
 
   status stop() {
     std::lock_guard<std::mutex> guard(mutex);
-    if (stopped) return status::ok();
+    if (stopped) return status::OK();
     stopped = true;
     status result;
     if (system && manager) {
       system->middleman().unpublish(manager, port);
       caf::scoped_actor self{*system};
-      self->request(manager, config.timeout + std::chrono::seconds(5), close_atom::value)
-          .receive([](ok_atom) {},
-                   [&](caf::error& err) {
-                     result = to_status(err);
-                     EB_LOG_WARN("node", "closing streams: " << result.to_string());
-                   });
+      auto closed =
+          ask<ok_atom>(*self, manager, config.timeout + std::chrono::seconds(5), close_atom::value);
+      if (!closed.ok()) {
+        result = closed.error();
+        EB_LOG_WARN("node", "closing streams: " << result.to_string());
+      }
       self->send_exit(manager, caf::exit_reason::user_shutdown);
       manager = manager_actor();
     }
@@ -126,7 +127,7 @@ result<node> node::start(node_config config) {
 }
 
 status node::stop() {
-  return impl_ ? impl_->stop() : status::ok();
+  return impl_ ? impl_->stop() : status::OK();
 }
 
 uint16_t node::port() const {
@@ -144,11 +145,8 @@ std::string node::nats_url() const {
 result<std::vector<std::string>> node::open_streams() {
   if (!impl_ || !impl_->system) return status(errc::closed, "node is stopped");
   caf::scoped_actor self{*impl_->system};
-  result<std::vector<std::string>> out = status(errc::internal, "no reply");
-  self->request(impl_->manager, impl_->config.timeout, list_atom::value)
-      .receive([&](std::vector<std::string>& names) { out = std::move(names); },
-               [&](caf::error& err) { out = to_status(err); });
-  return out;
+  return ask<std::vector<std::string>>(*self, impl_->manager, impl_->config.timeout,
+                                       list_atom::value);
 }
 
 }  // namespace eventbase

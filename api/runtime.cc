@@ -112,7 +112,7 @@ status open_local(local_resources& out, const nats_options& nats, const std::str
   auto db = storage::database::open(path);
   if (!db.ok()) return db.error();
   out.db = *db;
-  return status::ok();
+  return status::OK();
 }
 
 caf::timespan request_timeout_for(std::chrono::milliseconds operation_timeout) {

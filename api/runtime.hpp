@@ -42,6 +42,7 @@ class runtime {
     actor_lease(actor_lease&&) = default;
     ~actor_lease();
     caf::blocking_actor* operator->() { return actor_->ptr(); }
+    caf::blocking_actor& operator*() { return *actor_->ptr(); }
 
    private:
     runtime* owner_;

@@ -9,7 +9,6 @@
 #include "api/stream_impl.hpp"
 #include "eventbase/log.hpp"
 #include "protocol/document.hpp"
-#include "protocol/key_pattern.hpp"
 #include "protocol/names.hpp"
 #include "protocol/timestamp.hpp"
 
@@ -46,12 +45,12 @@ stream::impl::~impl() {
   // A managed stream lives on without handles (its subscriptions too): the manager closes it
   // when it is idle.
   if (managed) return;
-  if (auto st = close(); !st.is_ok())
+  if (auto st = close(); !st.ok())
     EB_LOG_WARN("api", "closing '" << config.stream_name << "': " << st.to_string());
 }
 
 status stream::impl::close() {
-  if (closed.exchange(true)) return status::ok();
+  if (closed.exchange(true)) return status::OK();
   status result;
   if (actor) {
     auto done = request_sync<ok_atom>(*rt, actor, request_timeout, close_atom::value);
@@ -64,15 +63,16 @@ status stream::impl::close() {
 status stream::impl::check_open() const {
   if (closed.load(std::memory_order_acquire))
     return status(errc::closed, "stream '" + config.stream_name + "' is closed");
-  return status::ok();
+  return status::OK();
 }
 
-void stream::impl::publish_stats(protocol::stats_operation op, std::optional<std::string> id,
-                                 std::optional<std::string> pattern, int64_t started_ms) const {
-  if (stats_subject.empty()) return;
-  protocol::stats_event ev{op, std::move(id), std::move(pattern), started_ms,
-                           protocol::now_ms() - started_ms};
-  nats->publish(stats_subject, protocol::encode_stats(ev));
+void stream::impl::read_directly(std::shared_ptr<storage::stream_store> replica,
+                                 std::shared_ptr<actors::read_activity> activity,
+                                 const std::string& stats_stream) {
+  store = std::move(replica);
+  reads = std::move(activity);
+  stats = std::make_unique<actors::stats_publisher>(nats, stats_stream);
+  reader = std::make_unique<actors::replica_reader>(store, *stats);
 }
 
 void stream::impl::release() {
@@ -87,6 +87,7 @@ void stream::impl::release() {
   if (managed) return;
   if (on_message) caf::anon_send_exit(on_message, caf::exit_reason::user_shutdown);
   if (requester) caf::anon_send_exit(requester, caf::exit_reason::user_shutdown);
+  reader.reset();
   if (store) store->close();
   store.reset();
   if (!temp_dir.empty()) {
@@ -99,29 +100,32 @@ void stream::impl::release() {
 // -- stream -----------------------------------------------------------------------------------
 
 result<stream> stream::open(stream_config config) {
-  if (auto st = protocol::validate_stream_name(config.stream_name); !st.is_ok()) return st;
+  if (auto st = protocol::validate_stream_name(config.stream_name); !st.ok()) return st;
   if (!config.stats_stream_name.empty()) {
-    if (auto st = protocol::validate_stream_name(config.stats_stream_name); !st.is_ok())
+    if (auto st = protocol::validate_stream_name(config.stats_stream_name); !st.ok())
       return status(errc::invalid_argument, "stats " + st.message());
   }
   if (config.timeout.count() <= 0)
     return status(errc::invalid_argument, "timeout must be positive");
   auto p = std::make_shared<impl>();
-  if (auto st = api::open_local(*p, config.nats, config.data_path, config.timeout); !st.is_ok())
+  if (auto st = api::open_local(*p, config.nats, config.data_path, config.timeout); !st.ok())
     return st;
   auto store = p->db->open_stream(config.stream_name);
   if (!store.ok()) return store.error();
-  p->store = *store;
-  if (!config.stats_stream_name.empty())
-    p->stats_subject = protocol::stats_subject(config.stats_stream_name);
+  p->read_directly(*store, std::make_shared<actors::read_activity>(), config.stats_stream_name);
 
   auto& sys = p->rt->system();
-  if (config.on_message) p->on_message = api::spawn_message_callback(sys, config.on_message);
+  if (config.on_message)
+    p->on_message = api::spawn_message_callback(
+        sys, [callback = config.on_message](const std::string&, const nlohmann::json& event) {
+          callback(event);
+        });
   actors::stream_config actor_config;
   actor_config.name = config.stream_name;
   actor_config.stats_stream = config.stats_stream_name;
   actor_config.nats = p->nats;
   actor_config.store = p->store;
+  actor_config.reads = p->reads;
   actor_config.on_message = p->on_message;
   actor_config.options.operation_timeout = config.timeout;
   actor_config.options.open_timeout = config.timeout;
@@ -149,7 +153,7 @@ bool stream::is_open() const {
 
 result<document> stream::put(const std::string& key, const nlohmann::json& data) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
-  if (auto st = impl_->check_open(); !st.is_ok()) return st;
+  if (auto st = impl_->check_open(); !st.ok()) return st;
   auto text = to_json_text(data);
   if (!text.ok()) return text.error();
   auto reply = request_sync<entry>(*impl_->rt, impl_->actor, impl_->request_timeout,
@@ -161,7 +165,7 @@ result<document> stream::put(const std::string& key, const nlohmann::json& data)
 void stream::put_async(const std::string& key, const nlohmann::json& data,
                        std::function<void(result<document>)> done) {
   if (!impl_) return done(status(errc::closed, "stream handle is empty"));
-  if (auto st = impl_->check_open(); !st.is_ok()) return done(st);
+  if (auto st = impl_->check_open(); !st.ok()) return done(st);
   auto text = to_json_text(data);
   if (!text.ok()) return done(text.error());
   request_async<entry>(
@@ -177,47 +181,37 @@ void stream::put_async(const std::string& key, const nlohmann::json& data,
 
 result<std::optional<document>> stream::get(const std::string& key) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
-  if (auto st = impl_->check_open(); !st.is_ok()) return st;
-  if (auto st = protocol::validate_key(key); !st.is_ok()) return st;
-  int64_t started = protocol::now_ms();
-  impl_->store->note_read();
-  auto record = impl_->store->get(key);
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  impl_->reads->note();
+  auto record = impl_->reader->get(key);
   if (!record.ok()) return record.error();
-  impl_->publish_stats(protocol::stats_operation::get, key, std::nullopt, started);
-  if (!*record) return std::optional<document>();
-  return decode_record(**record);
+  return decode_record(*record);
 }
 
 result<uint64_t> stream::erase(const std::string& key) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
-  if (auto st = impl_->check_open(); !st.is_ok()) return st;
+  if (auto st = impl_->check_open(); !st.ok()) return st;
   return request_sync<uint64_t>(*impl_->rt, impl_->actor, impl_->request_timeout, erase_atom::value,
                                 key);
 }
 
 void stream::erase_async(const std::string& key, std::function<void(result<uint64_t>)> done) {
   if (!impl_) return done(status(errc::closed, "stream handle is empty"));
-  if (auto st = impl_->check_open(); !st.is_ok()) return done(st);
+  if (auto st = impl_->check_open(); !st.ok()) return done(st);
   request_async<uint64_t>(impl_->requester, impl_->actor, impl_->request_timeout, std::move(done),
                           erase_atom::value, key);
 }
 
 result<std::vector<std::string>> stream::keys(const std::string& pattern) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
-  if (auto st = impl_->check_open(); !st.is_ok()) return st;
-  int64_t started = protocol::now_ms();
-  auto compiled = impl_->patterns.compile(pattern);
-  if (!compiled.ok()) return compiled.error();
-  impl_->store->note_read();
-  auto keys = impl_->store->keys(*compiled);
-  if (!keys.ok()) return keys.error();
-  impl_->publish_stats(protocol::stats_operation::keys, std::nullopt, pattern, started);
-  return keys;
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  impl_->reads->note();
+  return impl_->reader->keys(pattern);
 }
 
 result<subscription> stream::subscribe(const std::string& glob, change_callback callback) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
-  if (auto st = impl_->check_open(); !st.is_ok()) return st;
+  if (auto st = impl_->check_open(); !st.ok()) return st;
   if (!callback) return status(errc::invalid_argument, "subscription callback is empty");
   auto sub = std::make_shared<subscription::impl>();
   sub->rt = impl_->rt;
@@ -245,18 +239,18 @@ result<subscription> stream::subscribe(const std::string& glob, change_callback 
 }
 
 status stream::close() {
-  return impl_ ? impl_->close() : status::ok();
+  return impl_ ? impl_->close() : status::OK();
 }
 
 status stream::delete_stream() {
   if (!impl_) return status(errc::closed, "stream handle is empty");
-  if (auto st = impl_->check_open(); !st.is_ok()) return st;
+  if (auto st = impl_->check_open(); !st.ok()) return st;
   auto done =
       request_sync<ok_atom>(*impl_->rt, impl_->actor, impl_->request_timeout, drop_atom::value);
   if (!done.ok()) return done.error();
   impl_->closed = true;
   impl_->release();
-  return status::ok();
+  return status::OK();
 }
 
 }  // namespace eventbase

@@ -21,11 +21,13 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/replica_reader.hpp"
+#include "actors/stats_publisher.hpp"
+#include "actors/stream_actor.hpp"
 #include "api/runtime.hpp"
 #include "eventbase/actors.hpp"
 #include "eventbase/eventbase.hpp"
-#include "protocol/key_pattern.hpp"
-#include "protocol/stats.hpp"
+#include "eventbase/request.hpp"
 #include "storage/database.hpp"
 #include "storage/stream_store.hpp"
 
@@ -75,11 +77,7 @@ result<T> request_sync(runtime& rt, const Handle& target, caf::timespan timeout,
                   "a synchronous Eventbase call inside an *_async completion would deadlock; "
                   "use the *_async variant there");
   auto self = rt.borrow_actor();
-  result<T> out = status(errc::internal, "no reply");
-  self->request(target, timeout, xs...)
-      .receive([&](T& value) { out = std::move(value); },
-               [&](caf::error& err) { out = to_status(err); });
-  return out;
+  return ask<T>(*self, target, timeout, xs...);
 }
 
 /// Spawns the detached actor that runs `callback` for each change and `ended` when the stream
@@ -87,8 +85,11 @@ result<T> request_sync(runtime& rt, const Handle& target, caf::timespan timeout,
 subscriber_actor spawn_change_callback(caf::actor_system& sys, change_callback callback,
                                        std::function<void(const status&)> ended);
 
-/// Spawns the detached actor that runs `callback` for each applied event.
-subscriber_actor spawn_message_callback(caf::actor_system& sys, message_callback callback);
+/// Spawns the detached actor that runs `callback` for each applied event, with its stream's
+/// name (on_message of a stream and of a manager).
+subscriber_actor spawn_message_callback(
+    caf::actor_system& sys,
+    std::function<void(const std::string& stream, const nlohmann::json& event)> callback);
 
 }  // namespace eventbase::api
 
@@ -97,12 +98,18 @@ namespace eventbase {
 struct stream::impl : api::local_resources {
   stream_config config;
   std::shared_ptr<storage::stream_store> store;
+  std::shared_ptr<actors::read_activity> reads;    // tells the actor this handle reads
+  std::unique_ptr<actors::stats_publisher> stats;  // of the direct reads
+  std::unique_ptr<actors::replica_reader> reader;  // get and keys, on the caller's thread
   stream_actor actor;
   caf::actor requester;
   subscriber_actor on_message;
-  std::string stats_subject;             // empty: no stats
-  protocol::key_pattern_cache patterns;  // of keys(), which runs on the caller's thread
-  bool managed = false;                  // the manager owns the actor, the requester and the store
+  bool managed = false;  // the manager owns the actor, the requester and the store
+
+  /// Sets up the direct reads of `store` (whose stats go to `stats_stream`, if any).
+  void read_directly(std::shared_ptr<storage::stream_store> replica,
+                     std::shared_ptr<actors::read_activity> activity,
+                     const std::string& stats_stream);
 
   std::atomic<bool> closed{false};
   std::mutex mutex;  // guards subscriptions
@@ -113,8 +120,6 @@ struct stream::impl : api::local_resources {
   status check_open() const;
   /// Closes the stream actor and releases everything; ok if already closed.
   status close();
-  void publish_stats(protocol::stats_operation op, std::optional<std::string> id,
-                     std::optional<std::string> pattern, int64_t started_ms) const;
   /// Stops the helper actors and releases local resources (after the stream actor stopped).
   void release();
 };

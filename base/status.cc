@@ -31,7 +31,7 @@ const char* to_string(errc code) {
 }
 
 std::string status::to_string() const {
-  if (is_ok()) return "ok";
+  if (ok()) return "ok";
   std::string out = eventbase::to_string(code_);
   if (!message_.empty()) {
     out += ": ";

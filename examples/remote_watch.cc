@@ -14,6 +14,7 @@
 #include "eventbase/actors.hpp"     // typed handles, atoms, message types
 #include "eventbase/eventbase.hpp"  // decode_record, change_to_json (optional helpers)
 #include "eventbase/network.hpp"    // configure_network, connect_manager
+#include "eventbase/request.hpp"    // ask: a request and its reply, from a thread
 
 namespace {
 
@@ -54,32 +55,27 @@ void caf_main(caf::actor_system& sys, const config& cfg) {
     return;
   }
   caf::scoped_actor self{sys};
-  auto fail = [&](const caf::error& err) {
-    std::cerr << "error: " << eventbase::to_status(err).to_string() << std::endl;
-  };
-  self->request(*manager, timeout, eventbase::open_atom::value, std::string("example"))
-      .receive(
-          [&](eventbase::stream_actor& stream) {
-            auto w = sys.spawn(watcher);
-            self->request(stream, timeout, eventbase::subscribe_atom::value,
-                          std::string("greeting:*"), w)
-                .receive([](uint64_t) {}, fail);
-            std::string stored;
-            self->request(stream, timeout, eventbase::put_atom::value, std::string("greeting:1"),
-                          std::string(R"({"text":"hello"})"))
-                .receive(
-                    [&](const eventbase::entry& e) {
-                      auto doc = eventbase::decode_record(e.record);
-                      if (doc.ok() && *doc) stored = (*doc)->to_json().dump();
-                    },
-                    [&](caf::error& err) {
-                      fail(err);
-                      self->send_exit(w, caf::exit_reason::user_shutdown);  // no change will come
-                    });
-            self->wait_for(w);  // the watcher stops after the first change
-            std::cout << "put: " << stored << std::endl;  // after the watcher's line
-          },
-          fail);
+  using eventbase::ask;
+  auto stream = ask<eventbase::stream_actor>(*self, *manager, timeout, eventbase::open_atom::value,
+                                             std::string("example"));
+  if (!stream.ok()) {
+    std::cerr << "error: " << stream.error().to_string() << std::endl;
+    return;
+  }
+  auto w = sys.spawn(watcher);
+  auto subscribed = ask<uint64_t>(*self, *stream, timeout, eventbase::subscribe_atom::value,
+                                  std::string("greeting:*"), w);
+  auto put = ask<eventbase::entry>(*self, *stream, timeout, eventbase::put_atom::value,
+                                   std::string("greeting:1"), std::string(R"({"text":"hello"})"));
+  if (!subscribed.ok() || !put.ok()) {
+    auto why = subscribed.ok() ? put.error() : subscribed.error();
+    std::cerr << "error: " << why.to_string() << std::endl;
+    self->send_exit(w, caf::exit_reason::user_shutdown);  // no change will come
+    return;
+  }
+  self->wait_for(w);  // the watcher stops after the first change
+  auto doc = eventbase::decode_record(put->record);
+  if (doc.ok() && *doc) std::cout << "put: " << (*doc)->to_json().dump() << std::endl;
 }
 
 }  // namespace

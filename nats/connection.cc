@@ -183,7 +183,7 @@ status connection::publish(std::string_view subject, std::string_view payload,
     natsMsg_Destroy(msg);
   }
   if (s != NATS_OK) return nats_error("cannot publish to " + subj, s);
-  return status::ok();
+  return status::OK();
 }
 
 result<std::unique_ptr<inbox>> connection::open_inbox(const std::string& prefix,

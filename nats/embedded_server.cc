@@ -26,7 +26,7 @@ result<std::unique_ptr<embedded_server>> embedded_server::start(embedded_server_
     return status(errc::invalid_argument, "embedded nats-server needs a store directory");
   std::unique_ptr<embedded_server> server(new embedded_server(std::move(options)));
   auto st = server->launch();
-  if (!st.is_ok()) return st;
+  if (!st.ok()) return st;
   return server;
 }
 
@@ -79,7 +79,7 @@ status embedded_server::launch() {
   }
   process_ = std::move(process);
   EB_LOG_INFO("nats-server", "started pid " << process_->pid() << " on " << url());
-  return status::ok();
+  return status::OK();
 }
 
 void embedded_server::stop() {

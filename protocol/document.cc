@@ -50,13 +50,13 @@ status too_deep_error() {
 
 status validate_document(std::string_view text) {
   depth_checker checker;
-  if (nlohmann::json::sax_parse(text.begin(), text.end(), &checker)) return status::ok();
+  if (nlohmann::json::sax_parse(text.begin(), text.end(), &checker)) return status::OK();
   if (checker.too_deep) return too_deep_error();
   return status(errc::invalid_argument, "the document is not valid JSON");
 }
 
 result<nlohmann::json> parse_document(std::string_view text) {
-  if (auto st = validate_document(text); !st.is_ok()) return st;
+  if (auto st = validate_document(text); !st.ok()) return st;
   return nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
 }
 

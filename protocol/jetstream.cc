@@ -165,7 +165,7 @@ status parse_success(std::string_view response) {
   if (!doc.ok()) return doc.error();
   if (doc->value("success", false) != true)
     return status(errc::unavailable, "JetStream did not confirm the request");
-  return status::ok();
+  return status::OK();
 }
 
 namespace {

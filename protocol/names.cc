@@ -46,7 +46,7 @@ status validate_key(std::string_view key) {
     return status(errc::too_large, "key is " + std::to_string(key.size()) +
                                        " bytes, the limit is " + std::to_string(kMaxKeyBytes));
   if (!is_valid_utf8(key)) return status(errc::invalid_argument, "key is not valid UTF-8");
-  return status::ok();
+  return status::OK();
 }
 
 status validate_stream_name(std::string_view name) {
@@ -69,7 +69,7 @@ status validate_stream_name(std::string_view name) {
                                                 "except space . * > / \\");
     }
   }
-  return status::ok();
+  return status::OK();
 }
 
 }  // namespace eventbase::protocol

@@ -85,7 +85,7 @@ result<std::shared_ptr<database>> database::open(const std::string& path,
   // Not in the registry until it is fully open: a failed open destroys it without touching the
   // registry (whose mutex this thread holds).
   auto self = std::make_shared<database>(private_tag{}, canonical, options);
-  if (auto st = self->load(); !st.is_ok()) return st;
+  if (auto st = self->load(); !st.ok()) return st;
   registry()[canonical] = self;
   self->registered_ = true;
   return self;
@@ -170,10 +170,10 @@ status database::load() {
     st = db_->Write(durable(), &cleanup);
     if (!st.ok()) return storage_error("cannot clean up stream mappings", st);
   }
-  if (auto migrated = migrate_slots(slots); !migrated.is_ok()) return migrated;
+  if (auto migrated = migrate_slots(slots); !migrated.ok()) return migrated;
   st = db_->Put(rocksdb::WriteOptions(), meta_, kFormatKey, kFormat);
   if (!st.ok()) return storage_error("cannot record the storage format", st);
-  return status::ok();
+  return status::OK();
 }
 
 status database::migrate_slots(std::map<std::string, rocksdb::ColumnFamilyHandle*>& slots) {
@@ -222,7 +222,7 @@ status database::migrate_slots(std::map<std::string, rocksdb::ColumnFamilyHandle
     db_->DestroyColumnFamilyHandle(handle);
   }
   slots.clear();
-  return status::ok();
+  return status::OK();
 }
 
 database::~database() {
@@ -283,14 +283,14 @@ status database::drop_stream(const std::string& stream) {
     open_.erase(it);
   }
   auto it = ids_.find(stream);
-  if (it == ids_.end()) return status::ok();
+  if (it == ids_.end()) return status::OK();
   rocksdb::WriteBatch batch;
   delete_stream_range(batch, data_, it->second);
   batch.Delete(meta_, kMappingPrefix + stream);
   auto st = db_->Write(durable(), &batch);
   if (!st.ok()) return storage_error("cannot drop storage of stream '" + stream + "'", st);
   ids_.erase(it);
-  return status::ok();
+  return status::OK();
 }
 
 std::shared_ptr<stream_store> database::find_open(const std::string& stream) const {

@@ -16,12 +16,6 @@ rocksdb::Slice slice(std::string_view s) {
   return rocksdb::Slice(s.data(), s.size());
 }
 
-int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 status closed_error(const std::string& stream) {
   return status(errc::closed, "stream '" + stream + "' is closed");
 }
@@ -84,17 +78,6 @@ result<std::unique_ptr<key_scan>> stream_store::scan_keys(protocol::key_pattern 
   return std::unique_ptr<key_scan>(new key_scan(*this, std::move(pattern)));
 }
 
-void stream_store::note_read() const {
-  last_read_ns_.store(steady_ns(), std::memory_order_relaxed);
-}
-
-std::chrono::milliseconds stream_store::since_last_read() const {
-  int64_t last = last_read_ns_.load(std::memory_order_relaxed);
-  if (last == 0) return std::chrono::milliseconds::max();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::nanoseconds(steady_ns() - last));
-}
-
 status stream_store::clear() {
   std::unique_lock<std::shared_mutex> guard(lifecycle_);
   if (closed_) return closed_error(name_);
@@ -103,7 +86,7 @@ status stream_store::clear() {
   auto st = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!st.ok()) return storage_error("cannot clear stream '" + name_ + "'", st);
   applied_.store(0, std::memory_order_release);
-  return status::ok();
+  return status::OK();
 }
 
 status stream_store::sync() {
@@ -111,7 +94,7 @@ status stream_store::sync() {
   if (closed_) return closed_error(name_);
   auto st = db_->FlushWAL(/*sync=*/true);
   if (!st.ok()) return storage_error("cannot sync write-ahead log", st);
-  return status::ok();
+  return status::OK();
 }
 
 void stream_store::mark_closed() {
@@ -240,7 +223,7 @@ status apply_batch::erase(const std::string& key, std::optional<std::string>* pr
   impl_->batch.Delete(store_.family_, store_.stored_key(key));
   overlay_[key] = std::nullopt;
   ++changes_;
-  return status::ok();
+  return status::OK();
 }
 
 status apply_batch::commit(uint64_t through_seq) {
@@ -253,7 +236,7 @@ status apply_batch::commit(uint64_t through_seq) {
   changes_ = 0;
   if (!st.ok()) return storage_error("cannot write events to stream '" + store_.name_ + "'", st);
   store_.applied_.store(through_seq, std::memory_order_release);
-  return status::ok();
+  return status::OK();
 }
 
 }  // namespace eventbase::storage

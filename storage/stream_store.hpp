@@ -61,13 +61,6 @@ class stream_store {
   /// when the scan began. It must not outlive the store.
   result<std::unique_ptr<key_scan>> scan_keys(protocol::key_pattern pattern) const;
 
-  /// Records a read made outside the stream actor (the C++ API reads the replica directly), so
-  /// that the actor does not count the stream as idle.
-  void note_read() const;
-
-  /// Time since the last note_read(); very long if there was none.
-  std::chrono::milliseconds since_last_read() const;
-
   /// Deletes every document and resets the applied sequence to 0 (the stream was recreated and
   /// the replica is rebuilt from its first event).
   status clear();
@@ -99,7 +92,6 @@ class stream_store {
   std::string prefix_;  // of every key of this stream (encoding.hpp)
   std::string end_;     // the first key after this stream's range
   std::atomic<uint64_t> applied_;
-  mutable std::atomic<int64_t> last_read_ns_{0};  // steady clock; 0: never
   mutable std::shared_mutex lifecycle_;           // shared: reads and writes; exclusive: close
   bool closed_ = false;
 };

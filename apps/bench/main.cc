@@ -105,7 +105,7 @@ T must(eb::result<T> r, const std::string& what) {
 }
 
 void must(const eb::status& st, const std::string& what) {
-  if (!st.is_ok()) die(what + ": " + st.to_string());
+  if (!st.ok()) die(what + ": " + st.to_string());
 }
 
 std::string document_text(size_t bytes) {

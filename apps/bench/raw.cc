@@ -62,14 +62,14 @@ status raw_jetstream::create_stream(const std::string& name) {
   natsStatus s = js_AddStream(&info, impl_->js, &cfg, nullptr, &code);
   if (info) jsStreamInfo_Destroy(info);
   if (s != NATS_OK) return nats_error("cannot create stream " + name, s, code);
-  return status::ok();
+  return status::OK();
 }
 
 status raw_jetstream::delete_stream(const std::string& name) {
   jsErrCode code = jsErrCode(0);
   natsStatus s = js_DeleteStream(impl_->js, name.c_str(), nullptr, &code);
   if (s != NATS_OK) return nats_error("cannot delete stream " + name, s, code);
-  return status::ok();
+  return status::OK();
 }
 
 result<std::vector<double>> raw_jetstream::publish_sync(const std::vector<std::string>& subjects,

@@ -21,6 +21,7 @@
 #include "eventbase/actors.hpp"
 #include "eventbase/eventbase.hpp"
 #include "eventbase/network.hpp"
+#include "eventbase/request.hpp"
 
 namespace eventbase::cli {
 namespace {
@@ -46,16 +47,12 @@ class session {
     auto manager = connect_manager(self_->system(), opts_.host, opts_.port, opts_.timeout);
     if (!manager.ok()) return manager.error();
     manager_ = *manager;
-    return status::ok();
+    return status::OK();
   }
 
   template <class T, class Handle, class... Ts>
-  result<T> ask(const Handle& target, Ts... xs) {
-    result<T> out = status(errc::internal, "no reply");
-    self_->request(target, opts_.timeout, xs...)
-        .receive([&](T& value) { out = std::move(value); },
-                 [&](caf::error& err) { out = to_status(err); });
-    return out;
+  result<T> ask(const Handle& target, Ts&&... xs) {
+    return eventbase::ask<T>(*self_, target, opts_.timeout, std::forward<Ts>(xs)...);
   }
 
   result<stream_actor> stream(const std::string& name) {
@@ -189,7 +186,7 @@ int watch(session& s, const std::vector<std::string>& args, const sigset_t& stop
     while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
     }
     if (fds[1].revents & POLLIN) {
-      code = report(!ended->is_ok()
+      code = report(!ended->ok()
                         ? *ended
                         : status(errc::closed, "the server closed the stream or the connection"));
     } else {
@@ -250,7 +247,7 @@ int run(const options& opts) {
   int code;
   {
     session s(sys, opts);
-    if (auto st = s.connect(); !st.is_ok()) return report(st, unreachable);
+    if (auto st = s.connect(); !st.ok()) return report(st, unreachable);
     code = cmd.run ? cmd.run(s, opts.args) : watch(s, opts.args, stop_signals);
   }
   return code;

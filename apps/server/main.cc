@@ -152,6 +152,6 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signo);
   EB_LOG_INFO("server", "signal " << signo << ": shutting down");
   auto stopped = node->stop();
-  if (!stopped.is_ok()) return fail("shutdown: " + stopped.to_string(), 1);
+  if (!stopped.ok()) return fail("shutdown: " + stopped.to_string(), 1);
   return 0;
 }

@@ -39,10 +39,11 @@ class status {
   status() = default;
   status(errc code, std::string message) : code_(code), message_(std::move(message)) {}
 
-  static status ok() { return status(); }
+  /// The ok status (LevelDB's Status::OK()): OK() builds one, ok() tests one.
+  static status OK() { return status(); }
 
-  bool is_ok() const { return code_ == errc::ok; }
-  explicit operator bool() const { return is_ok(); }
+  bool ok() const { return code_ == errc::ok; }
+  explicit operator bool() const { return ok(); }
   errc code() const { return code_; }
   const std::string& message() const { return message_; }
 
@@ -71,7 +72,7 @@ class result {
  public:
   result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
   result(status st) : state_(std::move(st)) {    // NOLINT: implicit by design
-    if (std::get<status>(state_).is_ok())
+    if (std::get<status>(state_).ok())
       state_ = status(errc::internal, "result constructed from an ok status");
   }
 

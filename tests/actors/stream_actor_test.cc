@@ -337,7 +337,7 @@ CAF_TEST(a replica ahead of the stream is rebuilt) {
     ev.key = "stale";
     protocol::append_msgpack(json(1), ev.data_msgpack);
     CAF_REQUIRE(batch.put(ev, 10, 1).ok());
-    CAF_REQUIRE(batch.commit(10).is_ok());
+    CAF_REQUIRE(batch.commit(10).ok());
     store->close();
   }
   open(1);

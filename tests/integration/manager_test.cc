@@ -105,7 +105,7 @@ CAF_TEST(close all then get stream gives a new instance) {
   auto name = unique_name("mgr-closeall");
   auto first = m.get_stream(name).value();
   first.put("k", 1).value();
-  CAF_REQUIRE(m.close_all().is_ok());
+  CAF_REQUIRE(m.close_all().ok());
   CAF_CHECK(m.open_streams().value().empty());
   CAF_CHECK_EQUAL(closed.wait_for(1).size(), 1u);
   auto second = m.get_stream(name).value();
@@ -178,7 +178,7 @@ CAF_TEST(two hundred streams with data close and reopen intact) {
   }
   for (auto& t : threads) t.join();
   CAF_CHECK_EQUAL(m.open_streams().value().size(), 200u);
-  CAF_REQUIRE(m.close_all().is_ok());
+  CAF_REQUIRE(m.close_all().ok());
   CAF_CHECK(m.open_streams().value().empty());
   for (int i = 0; i < 200; ++i) {
     auto s = m.get_stream(names[i]).value();
@@ -193,7 +193,7 @@ CAF_TEST(delete stream removes it) {
   auto m = manager::create(config()).value();
   auto name = unique_name("mgr-del");
   m.get_stream(name).value().put("k", 1).value();
-  CAF_REQUIRE(m.delete_stream(name).is_ok());
+  CAF_REQUIRE(m.delete_stream(name).ok());
   CAF_CHECK(m.open_streams().value().empty());
   auto again = m.get_stream(name).value();
   CAF_CHECK(again.keys().value().empty());

@@ -9,6 +9,7 @@
 
 #include "actors/manager_actor.hpp"
 #include "eventbase/actors.hpp"
+#include "eventbase/request.hpp"
 #include "nats/connection.hpp"
 #include "storage/database.hpp"
 #include "support/nats_fixture.hpp"
@@ -32,13 +33,9 @@ struct caf_node {
   caf::actor_system sys{cfg};
 
   template <class T, class Handle, class... Ts>
-  result<T> ask(const Handle& target, Ts... xs) {
+  result<T> ask(const Handle& target, Ts&&... xs) {
     caf::scoped_actor self{sys};
-    result<T> out = status(errc::internal, "no reply");
-    self->request(target, std::chrono::seconds(15), xs...)
-        .receive([&](T& value) { out = std::move(value); },
-                 [&](caf::error& err) { out = to_status(err); });
-    return out;
+    return eventbase::ask<T>(*self, target, std::chrono::seconds(15), std::forward<Ts>(xs)...);
   }
 };
 

@@ -183,7 +183,7 @@ CAF_TEST(a stream created by eventbase stays compacted) {
 CAF_TEST(delete stream removes the jetstream stream and the local data) {
   auto db = stream::open(make_config(name, dir)).value();
   db.put("k", 1).value();
-  CAF_REQUIRE(db.delete_stream().is_ok());
+  CAF_REQUIRE(db.delete_stream().ok());
   CAF_CHECK_EQUAL(db.get("k").error().code(), errc::closed);
   raw_client raw;
   namespace js = protocol::jetstream;
@@ -204,7 +204,7 @@ CAF_TEST(a recreated stream rebuilds the replica) {
   {
     // Someone else deletes and recreates the stream, then writes one event.
     auto other = stream::open(make_config(name, dir, "other")).value();
-    CAF_REQUIRE(other.delete_stream().is_ok());
+    CAF_REQUIRE(other.delete_stream().ok());
     auto fresh = stream::open(make_config(name, dir, "other2")).value();
     fresh.put("new", 1).value();
     fresh.close();

@@ -154,7 +154,7 @@ CAF_TEST(bad input gets clear errors and changes nothing) {
 
 CAF_TEST(operations on a closed instance fail clearly) {
   db.put("k", 1).value();
-  CAF_REQUIRE(db.close().is_ok());
+  CAF_REQUIRE(db.close().ok());
   CAF_CHECK(!db.is_open());
   for (auto st :
        {db.put("k", 2).error(), db.get("k").error(), db.erase("k").error(), db.keys().error(),
@@ -162,7 +162,7 @@ CAF_TEST(operations on a closed instance fail clearly) {
     CAF_CHECK_EQUAL(st.code(), errc::closed);
     CAF_CHECK_NOT_EQUAL(st.message().find("closed"), std::string::npos);
   }
-  CAF_CHECK(db.close().is_ok());  // idempotent
+  CAF_CHECK(db.close().ok());  // idempotent
 }
 
 CAF_TEST(invalid stream names are refused before anything is created) {

@@ -84,7 +84,7 @@ CAF_TEST(applies puts and deletes with metadata atomically) {
   // Nothing is visible before the commit.
   CAF_CHECK(!store->get("k").value().has_value());
   CAF_CHECK_EQUAL(store->applied_sequence(), 0u);
-  CAF_REQUIRE(batch.commit(2).is_ok());
+  CAF_REQUIRE(batch.commit(2).ok());
   CAF_CHECK_EQUAL(store->applied_sequence(), 2u);
   auto stored = store->get("k").value();
   CAF_REQUIRE(stored.has_value());
@@ -92,10 +92,10 @@ CAF_TEST(applies puts and deletes with metadata atomically) {
   CAF_CHECK_EQUAL(meta_of(*stored), (meta{1000, 2000, 2}));
   CAF_CHECK_EQUAL(decode_record(*stored).value().sequence, 2u);
   std::optional<std::string> previous;
-  CAF_REQUIRE(batch.erase("k", &previous).is_ok());
+  CAF_REQUIRE(batch.erase("k", &previous).ok());
   CAF_REQUIRE(previous.has_value());
   CAF_CHECK_EQUAL(document(*previous), json({{"v", 2}}));
-  CAF_REQUIRE(batch.commit(3).is_ok());
+  CAF_REQUIRE(batch.commit(3).ok());
   CAF_CHECK(!store->get("k").value().has_value());
   CAF_CHECK_EQUAL(store->applied_sequence(), 3u);
 }
@@ -117,7 +117,7 @@ CAF_TEST(reopen resumes sequence and data and lists streams) {
       auto store = db->open_stream(name).value();
       apply_batch batch(*store);
       CAF_REQUIRE(batch.put(put_event("key-" + name, name), 7, 1).ok());
-      CAF_REQUIRE(batch.commit(7).is_ok());
+      CAF_REQUIRE(batch.commit(7).ok());
       store->close();
     }
   }
@@ -138,9 +138,9 @@ CAF_TEST(many streams keep their own data across reopen) {
       auto store = db->open_stream("s" + std::to_string(i)).value();
       apply_batch batch(*store);
       CAF_REQUIRE(batch.put(put_event("k", i), 1, 1).ok());
-      CAF_REQUIRE(batch.commit(static_cast<uint64_t>(i + 1)).is_ok());
+      CAF_REQUIRE(batch.commit(static_cast<uint64_t>(i + 1)).ok());
     }
-    CAF_REQUIRE(db->drop_stream("s7").is_ok());
+    CAF_REQUIRE(db->drop_stream("s7").ok());
   }
   auto db = database::open(dir.path()).value();
   CAF_CHECK_EQUAL(db->stream_names().size(), 39u);
@@ -184,8 +184,8 @@ CAF_TEST(drop removes the local data) {
     auto store = db->open_stream("s").value();
     apply_batch batch(*store);
     CAF_REQUIRE(batch.put(put_event("k", 1), 1, 1).ok());
-    CAF_REQUIRE(batch.commit(1).is_ok());
-    CAF_REQUIRE(store->drop().is_ok());
+    CAF_REQUIRE(batch.commit(1).ok());
+    CAF_REQUIRE(store->drop().ok());
     CAF_CHECK_EQUAL(store->get("k").error().code(), errc::closed);
   }
   CAF_CHECK(db->stream_names().empty());
@@ -201,7 +201,7 @@ CAF_TEST(keys filter by regex and seek to literal prefixes) {
   for (std::string key : {"user:1", "user:2", "user:10", "order:1", "other", "\xF0\x9F\x8E\x89",
                           "a.b*c>d e/f+g=h!@#$%^&()"})
     CAF_REQUIRE(batch.put(put_event(key, 1, carried_meta{1, std::nullopt}), 1, 1).ok());
-  CAF_REQUIRE(batch.commit(1).is_ok());
+  CAF_REQUIRE(batch.commit(1).ok());
   CAF_CHECK_EQUAL(keys(*store, "^user:"),
                   (std::vector<std::string>{"user:1", "user:10", "user:2"}));
   CAF_CHECK_EQUAL(keys(*store, "^user:\\d$"), (std::vector<std::string>{"user:1", "user:2"}));
@@ -217,7 +217,7 @@ CAF_TEST(keys fails as a whole when a match hits the regex limits) {
   apply_batch batch(*store);
   for (std::string key : {std::string("a"), std::string(30, 'a') + "b", std::string("z")})
     CAF_REQUIRE(batch.put(put_event(key, 1), 1, 1).ok());
-  CAF_REQUIRE(batch.commit(1).is_ok());
+  CAF_REQUIRE(batch.commit(1).ok());
   auto r = store->keys(key_pattern::compile("(a+)+$").value());
   CAF_REQUIRE(!r.ok());
   CAF_CHECK_EQUAL(r.error().code(), errc::invalid_argument);
@@ -231,7 +231,7 @@ CAF_TEST(keys with nul bytes and utf8 survive) {
   apply_batch batch(*store);
   std::string key("a\0b", 3);
   CAF_REQUIRE(batch.put(put_event(key, "v"), 1, 1).ok());
-  CAF_REQUIRE(batch.commit(1).is_ok());
+  CAF_REQUIRE(batch.commit(1).ok());
   CAF_CHECK(store->get(key).value().has_value());
   CAF_CHECK(!store->get("a").value().has_value());
 }
@@ -244,7 +244,7 @@ CAF_TEST(opening and closing many streams keeps descriptors bounded) {
     auto store = db->open_stream("s" + std::to_string(i)).value();
     apply_batch batch(*store);
     CAF_REQUIRE(batch.put(put_event("k", i), 1, 1).ok());
-    CAF_REQUIRE(batch.commit(1).is_ok());
+    CAF_REQUIRE(batch.commit(1).ok());
     store->close();
   }
   // A column family per stream cost a descriptor each, for the life of the database.
@@ -260,10 +260,10 @@ CAF_TEST(a scan runs in slices over one snapshot) {
     apply_batch batch(*store);
     for (int i = 0; i < 1000; ++i)
       CAF_REQUIRE(batch.put(put_event("k" + std::to_string(1000 + i), i), 1, 1).ok());
-    CAF_REQUIRE(batch.commit(1).is_ok());
+    CAF_REQUIRE(batch.commit(1).ok());
     apply_batch other(*neighbour);
     CAF_REQUIRE(other.put(put_event("k1500x", 1), 1, 1).ok());
-    CAF_REQUIRE(other.commit(1).is_ok());
+    CAF_REQUIRE(other.commit(1).ok());
   }
   auto scan = store->scan_keys(key_pattern::compile("^k1").value()).value();
   std::vector<std::string> found;
@@ -274,7 +274,7 @@ CAF_TEST(a scan runs in slices over one snapshot) {
   {
     apply_batch batch(*store);  // written after the scan began: not seen by it
     CAF_REQUIRE(batch.put(put_event("k1999z", 1), 2, 2).ok());
-    CAF_REQUIRE(batch.commit(2).is_ok());
+    CAF_REQUIRE(batch.commit(2).ok());
   }
   int calls = 1;
   while (!scan->next(found, past).value()) ++calls;

@@ -33,7 +33,7 @@ class scripted_transport : public nats::transport {
                  const nats::headers& hdrs) override {
     std::lock_guard<std::mutex> guard(mutex_);
     log_.push_back(published{std::string(subject), std::string(payload), std::string(reply), hdrs});
-    return status::ok();
+    return status::OK();
   }
 
   result<std::unique_ptr<nats::inbox>> open_inbox(const std::string& prefix,

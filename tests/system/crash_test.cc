@@ -199,7 +199,7 @@ struct session : remote_node {
     auto opened = open(name);
     if (!opened.ok()) return opened.error();
     stream = *opened;
-    return status::ok();
+    return status::OK();
   }
 
   // The documents of `keys`, 64 requests in flight; wrong or missing ones are described.
@@ -324,13 +324,13 @@ class crash_run {
   // the ledger and JetStream. False if it cannot go on.
   bool check_after_restart(server_process& server, bool all_documents) {
     session s;
-    if (auto st = s.connect(server); !st.is_ok()) {
+    if (auto st = s.connect(server); !st.ok()) {
       CAF_FAIL("cannot connect after " << counts_.total_kills() << " kills: " << st.to_string()
                                        << "\n"
                                        << server.diagnostics());
       return false;
     }
-    if (auto st = s.open_stream(stream_); !st.is_ok()) {
+    if (auto st = s.open_stream(stream_); !st.ok()) {
       CAF_FAIL("cannot open the stream after " << counts_.total_kills()
                                                << " kills: " << st.to_string() << "\n"
                                                << server.diagnostics());
@@ -407,8 +407,8 @@ class crash_run {
   // moment more and kills the server.
   void kill_during_writes(std::unique_ptr<server_process> server) {
     session s;
-    CAF_REQUIRE(s.connect(*server).is_ok());
-    CAF_REQUIRE(s.open_stream(stream_).is_ok());
+    CAF_REQUIRE(s.connect(*server).ok());
+    CAF_REQUIRE(s.open_stream(stream_).ok());
     static const int windows[] = {1, 4, 16, 64};
     int window = windows[uniform(0, 3)];
     uint64_t target = book_->acked() + static_cast<uint64_t>(uniform(0, 600));
@@ -463,7 +463,7 @@ class crash_run {
     auto server = start();
     if (!server) return;
     session s;
-    CAF_REQUIRE(s.connect(*server).is_ok());
+    CAF_REQUIRE(s.connect(*server).ok());
     caf::anon_send(s.manager, open_atom::value, stream_);
     std::this_thread::sleep_for(std::chrono::microseconds(uniform(0, 60000)));
     kill(*server, "catch-up");

@@ -13,6 +13,7 @@
 
 #include "eventbase/actors.hpp"
 #include "eventbase/network.hpp"
+#include "eventbase/request.hpp"
 #include "system/processes.hpp"
 
 namespace eventbase::test {
@@ -36,17 +37,13 @@ struct remote_node {
     auto found = connect_manager(sys, server.host(), server.port(), std::chrono::seconds(10));
     if (!found.ok()) return found.error();
     manager = *found;
-    return status::ok();
+    return status::OK();
   }
 
   /// Sends `xs...` to `target` and waits for the reply.
   template <class T, class Handle, class... Ts>
   result<T> ask(const Handle& target, Ts&&... xs) {
-    result<T> out = status(errc::internal, "no reply");
-    self->request(target, kRequestTimeout, std::forward<Ts>(xs)...)
-        .receive([&](T& value) { out = std::move(value); },
-                 [&](caf::error& err) { out = to_status(err); });
-    return out;
+    return eventbase::ask<T>(*self, target, kRequestTimeout, std::forward<Ts>(xs)...);
   }
 
   result<stream_actor> open(const std::string& name) {

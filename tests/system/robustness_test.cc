@@ -33,7 +33,7 @@ namespace {
 struct connected_node : remote_node {
   explicit connected_node(const server_process& server) {
     auto st = connect(server);
-    if (!st.is_ok()) CAF_FAIL("cannot connect: " << st.to_string());
+    if (!st.ok()) CAF_FAIL("cannot connect: " << st.to_string());
   }
   stream_actor stream(const std::string& name) { return open(name).value(); }
 };

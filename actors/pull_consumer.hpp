@@ -1,0 +1,92 @@
+// The replica's JetStream consumer (internal to actors/): an ephemeral pull consumer that starts
+// right after the replica's last applied sequence and is recreated from there whenever it is
+// lost (a reconnect, a gap in its sequence, deletion on the server, silence past the heartbeat
+// rule), so that no event is skipped and none is applied twice.
+//
+// Flow control: at most two pull requests are outstanding, each for at most `batch` messages and
+// `max_bytes` bytes; the owner asks for more (top_up) only after applying what arrived, so a
+// replay of any length holds a bounded number of events in memory.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+
+#include "actors/inbound.hpp"
+#include "actors/jetstream_client.hpp"
+#include "eventbase/status.hpp"
+
+namespace eventbase::actors {
+
+class pull_consumer {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  struct settings {
+    std::string stream;
+    std::string pull_reply_prefix;  // pull request n of generation g replies to "<prefix>g.n"
+    int64_t batch = 1024;
+    int64_t max_bytes = int64_t{4} << 20;
+    std::chrono::milliseconds expires{30000};
+    std::chrono::milliseconds heartbeat{5000};
+    std::chrono::nanoseconds inactive_threshold{std::chrono::minutes(2)};
+  };
+
+  /// `next_sequence` gives the stream sequence a new consumer starts at (the replica's applied
+  /// sequence + 1); `stream_gone` runs when JetStream says the stream no longer exists.
+  pull_consumer(settings config, nats::transport& nats, jetstream_client& api,
+                jetstream_client::clock now, std::function<uint64_t()> next_sequence,
+                std::function<void(const status&)> stream_gone);
+
+  /// Deletes the current consumer, if any, and creates a new one at next_sequence().
+  void reset(const std::string& why);
+
+  /// True when `event` is the next delivery of the current consumer and is to be applied. A
+  /// delivery of a replaced consumer is ignored; a gap in the consumer's sequence resets it.
+  bool accept(const inbound& event);
+
+  /// A status on a pull request's reply subject: heartbeat, expiry, or an error.
+  void on_pull_status(const inbound& in);
+
+  /// Keeps two pull requests outstanding; renews those about to expire.
+  void top_up();
+
+  /// Recreates the consumer when it has been silent for three heartbeats, or when it could
+  /// not be created and no creation is under way.
+  void check_liveness();
+
+  /// Deletes the consumer on the server (the owner stops); the server would drop it after its
+  /// inactive threshold anyway.
+  void stop();
+
+  /// A consumer exists and is being pulled from.
+  bool active() const { return !name_.empty(); }
+
+ private:
+  struct pull {
+    uint64_t id;
+    int64_t remaining;
+    time_point expires;  // when JetStream drops it (not always with a 408 status: see top_up)
+  };
+
+  void on_created(uint64_t generation, result<std::string> reply);
+
+  settings config_;
+  nats::transport& nats_;
+  jetstream_client& api_;
+  jetstream_client::clock now_;
+  std::function<uint64_t()> next_sequence_;
+  std::function<void(const status&)> stream_gone_;
+
+  std::string name_;                // of the current consumer; empty while (re)creating
+  uint64_t generation_ = 0;         // bumped at each (re)creation
+  bool creating_ = false;           // a creation of generation_ is under way
+  uint64_t next_consumer_seq_ = 1;  // the consumer sequence expected next
+  std::deque<pull> pulls_;
+  uint64_t next_pull_id_ = 1;
+  time_point last_traffic_{};
+};
+
+}  // namespace eventbase::actors

@@ -1,0 +1,116 @@
+// Puts and erases of one stream, from request to reply (internal to actors/).
+//
+// A write is published with a Nats-Msg-Id of "<writer_id>.<token>" and a reply subject
+// "<ack_prefix><token>" for JetStream's acknowledgement. It completes when the replica applies
+// the event with that id (on_applied); if compaction removed the event before this node
+// consumed it (a later write of the same key replaced it), it completes as soon as the replica
+// has passed the acknowledged sequence (on_replica_advanced). Writes of one key run one at a
+// time, in arrival order, so each carries metadata computed from the result of the one before.
+// An erase completes once its DELETE is applied and the key's PUT messages are purged.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+#include "actors/inbound.hpp"
+#include "actors/jetstream_client.hpp"
+#include "actors/stats_publisher.hpp"
+#include "eventbase/status.hpp"
+
+namespace eventbase::storage {
+class stream_store;
+}
+
+namespace eventbase::actors {
+
+class write_pipeline {
+ public:
+  using time_point = std::chrono::steady_clock::time_point;
+  /// The key's record after the put, or why the put failed.
+  using put_done = std::function<void(result<std::string> record)>;
+  /// The number of messages purged, or why the erase failed.
+  using erase_done = std::function<void(result<uint64_t> purged)>;
+
+  struct settings {
+    std::string stream;
+    std::string writer_id;   // prefix of the Nats-Msg-Id of this pipeline's writes
+    std::string ack_prefix;  // acknowledgements arrive at "<ack_prefix><token>"
+    std::chrono::milliseconds timeout{10000};
+  };
+
+  write_pipeline(settings config, nats::transport& nats, jetstream_client& api,
+                 const storage::stream_store& store, const stats_publisher& stats,
+                 jetstream_client::clock now);
+
+  /// Whether the stream keeps one message per subject (Eventbase creates its streams so); if
+  /// not (a stream the JS library created), each put purges the key's older PUT messages.
+  void set_one_message_per_subject(bool yes) { one_message_per_subject_ = yes; }
+
+  /// Validates and starts a write, or queues it behind the key's earlier ones; `done` runs
+  /// exactly once.
+  void put(std::string key, std::string document, put_done done);
+  void erase(std::string key, erase_done done);
+
+  /// JetStream's acknowledgement of the write with the token `ack.token`.
+  void on_ack(const inbound& ack);
+
+  /// The event this pipeline published for the write `token` was applied; `record` is the
+  /// key's record after it (empty for a DELETE).
+  void on_applied(uint64_t token, const std::string& record);
+
+  /// The replica's applied sequence moved: completes writes it has passed.
+  void on_replica_advanced();
+
+  /// Fails the writes whose deadline passed; their outcome is unknown.
+  void expire();
+
+  /// Fails every write with `why`.
+  void fail_all(const status& why);
+
+  bool empty() const { return writes_.empty(); }
+  size_t size() const { return writes_.size(); }
+
+ private:
+  struct write {
+    enum class kind { put, erase } what = kind::put;
+    std::string key;
+    std::string document;  // put: JSON text, kept until published
+    put_done put_finished;
+    erase_done erase_finished;
+    int64_t started_ms = 0;  // wall clock, for stats
+    time_point deadline;
+    bool published = false;
+    uint64_t ack_seq = 0;  // stream sequence from the acknowledgement; 0 until then
+    bool applied = false;  // erase: the DELETE is applied, the purge is running
+  };
+  struct key_queue {
+    uint64_t active = 0;           // the key's write in progress
+    std::deque<uint64_t> waiting;  // the key's writes queued behind it
+  };
+
+  void submit(write op);
+  void publish(uint64_t token);
+  // Ends a write: `outcome` is the record (put), or the purge count (erase), or the error.
+  void complete(uint64_t token, const status& st, const std::string& record = {},
+                uint64_t purged = 0);
+
+  settings config_;
+  nats::transport& nats_;
+  jetstream_client& api_;
+  const storage::stream_store& store_;
+  const stats_publisher& stats_;
+  jetstream_client::clock now_;
+  bool one_message_per_subject_ = true;
+
+  uint64_t next_token_ = 1;
+  std::unordered_map<uint64_t, write> writes_;
+  std::unordered_map<std::string, key_queue> keys_;
+  std::map<uint64_t, uint64_t> acked_;  // ack sequence -> token, for writes not yet applied
+};
+
+}  // namespace eventbase::actors
