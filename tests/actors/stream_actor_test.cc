@@ -453,4 +453,26 @@ CAF_TEST(pull requests are renewed before they expire without waiting for a 408)
   CAF_CHECK(!published_to("$JS.API.CONSUMER.CREATE.orders"));
 }
 
+CAF_TEST(an open that times out leaves nothing registered with NATS) {
+  options.open_timeout = std::chrono::seconds(3);
+  spawn();
+  CAF_CHECK_EQUAL(js->reconnect_listeners(), 1u);
+  CAF_CHECK(js->has_inbox());
+  advance_time(std::chrono::seconds(4));
+  sched.run();
+  CAF_CHECK_EQUAL(js->reconnect_listeners(), 0u);
+  CAF_CHECK(!js->has_inbox());
+}
+
+CAF_TEST(a killed stream actor releases its subscription listener and consumer) {
+  open();
+  caf::anon_send_exit(actor, caf::exit_reason::kill);
+  sched.run();
+  actor = nullptr;
+  CAF_CHECK_EQUAL(js->reconnect_listeners(), 0u);
+  CAF_CHECK(!js->has_inbox());
+  CAF_CHECK(published_to("$JS.API.CONSUMER.DELETE.orders.C1"));
+  CAF_CHECK(db->open_stream(name).ok());  // the replica is free for the next actor
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

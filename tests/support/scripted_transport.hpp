@@ -32,6 +32,7 @@ class scripted_transport : public nats::transport {
   status publish(std::string_view subject, std::string_view payload, std::string_view reply,
                  const nats::headers& hdrs) override {
     std::lock_guard<std::mutex> guard(mutex_);
+    if (!publish_failure_.ok()) return publish_failure_;
     log_.push_back(published{std::string(subject), std::string(payload), std::string(reply), hdrs});
     return status::OK();
   }
@@ -101,6 +102,17 @@ class scripted_transport : public nats::transport {
     deliver_to(to.reply.substr(0, to.reply.find('.', to.reply.find('.') + 1)), std::move(m));
   }
 
+  /// Makes every publish fail with `why` (ok: publishes work again).
+  void fail_publishes(status why) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    publish_failure_ = std::move(why);
+  }
+
+  size_t reconnect_listeners() {
+    std::lock_guard<std::mutex> guard(mutex_);
+    return listeners_.size();
+  }
+
   void fire_reconnect() {
     std::vector<std::function<void()>> callbacks;
     {
@@ -131,6 +143,7 @@ class scripted_transport : public nats::transport {
   std::map<std::string, nats::message_handler> handlers_;
   std::map<uint64_t, std::function<void()>> listeners_;
   uint64_t next_listener_ = 1;
+  status publish_failure_;
 };
 
 }  // namespace eventbase::test

@@ -1,0 +1,470 @@
+// Unit tests of the stream actor's components, without an actor: the JetStream client, the pull
+// consumer, the write pipeline and the subscription set, each driven by hand with a scripted
+// NATS transport, a manual clock and (for writes) a real RocksDB replica.
+#define CAF_SUITE components
+#include "caf/test/unit_test.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/jetstream_client.hpp"
+#include "actors/pull_consumer.hpp"
+#include "actors/stats_publisher.hpp"
+#include "actors/subscriptions.hpp"
+#include "actors/write_pipeline.hpp"
+#include "protocol/base64.hpp"
+#include "protocol/event.hpp"
+#include "protocol/record.hpp"
+#include "storage/database.hpp"
+#include "storage/stream_store.hpp"
+#include "support/scripted_transport.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace eventbase;
+using namespace eventbase::actors;
+using eventbase::test::scripted_transport;
+using nlohmann::json;
+
+namespace {
+
+using published = scripted_transport::published;
+
+// A clock the test moves by hand.
+struct manual_clock {
+  std::chrono::steady_clock::time_point now{};
+  jetstream_client::clock fn() {
+    return [this] { return now; };
+  }
+};
+
+// A field of a JSON text by pointer, by value (CAF's checks bind their arguments by reference).
+json field(const std::string& text, const std::string& pointer) {
+  return json::parse(text).at(json::json_pointer(pointer));
+}
+
+// The token at the end of a reply subject "<prefix><token>".
+uint64_t token_of(const published& p, const std::string& prefix) {
+  return std::stoull(p.reply.substr(prefix.size()));
+}
+
+nats::message reply_with(std::string body, int status_code = 0) {
+  nats::message m;
+  m.data = std::move(body);
+  m.status = status_code;
+  return m;
+}
+
+struct fixture {
+  std::shared_ptr<scripted_transport> js = std::make_shared<scripted_transport>();
+  manual_clock clock;
+  jetstream_client api{*js, "_INBOX.t.r.", std::chrono::milliseconds(1000), clock.fn()};
+
+  // Everything published to `subject` (exactly) since the last look.
+  std::vector<published> sent_to(const std::string& subject) {
+    for (auto& p : js->take()) log.push_back(std::move(p));
+    std::vector<published> out;
+    for (auto it = log.begin(); it != log.end();) {
+      if (it->subject == subject) {
+        out.push_back(std::move(*it));
+        it = log.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return out;
+  }
+
+  // Answers the JetStream API request `p`.
+  void answer(const published& p, const std::string& body, int status_code = 0) {
+    api.on_reply(token_of(p, "_INBOX.t.r."), reply_with(body, status_code));
+  }
+
+  std::vector<published> log;
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(components_tests, fixture)
+
+// -- jetstream_client -------------------------------------------------------------------------
+
+CAF_TEST(a call completes once with its reply) {
+  std::vector<result<std::string>> replies;
+  api.call("$JS.API.STREAM.INFO.s", "", [&](result<std::string> r) { replies.push_back(r); });
+  auto request = sent_to("$JS.API.STREAM.INFO.s");
+  CAF_REQUIRE_EQUAL(request.size(), 1u);
+  CAF_CHECK(!api.idle());
+  answer(request[0], R"({"ok":1})");
+  answer(request[0], R"({"again":1})");  // a late duplicate is ignored
+  CAF_REQUIRE_EQUAL(replies.size(), 1u);
+  CAF_CHECK_EQUAL(*replies[0], R"({"ok":1})");
+  CAF_CHECK(api.idle());
+}
+
+CAF_TEST(no responders and silence become errors that say what happened) {
+  std::vector<status> errors;
+  auto keep = [&](result<std::string> r) { errors.push_back(r.error()); };
+  api.call("$JS.API.A", "", keep);
+  api.call("$JS.API.B", "", keep);
+  answer(sent_to("$JS.API.A")[0], "", 503);
+  CAF_REQUIRE_EQUAL(errors.size(), 1u);
+  CAF_CHECK_EQUAL(errors[0].code(), errc::unavailable);
+  CAF_CHECK_NOT_EQUAL(errors[0].message().find("no responders"), std::string::npos);
+  clock.now += std::chrono::milliseconds(999);
+  api.expire();
+  CAF_CHECK_EQUAL(errors.size(), 1u);
+  clock.now += std::chrono::milliseconds(1);
+  api.expire();
+  CAF_REQUIRE_EQUAL(errors.size(), 2u);
+  CAF_CHECK_EQUAL(errors[1].code(), errc::timeout);
+  CAF_CHECK_NOT_EQUAL(errors[1].message().find("$JS.API.B"), std::string::npos);
+}
+
+CAF_TEST(a request that cannot be published fails at once and completions may call again) {
+  js->fail_publishes(status(errc::unavailable, "connection closed"));
+  std::vector<std::string> steps;
+  api.call("$JS.API.A", "", [&](result<std::string> r) {
+    steps.push_back(r.error().message());
+    js->fail_publishes(status::OK());
+    api.call("$JS.API.B", "", [&](result<std::string> b) { steps.push_back(*b); });
+  });
+  CAF_CHECK_EQUAL(steps, std::vector<std::string>{"connection closed"});
+  answer(sent_to("$JS.API.B")[0], "second");
+  CAF_CHECK_EQUAL(steps, (std::vector<std::string>{"connection closed", "second"}));
+}
+
+// -- pull_consumer ------------------------------------------------------------------------------
+
+namespace {
+
+struct consumer_rig {
+  fixture& f;
+  uint64_t next = 7;
+  std::vector<status> gone;
+  pull_consumer consumer;
+
+  static pull_consumer::settings settings() {
+    pull_consumer::settings s;
+    s.stream = "s";
+    s.pull_reply_prefix = "_INBOX.t.p.";
+    s.heartbeat = std::chrono::seconds(5);
+    s.expires = std::chrono::seconds(30);
+    return s;
+  }
+
+  explicit consumer_rig(fixture& fx)
+      : f(fx),
+        consumer(
+            settings(), *fx.js, fx.api, fx.clock.fn(), [this] { return next; },
+            [this](const status& why) { gone.push_back(why); }) {}
+
+  // Resets and answers the creation with consumer `name`.
+  void create(const std::string& name) {
+    consumer.reset("test");
+    auto create = f.sent_to("$JS.API.CONSUMER.CREATE.s");
+    CAF_REQUIRE_EQUAL(create.size(), 1u);
+    f.answer(create[0], R"({"name":")" + name + R"("})");
+  }
+
+  inbound event(const std::string& name, uint64_t consumer_seq, uint64_t stream_seq) {
+    inbound in;
+    in.what = inbound::kind::event;
+    in.consumer = name;
+    in.consumer_seq = consumer_seq;
+    in.stream_seq = stream_seq;
+    return in;
+  }
+};
+
+}  // namespace
+
+CAF_TEST(a new consumer starts after the replica and keeps two pulls outstanding) {
+  consumer_rig rig(*this);
+  rig.consumer.reset("open");
+  auto create = sent_to("$JS.API.CONSUMER.CREATE.s");
+  CAF_REQUIRE_EQUAL(create.size(), 1u);
+  CAF_CHECK_EQUAL(field(create[0].payload, "/config/opt_start_seq"), 7);
+  CAF_CHECK(!rig.consumer.active());
+  answer(create[0], R"({"name":"C1"})");
+  CAF_CHECK(rig.consumer.active());
+  auto pulls = sent_to("$JS.API.CONSUMER.MSG.NEXT.s.C1");
+  CAF_REQUIRE_EQUAL(pulls.size(), 2u);
+  CAF_CHECK_EQUAL(pulls[0].reply.rfind("_INBOX.t.p.", 0), 0u);
+  rig.consumer.top_up();  // nothing more while two are outstanding
+  CAF_CHECK(sent_to("$JS.API.CONSUMER.MSG.NEXT.s.C1").empty());
+}
+
+CAF_TEST(deliveries are accepted in order and a gap recreates the consumer) {
+  consumer_rig rig(*this);
+  rig.create("C1");
+  CAF_CHECK(rig.consumer.accept(rig.event("C1", 1, 7)));
+  CAF_CHECK(rig.consumer.accept(rig.event("C1", 2, 8)));
+  CAF_CHECK(!rig.consumer.accept(rig.event("OLD", 3, 9)));  // a replaced consumer's
+  rig.next = 9;
+  CAF_CHECK(!rig.consumer.accept(rig.event("C1", 4, 10)));  // 3 is missing
+  CAF_CHECK_EQUAL(sent_to("$JS.API.CONSUMER.DELETE.s.C1").size(), 1u);
+  auto create = sent_to("$JS.API.CONSUMER.CREATE.s");
+  CAF_REQUIRE_EQUAL(create.size(), 1u);
+  CAF_CHECK_EQUAL(field(create[0].payload, "/config/opt_start_seq"), 9);
+}
+
+CAF_TEST(pulls are renewed before they expire and silence recreates the consumer) {
+  consumer_rig rig(*this);
+  rig.create("C1");
+  sent_to("$JS.API.CONSUMER.MSG.NEXT.s.C1");
+  inbound heartbeat;
+  heartbeat.what = inbound::kind::pull_status;
+  heartbeat.generation = 1;
+  heartbeat.msg.status = 100;
+  for (int i = 0; i < 5; ++i) {  // 25 s, heartbeats all along
+    clock.now += std::chrono::seconds(5);
+    rig.consumer.on_pull_status(heartbeat);
+    rig.consumer.check_liveness();
+  }
+  rig.consumer.top_up();
+  CAF_CHECK_EQUAL(sent_to("$JS.API.CONSUMER.MSG.NEXT.s.C1").size(), 2u);  // renewed
+  CAF_CHECK(sent_to("$JS.API.CONSUMER.CREATE.s").empty());
+  clock.now += std::chrono::seconds(16);  // three heartbeats missed
+  rig.consumer.check_liveness();
+  CAF_CHECK_EQUAL(sent_to("$JS.API.CONSUMER.CREATE.s").size(), 1u);
+}
+
+CAF_TEST(a consumer of a deleted stream reports it and late creations are removed) {
+  consumer_rig rig(*this);
+  rig.consumer.reset("first");
+  auto first = sent_to("$JS.API.CONSUMER.CREATE.s");
+  rig.consumer.reset("second");  // replaces the creation under way
+  auto second = sent_to("$JS.API.CONSUMER.CREATE.s");
+  answer(first[0], R"({"name":"LATE"})");
+  CAF_CHECK_EQUAL(sent_to("$JS.API.CONSUMER.DELETE.s.LATE").size(), 1u);
+  CAF_CHECK(!rig.consumer.active());
+  answer(second[0], R"({"error":{"code":404,"err_code":10059,"description":"stream not found"}})");
+  CAF_REQUIRE_EQUAL(rig.gone.size(), 1u);
+  CAF_CHECK_EQUAL(rig.gone[0].code(), errc::not_found);
+}
+
+// -- write_pipeline -----------------------------------------------------------------------------
+
+namespace {
+
+struct pipeline_rig {
+  fixture& f;
+  test::temp_dir dir;
+  std::shared_ptr<storage::database> db = storage::database::open(dir.path()).value();
+  std::shared_ptr<storage::stream_store> store = db->open_stream("s").value();
+  stats_publisher stats{nullptr, ""};
+  write_pipeline writes;
+
+  static write_pipeline::settings settings() {
+    return write_pipeline::settings{"s", "W", "_INBOX.t.a.", std::chrono::milliseconds(1000)};
+  }
+
+  explicit pipeline_rig(fixture& fx)
+      : f(fx), writes(settings(), *fx.js, fx.api, *store, stats, fx.clock.fn()) {}
+
+  std::vector<published> puts_of(const std::string& key) {
+    return f.sent_to("s." + protocol::base64_encode(key) + "-put");
+  }
+
+  // Applies `p` (a published write) to the replica at `seq`, as the stream actor would.
+  std::string apply(const published& p, uint64_t seq) {
+    auto ev = protocol::decode_event(p.payload).value();
+    storage::apply_batch batch(*store);
+    std::string record;
+    if (ev.type == protocol::event_type::put)
+      record = batch.put(ev, seq, 1000).value();
+    else
+      CAF_REQUIRE(batch.erase(ev.key).ok());
+    CAF_REQUIRE(batch.commit(seq).ok());
+    return record;
+  }
+
+  static uint64_t token(const published& p) { return token_of(p, "_INBOX.t.a."); }
+
+  inbound ack(const published& p, uint64_t seq, int status_code = 0) {
+    inbound in;
+    in.what = inbound::kind::pub_ack;
+    in.token = token(p);
+    in.msg = reply_with(R"({"stream":"s","seq":)" + std::to_string(seq) + "}", status_code);
+    return in;
+  }
+};
+
+}  // namespace
+
+CAF_TEST(a put is published with its id and completes when applied) {
+  pipeline_rig rig(*this);
+  std::vector<result<std::string>> done;
+  rig.writes.put("k", R"({"v":1})", [&](result<std::string> r) { done.push_back(r); });
+  auto sent = rig.puts_of("k");
+  CAF_REQUIRE_EQUAL(sent.size(), 1u);
+  CAF_CHECK_EQUAL(sent[0].header("Nats-Msg-Id"), "W." + std::to_string(rig.token(sent[0])));
+  rig.writes.on_ack(rig.ack(sent[0], 1));
+  CAF_CHECK(done.empty());  // acknowledged, not yet applied
+  auto record = rig.apply(sent[0], 1);
+  rig.writes.on_applied(rig.token(sent[0]), record);
+  CAF_REQUIRE_EQUAL(done.size(), 1u);
+  CAF_CHECK_EQUAL(*done[0], record);
+  CAF_CHECK(rig.writes.empty());
+}
+
+CAF_TEST(writes of one key wait for each other and bad input fails at once) {
+  pipeline_rig rig(*this);
+  std::vector<std::string> order;
+  rig.writes.put("k", "1", [&](result<std::string>) { order.push_back("first"); });
+  rig.writes.put("k", "2", [&](result<std::string>) { order.push_back("second"); });
+  rig.writes.put("", "3", [&](result<std::string> r) { order.push_back(r.error().message()); });
+  rig.writes.put("k2", std::string(600, '[') + std::string(600, ']'),
+                 [&](result<std::string> r) { order.push_back(to_string(r.error().code())); });
+  CAF_CHECK_EQUAL(order.size(), 2u);  // the two invalid ones
+  CAF_CHECK_EQUAL(order[1], "invalid_argument");
+  auto first = rig.puts_of("k");
+  CAF_REQUIRE_EQUAL(first.size(), 1u);  // the second waits
+  rig.writes.on_applied(rig.token(first[0]), rig.apply(first[0], 1));
+  auto second = rig.puts_of("k");
+  CAF_REQUIRE_EQUAL(second.size(), 1u);
+  // It carries the metadata that follows from the first.
+  CAF_CHECK_EQUAL(field(second[0].payload, "/meta/changes"), 2);
+  rig.writes.on_applied(rig.token(second[0]), rig.apply(second[0], 2));
+  CAF_CHECK_EQUAL(order.back(), "second");
+}
+
+CAF_TEST(a write replaced before this node saw it completes when the replica passes it) {
+  pipeline_rig rig(*this);
+  std::vector<result<std::string>> done;
+  rig.writes.put("k", "1", [&](result<std::string> r) { done.push_back(r); });
+  auto sent = rig.puts_of("k");
+  // Another node's later write of the key came first; compaction removed ours.
+  protocol::decoded_event theirs;
+  theirs.key = "k";
+  protocol::append_msgpack(json("theirs"), theirs.data_msgpack);
+  storage::apply_batch batch(*rig.store);
+  CAF_REQUIRE(batch.put(theirs, 6, 1000).ok());
+  CAF_REQUIRE(batch.commit(6).ok());
+  rig.writes.on_ack(rig.ack(sent[0], 5));
+  CAF_REQUIRE_EQUAL(done.size(), 1u);
+  auto view = protocol::decode_record(*done[0]).value();
+  CAF_CHECK_EQUAL(protocol::decode_document(view.data_msgpack).value(), json("theirs"));
+}
+
+CAF_TEST(an erase purges after its delete is applied and reports the count) {
+  pipeline_rig rig(*this);
+  std::vector<result<uint64_t>> done;
+  rig.writes.erase("k", [&](result<uint64_t> r) { done.push_back(r); });
+  auto sent = sent_to("s." + protocol::base64_encode("k") + "-delete");
+  CAF_REQUIRE_EQUAL(sent.size(), 1u);
+  rig.writes.on_applied(rig.token(sent[0]), rig.apply(sent[0], 1));
+  auto purge = sent_to("$JS.API.STREAM.PURGE.s");
+  CAF_REQUIRE_EQUAL(purge.size(), 1u);
+  CAF_CHECK(done.empty());
+  answer(purge[0], R"({"success":true,"purged":3})");
+  CAF_REQUIRE_EQUAL(done.size(), 1u);
+  CAF_CHECK_EQUAL(*done[0], 3u);
+}
+
+CAF_TEST(writes fail with the reason when not confirmed or refused) {
+  pipeline_rig rig(*this);
+  std::vector<status> errors;
+  rig.writes.put("a", "1", [&](result<std::string> r) { errors.push_back(r.error()); });
+  rig.writes.put("b", "1", [&](result<std::string> r) { errors.push_back(r.error()); });
+  rig.writes.on_ack(rig.ack(rig.puts_of("b")[0], 0, 503));
+  CAF_REQUIRE_EQUAL(errors.size(), 1u);
+  CAF_CHECK_EQUAL(errors[0].code(), errc::unavailable);
+  clock.now += std::chrono::milliseconds(1000);
+  rig.writes.expire();
+  CAF_REQUIRE_EQUAL(errors.size(), 2u);
+  CAF_CHECK_EQUAL(errors[1].code(), errc::timeout);
+  CAF_CHECK(rig.writes.empty());
+}
+
+// -- subscription_set ---------------------------------------------------------------------------
+
+namespace {
+
+struct subscriber_rig {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  std::vector<subscriber_actor> actors;
+
+  subscriber_actor spawn() {
+    actors.push_back(sys.spawn([]() -> subscriber_actor::behavior_type {
+      return {[](change_atom, change&) { return ok_atom::value; },
+              [](ended_atom, uint64_t, caf::error&) {}};
+    }));
+    return actors.back();
+  }
+
+  ~subscriber_rig() {
+    for (auto& a : actors) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+};
+
+change change_of(const std::string& key, size_t bytes = 10) {
+  return change{"s", key, 1, std::string(bytes, 'r'), "", "{}"};
+}
+
+}  // namespace
+
+CAF_TEST(changes go to matching subscriptions with periodic acknowledgement points) {
+  subscriber_rig rig;
+  subscription_set subs({1000, 1 << 20});
+  auto a = rig.spawn();
+  auto b = rig.spawn();
+  auto id_a = subs.add(protocol::glob("user:*"), a);
+  subs.add(protocol::glob("order:*"), b);
+  CAF_CHECK(subs.matches_any("user:1"));
+  CAF_CHECK(!subs.matches_any("other"));
+  std::vector<std::pair<bool, bool>> sent;  // (to a, with an ack point)
+  auto deliver = [&](const subscriber_actor& to, const change&,
+                     const std::optional<subscription_set::ack_point>& ack) {
+    sent.emplace_back(to == a, ack.has_value());
+  };
+  size_t stats = 0;
+  for (int i = 0; i < 64; ++i) subs.dispatch(change_of("user:1"), deliver, [&](auto&) { ++stats; });
+  CAF_CHECK_EQUAL(sent.size(), 64u);
+  CAF_CHECK_EQUAL(stats, 64u);
+  CAF_CHECK_EQUAL(std::count(sent.begin(), sent.end(), std::make_pair(true, true)), 2);  // 32, 64
+  CAF_CHECK(sent[31].second && !sent[30].second);
+  CAF_CHECK(subs.remove(id_a).has_value());  // its subscriber has no other subscription
+  CAF_CHECK_EQUAL(subs.size(), 1u);
+}
+
+CAF_TEST(a subscription past its bound ends and acknowledgements keep it alive) {
+  subscriber_rig rig;
+  subscription_set subs({8, 1 << 20});
+  auto slow = rig.spawn();
+  auto id = subs.add(protocol::glob("*"), slow);
+  std::optional<subscription_set::ack_point> last_ack;
+  auto deliver = [&](const subscriber_actor&, const change&,
+                     const std::optional<subscription_set::ack_point>& ack) {
+    if (ack) last_ack = ack;
+  };
+  auto nothing = [](auto&) {};
+  for (int i = 0; i < 8; ++i) CAF_CHECK(subs.dispatch(change_of("k"), deliver, nothing).empty());
+  CAF_REQUIRE(last_ack.has_value());
+  subs.acknowledged(last_ack->id, last_ack->through, last_ack->through_bytes);  // all 8 handled
+  for (int i = 0; i < 8; ++i) CAF_CHECK(subs.dispatch(change_of("k"), deliver, nothing).empty());
+  auto ended = subs.dispatch(change_of("k"), deliver, nothing);  // the ninth unacknowledged
+  CAF_REQUIRE_EQUAL(ended.size(), 1u);
+  CAF_CHECK_EQUAL(ended[0].id, id);
+  CAF_CHECK(ended[0].subscriber_left);
+  CAF_CHECK_NOT_EQUAL(ended[0].why.message().find("too slow: 8 changes outstanding"),
+                      std::string::npos);
+  CAF_CHECK(subs.empty());
+  CAF_CHECK_EQUAL(subs.slow_ended(), 1u);
+}
+
+CAF_TEST(the byte bound counts too) {
+  subscriber_rig rig;
+  subscription_set subs({1000, 100});
+  subs.add(protocol::glob("*"), rig.spawn());
+  auto none = [](const subscriber_actor&, const change&,
+                 const std::optional<subscription_set::ack_point>&) {};
+  auto nothing = [](auto&) {};
+  CAF_CHECK(subs.dispatch(change_of("k", 80), none, nothing).empty());
+  CAF_CHECK_EQUAL(subs.dispatch(change_of("k", 80), none, nothing).size(), 1u);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
