@@ -1,4 +1,4 @@
-// The manager actor (SPEC §5, §6): one stream actor per stream name on this node.
+// The manager actor: one stream actor per stream name on this node (README "Many streams").
 //
 // It opens a stream on first request (concurrent requests wait for the same opening), hands out
 // the stream actor once it is ready, and monitors it. Stream actors stop themselves after being

@@ -73,17 +73,13 @@ result<node> node::start(node_config config) {
   auto db = storage::database::open((std::filesystem::path(config.data_path) / "replica").string());
   if (!db.ok()) return db.error();
   p->db = *db;
-  nats_options nats;
-  nats.servers = config.nats_servers;
-  nats.user = config.nats_user;
-  nats.password = config.nats_password;
-  nats.token = config.nats_token;
+  nats_options nats = config.nats;
   if (nats.servers.empty()) {
     nats::embedded_server_options own;
     own.store_dir = (std::filesystem::path(config.data_path) / "nats").string();
-    own.user = config.nats_user;
-    own.password = config.nats_password;
-    own.token = config.nats_token;
+    own.user = nats.user;
+    own.password = nats.password;
+    own.token = nats.token;
     auto started = nats::embedded_server::start(own);
     if (!started.ok()) return started.error();
     p->own_nats = std::move(*started);
@@ -108,10 +104,7 @@ result<node> node::start(node_config config) {
   mc.options.replicas = config.replicas;
   mc.options.subscriber_max_pending = config.subscriber_max_pending;
   mc.options.subscriber_max_pending_bytes = config.subscriber_max_pending_bytes;
-  if (!config.stats_suffix.empty())
-    mc.stats_stream_for = [suffix = config.stats_suffix](const std::string& name) {
-      return name + suffix;
-    };
+  mc.stats_stream_for = config.stats_stream_name;
   p->manager = actors::spawn_manager(*p->system, std::move(mc));
   auto port = api::publish_manager(*p->system, p->manager, config.bind, config.port,
                                    config.connection_timeout);
@@ -139,7 +132,7 @@ const std::string& node::bind() const {
 }
 
 std::string node::nats_url() const {
-  return impl_->own_nats ? impl_->own_nats->url() : impl_->config.nats_servers.front();
+  return impl_->nats->connected_url();
 }
 
 result<std::vector<std::string>> node::open_streams() {

@@ -1,5 +1,5 @@
 // Standard base64 (RFC 4648 alphabet A-Z a-z 0-9 + /, '=' padding), as Node's
-// Buffer.toString('base64') writes it. Keys travel in subjects in this form (SPEC §2).
+// Buffer.toString('base64') writes it. Keys travel in subjects in this form (doc/wire-format.md).
 #pragma once
 
 #include <optional>

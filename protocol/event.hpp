@@ -1,5 +1,5 @@
-// The event codec: what travels on the JetStream stream (SPEC §2), byte-compatible with the
-// JavaScript library so that JS and C++ nodes can share a stream.
+// The event codec: what travels on the JetStream stream (doc/wire-format.md), byte-compatible with
+// the JavaScript library so that JS and C++ nodes can share a stream.
 //
 //   subject  <stream>.<base64(key)>-put      payload {"type":"PUT","id":<key>,"data":<json>,
 //                                                      "timestamp":<ms>,"meta":{...}}

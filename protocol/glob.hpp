@@ -1,4 +1,4 @@
-// The subscription filter (SPEC §3): a glob over the whole key in which every '*' matches any
+// The subscription filter: a glob over the whole key in which every '*' matches any
 // run of characters (including none) and every other character matches itself. There is no
 // escape: a literal '*' in a key is matched by '*' as well. Matching is anchored at both ends.
 #pragma once

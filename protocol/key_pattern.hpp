@@ -1,4 +1,4 @@
-// The `keys(pattern)` filter (SPEC §3): a JavaScript regular expression searched anywhere in the
+// The `keys(pattern)` filter: a JavaScript regular expression searched anywhere in the
 // key, like String.prototype.match. The empty pattern matches every key.
 //
 // Patterns come from peers over the network, so they are hostile input. They are compiled with

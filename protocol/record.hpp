@@ -1,5 +1,6 @@
-// The binary record: how a document and its metadata are stored in RocksDB and carried in actor
-// messages (`eventbase::entry`). One record is two msgpack values in a row:
+// The binary record (doc/storage-format.md "Records"): how a document and its metadata are
+// stored in RocksDB and carried in actor messages (`eventbase::entry`). One record is two msgpack
+// values in a row:
 //
 //   [format(=1), dateCreated(ms), dateModified(ms), changes, sequence]   data
 //

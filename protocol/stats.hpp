@@ -1,5 +1,5 @@
-// Stats events (SPEC §4): one JSON message per operation on subject `<stats>.stats` of the
-// JetStream stream `<stats>`, in the JS library's shape:
+// Stats events (doc/wire-format.md "Stats"): one JSON message per operation on subject
+// `<stats>.stats` of the JetStream stream `<stats>`, in the JS library's shape:
 //   {"operation":"PUT","id":"user1","timestamp":<ms>,"duration":<ms>}
 // `id` is present for GET, PUT, DELETE and SUBSCRIBE_EMIT; `pattern` for KEYS, SUBSCRIBE and
 // SUBSCRIBE_EMIT.

@@ -10,7 +10,8 @@
 # runs it). Arguments go to both ctest runs (e.g. -R protocol).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh
+# Warnings are errors here (not for users building the library).
+EVENTBASE_CMAKE_ARGS="-DEVENTBASE_WERROR=ON" scripts/build.sh
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"${JOBS:-2}" "$@"
 
 if [ "${EVENTBASE_SKIP_SANITIZE:-0}" = 1 ]; then
@@ -21,7 +22,7 @@ fi
 scripts/setup.sh --sanitize
 san_dir="${SANITIZE_BUILD_DIR:-build-sanitize}"
 cmake -S . -B "$san_dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DEVENTBASE_SANITIZE=ON -DEVENTBASE_FUZZ=ON >/dev/null
+  -DEVENTBASE_SANITIZE=ON -DEVENTBASE_FUZZ=ON -DEVENTBASE_WERROR=ON >/dev/null
 cmake --build "$san_dir" -j"${JOBS:-2}"
 
 # Every report goes to a file of its own (<dir>/report.<pid>) as well as failing the

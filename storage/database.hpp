@@ -1,6 +1,6 @@
 // The local replica: one RocksDB per data path, shared by every stream of a node.
 //
-// Layout (format 2), in two column families:
+// Layout (format 2, doc/storage-format.md), in two column families:
 //   default  "format"          -> "2"
 //            "next-stream-id"  -> the id the next new stream gets (8 bytes, big-endian)
 //            "stream:<name>"   -> the stream's id (8 bytes, big-endian)

@@ -92,7 +92,7 @@ class stream_store {
   std::string prefix_;  // of every key of this stream (encoding.hpp)
   std::string end_;     // the first key after this stream's range
   std::atomic<uint64_t> applied_;
-  mutable std::shared_mutex lifecycle_;           // shared: reads and writes; exclusive: close
+  mutable std::shared_mutex lifecycle_;  // shared: reads and writes; exclusive: close
   bool closed_ = false;
 };
 

@@ -321,7 +321,7 @@ struct bench_run {
   void remote_gets() {
     // A node serving the stream written above, and a client node asking it, 64 in flight.
     eb::node_config nc;
-    nc.nats_servers = {nats};
+    nc.nats.servers = {nats};
     nc.data_path = path("node");
     nc.port = 0;
     auto node = must(eb::node::start(nc), "start node");

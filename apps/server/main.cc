@@ -120,17 +120,20 @@ int main(int argc, char** argv) {
   raise_descriptor_limit();
 
   eventbase::node_config config;
-  config.nats_servers = split_list(cfg.nats);
-  config.nats_user = cfg.nats_user;
-  config.nats_password = cfg.nats_password;
-  config.nats_token = cfg.nats_token;
+  config.nats.servers = split_list(cfg.nats);
+  config.nats.user = cfg.nats_user;
+  config.nats.password = cfg.nats_password;
+  config.nats.token = cfg.nats_token;
   config.data_path = cfg.db;
   config.bind = cfg.bind;
   config.port = static_cast<uint16_t>(cfg.port);
   config.keep_alive = std::chrono::seconds(cfg.keep_alive);
   config.cleanup_interval = std::chrono::milliseconds(cfg.cleanup_interval);
   config.timeout = std::chrono::milliseconds(cfg.timeout);
-  config.stats_suffix = cfg.stats_suffix;
+  if (!cfg.stats_suffix.empty())
+    config.stats_stream_name = [suffix = cfg.stats_suffix](const std::string& name) {
+      return name + suffix;
+    };
   config.replicas = static_cast<int>(cfg.replicas);
   config.connection_timeout = std::chrono::milliseconds(cfg.connection_timeout);
   config.subscriber_max_pending = static_cast<uint64_t>(cfg.subscriber_max_pending);

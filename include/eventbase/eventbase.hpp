@@ -36,9 +36,16 @@
 
 namespace eventbase {
 
-/// How to reach NATS. Servers are URLs such as "nats://10.0.0.1:4222" ("host:port" works too).
+// -- options ------------------------------------------------------------------------------------
+// Every field of every options struct below has the default shown, which is what production
+// uses unless a comment says otherwise.
+
+/// How to reach NATS; the same in stream_config, manager_config and node_config.
 struct nats_options {
-  std::vector<std::string> servers;  // empty: nats://127.0.0.1:4222
+  /// Server URLs such as "nats://10.0.0.1:4222" ("host:port" works too). Default: none, which
+  /// means nats://127.0.0.1:4222 (a node starts a nats-server of its own instead).
+  std::vector<std::string> servers;
+  /// User and password, or a token, when the NATS server requires them. Default: none.
   std::string user;
   std::string password;
   std::string token;
@@ -91,13 +98,20 @@ using change_callback =
 /// Called with every event this instance applies, as on the stream.
 using message_callback = std::function<void(const nlohmann::json& event)>;
 
+/// One stream (the JS library's createEventbase config).
 struct stream_config {
-  std::string stream_name;        // required; NATS stream name rules (no . * > / \ or spaces)
-  std::string stats_stream_name;  // optional: publish an operation stat to <name>.stats
+  /// The JetStream stream. Required: printable ASCII without space . * > / \, at most 200 bytes.
+  std::string stream_name;
+  /// Where each operation publishes a stat (subject "<name>.stats"). Default: "", no stats.
+  std::string stats_stream_name;
   nats_options nats;
-  std::string data_path;        // optional: default a fresh temporary directory, removed on close
-  message_callback on_message;  // optional
-  std::chrono::milliseconds timeout{10000};  // per operation, and for opening
+  /// Directory of the local replica (a RocksDB). Default: "", a fresh temporary directory,
+  /// removed on close.
+  std::string data_path;
+  /// Called with every event this instance applies. Default: none.
+  message_callback on_message;
+  /// How long an operation, and opening, may take. Default: 10 s.
+  std::chrono::milliseconds timeout{10000};
 };
 
 /// A subscription; call unsubscribe() to end it (closing the stream ends it too). Copies share
@@ -115,9 +129,10 @@ class subscription {
   status error() const;
 
   struct impl;
-  explicit subscription(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
 
  private:
+  friend class stream;
+  explicit subscription(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
   std::shared_ptr<impl> impl_;
 };
 
@@ -162,29 +177,40 @@ class stream {
   friend bool operator==(const stream& a, const stream& b) { return a.impl_ == b.impl_; }
   friend bool operator!=(const stream& a, const stream& b) { return a.impl_ != b.impl_; }
 
+  stream() = default;  // an empty handle: every call fails with errc::closed
+
   struct impl;
-  explicit stream(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
-  stream() = default;
 
  private:
+  friend class manager;
+  explicit stream(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
   std::shared_ptr<impl> impl_;
 };
 
+/// The stats stream of each stream ("" for none): the JS library's getStatsStreamName; the
+/// same in manager_config and node_config.
+using stats_stream_naming = std::function<std::string(const std::string& stream)>;
+
+/// Many streams (the JS library's EventbaseManager config).
 struct manager_config {
-  std::string data_path;  // dbPath; empty: a fresh temporary directory, removed with the manager
+  /// Directory of the replica of all streams (dbPath). Default: "", a fresh temporary
+  /// directory, removed with the manager.
+  std::string data_path;
   nats_options nats;
-  /// keepAliveSeconds: a stream with no operation for this long and no subscription closes.
+  /// A stream with no operation for this long and no subscription closes itself
+  /// (keepAliveSeconds). Default: 1 hour.
   std::chrono::milliseconds keep_alive{std::chrono::hours(1)};
-  /// cleanupIntervalMs: how often each stream checks whether it is idle.
+  /// How often each stream checks whether it is idle (cleanupIntervalMs). Default: 1 minute.
   std::chrono::milliseconds cleanup_interval{std::chrono::minutes(1)};
-  /// Every event of every stream, with the stream's name.
+  /// Called with every event of every stream, with the stream's name. Default: none.
   std::function<void(const std::string& stream, const nlohmann::json& event)> on_message;
-  /// getStatsStreamName: the stats stream of a stream ("" or unset: no stats).
-  std::function<std::string(const std::string& stream)> stats_stream_name;
-  /// The manager's notices ("stream:opened", "stream:closed" in the JS library).
+  /// Default: none, no stats.
+  stats_stream_naming stats_stream_name;
+  /// The manager's notices ("stream:opened", "stream:closed" in the JS library). Default: none.
   std::function<void(const std::string& stream)> on_stream_opened;
   std::function<void(const std::string& stream)> on_stream_closed;
-  std::chrono::milliseconds timeout{10000};  // per operation, and for opening a stream
+  /// How long an operation, and opening a stream, may take. Default: 10 s.
+  std::chrono::milliseconds timeout{10000};
 };
 
 /// Many streams on one node (the JS library's EventbaseManager): one NATS connection and one
@@ -208,11 +234,12 @@ class manager {
   /// Deletes a stream: its JetStream stream and this node's local data.
   status delete_stream(const std::string& name);
 
+  manager() = default;  // an empty handle: every call fails with errc::closed
+
   struct impl;
-  explicit manager(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
-  manager() = default;
 
  private:
+  explicit manager(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
   std::shared_ptr<impl> impl_;
 };
 

@@ -10,30 +10,39 @@
 #include <string>
 #include <vector>
 
+#include "eventbase/eventbase.hpp"
 #include "eventbase/status.hpp"
 
 namespace eventbase {
 
+/// A node: a manager served to other CAF nodes (eventbase-server's options, README "The server").
 struct node_config {
-  std::vector<std::string> nats_servers;  // empty: start and own a local nats-server
-  std::string nats_user;
-  std::string nats_password;
-  std::string nats_token;
-  std::string data_path = "./data";  // RocksDB under <path>/replica, own NATS under <path>/nats
-  std::string bind = "127.0.0.1";    // address the manager is published on
-  uint16_t port = 4333;              // 0: any free port
+  /// The NATS servers. Default: none, which starts and owns a local nats-server (JetStream,
+  /// free loopback port, store under <data_path>/nats) with these credentials.
+  nats_options nats;
+  /// Directory of the node's data: the replica in <data_path>/replica, the own NATS store in
+  /// <data_path>/nats. Default: "./data".
+  std::string data_path = "./data";
+  /// Where the manager is served. Default: loopback, port 4333 (0: any free port).
+  std::string bind = "127.0.0.1";
+  uint16_t port = 4333;
+  /// A stream with no operation for this long and no subscription closes itself; idleness is
+  /// checked every cleanup_interval. Default: 1 hour, 1 minute.
   std::chrono::milliseconds keep_alive{std::chrono::hours(1)};
   std::chrono::milliseconds cleanup_interval{std::chrono::minutes(1)};
+  /// How long an operation, and opening a stream, may take. Default: 10 s.
   std::chrono::milliseconds timeout{10000};
-  // A connection that sends nothing (no message, no heartbeat) for this long is closed; so is
-  // one that has not completed CAF's handshake by then. 0: never.
+  /// A connection on which nothing arrives (no message, no heartbeat) for this long is closed;
+  /// so is one that has not completed CAF's handshake by then. 0: never. Default: 15 s.
   std::chrono::milliseconds connection_timeout{std::chrono::seconds(15)};
-  // What one subscription may have sent to it and not yet acknowledged before the stream ends
-  // it as too slow: changes, and bytes of them.
+  /// What one subscription may have sent to it and not acknowledged before it ends as too slow:
+  /// changes, and bytes of them. Default: 10,000 changes, 64 MiB.
   uint64_t subscriber_max_pending = 10000;
   uint64_t subscriber_max_pending_bytes = uint64_t{64} << 20;
-  std::string stats_suffix;  // non-empty: stream S publishes stats to S<suffix>
-  int replicas = 1;          // JetStream replicas of the streams this node creates
+  /// Default: none, no stats.
+  stats_stream_naming stats_stream_name;
+  /// JetStream replicas of the streams this node creates (existing ones keep theirs). Default: 1.
+  int replicas = 1;
 };
 
 class node {
@@ -47,16 +56,17 @@ class node {
 
   uint16_t port() const;
   const std::string& bind() const;
-  /// The NATS server the node uses (the owned one, or the first configured).
+  /// The NATS server the node is connected to now (the owned one, or one of the configured).
   std::string nats_url() const;
   /// The names of the open streams.
   result<std::vector<std::string>> open_streams();
 
+  node() = default;  // an empty handle
+
   struct impl;
-  explicit node(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
-  node() = default;
 
  private:
+  explicit node(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
   std::shared_ptr<impl> impl_;
 };
 
