@@ -192,9 +192,11 @@ CAF_TEST(documents nested too deeply are refused and readers stay safe) {
 
 CAF_TEST(a stalled watcher loses its subscription instead of growing the server) {
   temp_dir dir;
-  auto server =
-      must_start(dir.sub("data"), {"--nats=" + nats_server().url(), "--subscriber-max-pending=200",
-                                   "--subscriber-max-pending-bytes=1000000"});
+  auto server = must_start(dir.sub("data"),
+                           {"--nats=" + nats_server().url(), "--subscriber-max-pending=200",
+                            // a stopped process sends no heartbeats: only the backlog
+                            // bound may end it here
+                            "--connection-timeout=0", "--subscriber-max-pending-bytes=1000000"});
   auto s = unique_name("stalled");
   auto watch = start_watch(server->address(), s, "*");
   watch->signal(SIGSTOP);
