@@ -23,6 +23,15 @@
 #include "system/processes.hpp"
 #include "system/remote_node.hpp"
 
+// Built with AddressSanitizer (as the server then is too): memory figures say little.
+#if defined(__SANITIZE_ADDRESS__)
+#define EVENTBASE_TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EVENTBASE_TEST_UNDER_ASAN 1
+#endif
+#endif
+
 using namespace eventbase;
 using namespace eventbase::test;
 using nlohmann::json;
@@ -216,7 +225,11 @@ CAF_TEST(a stalled watcher loses its subscription instead of growing the server)
   put_many(3000);
   long grown = rss_kib(server->process().pid()) - before;
   CAF_MESSAGE("server RSS grew by " << grown << " KiB over 3000 puts of 1 KB");
+#ifndef EVENTBASE_TEST_UNDER_ASAN
   CAF_CHECK_LESS(grown, 48 * 1024);
+#else
+  CAF_MESSAGE("(not checked under AddressSanitizer: its quarantine keeps freed memory)");
+#endif
   watch->signal(SIGCONT);
   auto code = watch->wait(std::chrono::seconds(30));
   CAF_CHECK_EQUAL(code.value_or(-1), 1);
