@@ -23,6 +23,15 @@
 #include "system/processes.hpp"
 #include "system/remote_node.hpp"
 
+// Built with AddressSanitizer (as the server then is too): memory figures say little.
+#if defined(__SANITIZE_ADDRESS__)
+#define EVENTBASE_TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EVENTBASE_TEST_UNDER_ASAN 1
+#endif
+#endif
+
 using namespace eventbase;
 using namespace eventbase::test;
 using nlohmann::json;
@@ -192,9 +201,11 @@ CAF_TEST(documents nested too deeply are refused and readers stay safe) {
 
 CAF_TEST(a stalled watcher loses its subscription instead of growing the server) {
   temp_dir dir;
-  auto server =
-      must_start(dir.sub("data"), {"--nats=" + nats_server().url(), "--subscriber-max-pending=200",
-                                   "--subscriber-max-pending-bytes=1000000"});
+  auto server = must_start(dir.sub("data"),
+                           {"--nats=" + nats_server().url(), "--subscriber-max-pending=200",
+                            // a stopped process sends no heartbeats: only the backlog
+                            // bound may end it here
+                            "--connection-timeout=0", "--subscriber-max-pending-bytes=1000000"});
   auto s = unique_name("stalled");
   auto watch = start_watch(server->address(), s, "*");
   watch->signal(SIGSTOP);
@@ -214,7 +225,11 @@ CAF_TEST(a stalled watcher loses its subscription instead of growing the server)
   put_many(3000);
   long grown = rss_kib(server->process().pid()) - before;
   CAF_MESSAGE("server RSS grew by " << grown << " KiB over 3000 puts of 1 KB");
+#ifndef EVENTBASE_TEST_UNDER_ASAN
   CAF_CHECK_LESS(grown, 48 * 1024);
+#else
+  CAF_MESSAGE("(not checked under AddressSanitizer: its quarantine keeps freed memory)");
+#endif
   watch->signal(SIGCONT);
   auto code = watch->wait(std::chrono::seconds(30));
   CAF_CHECK_EQUAL(code.value_or(-1), 1);
