@@ -11,17 +11,37 @@
 #include <vector>
 
 #include "eventbase/status.hpp"
+#include "eventbase/tls.hpp"
 
 namespace eventbase {
 
 struct node_config {
   std::vector<std::string> nats_servers;  // empty: start and own a local nats-server
+  // NATS credentials and TLS, as in eventbase::nats_options (user/password, token, tls_ca,
+  // tls_cert/tls_key, creds, nkey). All default empty. With no nats_servers, the owned
+  // nats-server takes user/password or token (a random user and password when none is given,
+  // so other local users cannot reach it); TLS, creds and nkey need nats_servers.
   std::string nats_user;
   std::string nats_password;
   std::string nats_token;
+  std::string nats_tls_ca;
+  std::string nats_tls_cert;
+  std::string nats_tls_key;
+  std::string nats_creds;
+  std::string nats_nkey;
   std::string data_path = "./data";  // RocksDB under <path>/replica, own NATS under <path>/nats
   std::string bind = "127.0.0.1";    // address the manager is published on
   uint16_t port = 4333;              // 0: any free port
+  // Mutual TLS on the port (eventbase/tls.hpp): only peers with a certificate signed by
+  // tls.ca are served. Default none.
+  tls_options tls;
+  // Serve without TLS on an address that is not loopback. Default false: start() refuses to,
+  // since then whoever reaches the port can read, write and delete every stream.
+  bool insecure = false;
+  // The largest message (BASP payload) a peer may send; a connection announcing a larger one
+  // is closed before anything is allocated. 0 (default): the NATS server's max_payload plus
+  // 64 KiB, which fits the largest document NATS accepts.
+  uint64_t max_message_bytes = 0;
   std::chrono::milliseconds keep_alive{std::chrono::hours(1)};
   std::chrono::milliseconds cleanup_interval{std::chrono::minutes(1)};
   std::chrono::milliseconds timeout{10000};
@@ -36,9 +56,15 @@ struct node_config {
   int replicas = 1;          // JetStream replicas of the streams this node creates
 };
 
+/// True when every address `host` resolves to is a loopback address (127.0.0.0/8, ::1);
+/// false for wildcard addresses (0.0.0.0, ::), others and names that do not resolve.
+bool is_loopback_address(const std::string& host);
+
 class node {
  public:
   /// Starts everything; returns once the manager is published and accepting connections.
+  /// invalid_argument for unusable TLS files, and for a non-loopback bind without TLS unless
+  /// `insecure`; unauthenticated when NATS refuses the credentials or the TLS handshake.
   static result<node> start(node_config config);
 
   /// Closes every stream (their data flushed), stops serving, stops an owned nats-server.
