@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <caf/io/basp_broker.hpp>
 #include <caf/io/network/default_multiplexer.hpp>
 
@@ -112,9 +113,13 @@ status check_tls(const tls_options& tls) {
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(ctx, tls.certificate.c_str()) != 1)
     return fail("cannot use TLS certificate '" + tls.certificate + "'");
-  if (SSL_CTX_use_PrivateKey_file(ctx, tls.key.c_str(), SSL_FILETYPE_PEM) != 1)
+  if (SSL_CTX_use_PrivateKey_file(ctx, tls.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+      return fail("TLS key '" + tls.key + "' does not belong to certificate '" +
+                  tls.certificate + "'");
     return fail("cannot use TLS key '" + tls.key + "'" +
                 (tls.key_password.empty() ? " (is it encrypted? give its password)" : ""));
+  }
   if (SSL_CTX_check_private_key(ctx) != 1)
     return fail("TLS key '" + tls.key + "' does not belong to certificate '" + tls.certificate +
                 "'");
