@@ -119,9 +119,20 @@ struct plain_policy : bounded {
 // libcaf_openssl's session does the TLS work. CAF's logging is compiled out in Debian's build,
 // so the session leaves OpenSSL's error queue alone: after a failed call it holds the reason,
 // which this policy reports once if the handshake never completed.
+//
+// Writes during the handshake. CAF writes its handshake message as soon as a connection
+// exists; until the TLS handshake is done, the session answers every write with "0 bytes,
+// try again", and CAF's stream, still wanting to write, is woken by the writable socket at
+// once: libcaf_openssl's scribe spins a core for as long as a peer keeps the handshake open
+// (measured: a silent connection to a TLS port cost 1.9 s of CPU per 2 s). Here the policy
+// keeps such bytes itself (`held`, a few hundred bytes: CAF's handshake), tells the stream
+// they were written, and sends them when the peer's next bytes have moved the handshake on.
+// Later writes queue behind them, so the order on the wire is unchanged.
 struct tls_policy : bounded {
   caf::openssl::session_ptr session;
   bool reported = false;
+  bool handshake_done = false;  // a write went through: TLS is up
+  std::string held;             // written by CAF before the handshake was done
 
   rw_state read_some(size_t& result, native_socket fd, void* buf, size_t len) {
     result = 0;
@@ -129,15 +140,58 @@ struct tls_policy : bounded {
     ERR_clear_error();
     auto res = session->read_some(result, fd, buf, len);
     if (res == rw_state::success && result > 0) state->tls_established = true;
-    if (res == rw_state::failure) report(fd);
+    if (res == rw_state::failure) {
+      report(fd);
+      return res;
+    }
+    // The peer's bytes may have completed the handshake: send what CAF wrote before.
+    if (!held.empty() && !release_held(fd)) {
+      report(fd);
+      return rw_state::failure;
+    }
     return res;
   }
 
   rw_state write_some(size_t& result, native_socket fd, const void* buf, size_t len) {
+    result = 0;
+    if (!held.empty()) {
+      if (!release_held(fd)) {
+        report(fd);
+        return rw_state::failure;
+      }
+      if (!held.empty()) {
+        if (!handshake_done) {  // still waiting for the peer: keep these bytes too
+          held.append(static_cast<const char*>(buf), len);
+          result = len;
+        }
+        return rw_state::success;  // after the handshake: the socket is full, wait for it
+      }
+    }
     ERR_clear_error();
     auto res = session->write_some(result, fd, buf, len);
-    if (res == rw_state::failure) report(fd);
+    if (res == rw_state::failure) {
+      report(fd);
+    } else if (result > 0) {
+      handshake_done = true;
+    } else if (!handshake_done && len > 0 && res == rw_state::success) {
+      held.assign(static_cast<const char*>(buf), len);  // the handshake waits for the peer
+      result = len;
+    }
     return res;
+  }
+
+  // Sends as much of `held` as the session takes; false on failure.
+  bool release_held(native_socket fd) {
+    while (!held.empty()) {
+      size_t written = 0;
+      ERR_clear_error();
+      if (session->write_some(written, fd, held.data(), held.size()) == rw_state::failure)
+        return false;
+      if (written == 0) return true;
+      handshake_done = true;
+      held.erase(0, written);
+    }
+    return true;
   }
 
   bool must_read_more(native_socket fd, size_t threshold) {

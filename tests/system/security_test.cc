@@ -17,6 +17,7 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -318,6 +319,19 @@ CAF_TEST(garbage and stalled handshakes on a TLS port are closed and the node ke
   CAF_REQUIRE(silent >= 0 && stalled >= 0);
   const char record[] = {0x16, 0x03, 0x01, 0x02, 0x00};
   ::send(stalled, record, sizeof record, MSG_NOSIGNAL);
+  // Meanwhile they cost no CPU: libcaf_openssl's own scribe polled such a connection for
+  // writability in a loop (a whole core per waiting connection).
+  auto cpu_seconds = [&] {
+    std::ifstream stat("/proc/" + std::to_string(server->process().pid()) + "/stat");
+    std::string field;
+    long ticks = 0;
+    for (int i = 1; i <= 15 && stat >> field; ++i)
+      if (i == 14 || i == 15) ticks += std::atol(field.c_str());
+    return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  };
+  double before = cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CAF_CHECK_LESS(cpu_seconds() - before, 0.5);
   CAF_CHECK(closed_by_peer(silent, std::chrono::seconds(10)));
   CAF_CHECK(closed_by_peer(stalled, std::chrono::seconds(10)));
   ::close(silent);
