@@ -75,6 +75,14 @@ status connect_error(const std::string& servers, natsStatus s) {
 // Security options: TLS files, credentials file, nkey seed. Files are checked here, so a bad
 // path is an invalid_argument naming it, not a failed connect.
 status apply_security(natsOptions* opts, const connect_options& options) {
+  // cnats 3.4 writes these into its CONNECT message's JSON without escaping them: a quote or a
+  // backslash corrupts it and the server hangs up, which would read as a TLS problem.
+  for (auto* secret : {&options.user, &options.password, &options.token})
+    for (char c : *secret)
+      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20)
+        return status(errc::invalid_argument,
+                      "NATS user names, passwords and tokens cannot contain '\"', '\\' or control "
+                      "characters (the NATS client library sends them unescaped)");
   natsStatus s = NATS_OK;
   bool tls = !options.tls_ca.empty() || !options.tls_cert.empty() || !options.tls_key.empty();
   for (auto& server : options.servers) tls = tls || server.rfind("tls://", 0) == 0;
