@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 
 #include <caf/actor_system_config.hpp>
+#include <caf/config_value.hpp>
 
 #include "eventbase/log.hpp"
 #include "eventbase/node.hpp"
@@ -43,7 +45,7 @@ struct server_config : caf::actor_system_config {
   std::string tls_key;
   std::string tls_ca;
   std::string tls_key_password;
-  bool insecure = false;
+  bool insecure = false;  // --insecure: see take_insecure()
   int64_t max_message_bytes = 0;
 
   server_config() {
@@ -51,7 +53,9 @@ struct server_config : caf::actor_system_config {
         .add(nats, "nats", "NATS server URLs, comma separated (default: start a local nats-server)")
         .add(db, "db", "data path: replica in <db>/replica, own NATS in <db>/nats (./data)")
         .add(port, "port", "port to serve the manager on, 0 for any (4333)")
-        .add(bind, "bind", "address to serve on (127.0.0.1; 0.0.0.0 for all)")
+        .add(bind, "bind",
+             "address to serve on (127.0.0.1; 0.0.0.0 for all, which needs --tls-* or "
+             "--insecure)")
         .add(keep_alive, "keep-alive", "seconds without activity before a stream closes (3600)")
         .add(cleanup_interval, "cleanup-interval", "milliseconds between idleness checks (60000)")
         .add(timeout, "timeout", "milliseconds an operation may take (10000)")
@@ -77,8 +81,6 @@ struct server_config : caf::actor_system_config {
         .add(tls_key, "tls-key", "PEM private key of --tls-cert")
         .add(tls_ca, "tls-ca", "PEM CA file: peers must present a certificate it signed")
         .add(tls_key_password, "tls-key-password", "passphrase of an encrypted --tls-key")
-        .add(insecure, "insecure",
-             "allow serving without TLS on an address that is not loopback (false)")
         .add(max_message_bytes, "max-message-bytes",
              "largest message a peer may send; 0: NATS max_payload + 64 KiB (0)");
   }
@@ -121,10 +123,46 @@ void raise_descriptor_limit() {
 
 }  // namespace
 
+// --insecure (or --insecure=true|false) is taken off the command line before CAF parses it,
+// and `insecure=true` is read from the INI file as a plain value: a boolean option of CAF 0.17
+// crashes a program built with clang (the sanitizer build), since its option metadata is an
+// inline static that the gcc-built libcaf_core shares and leaves empty. Returns the arguments
+// CAF gets; `flag` is set when the command line had it.
+std::vector<char*> take_insecure(int argc, char** argv, std::optional<bool>& flag,
+                                 std::string& bad) {
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i > 0 && (arg == "--insecure" || arg.rfind("--insecure=", 0) == 0)) {
+      std::string value = arg == "--insecure" ? "true" : arg.substr(11);
+      if (value == "true" || value == "1")
+        flag = true;
+      else if (value == "false" || value == "0")
+        flag = false;
+      else
+        bad = arg;
+      continue;
+    }
+    rest.push_back(argv[i]);
+  }
+  rest.push_back(nullptr);
+  return rest;
+}
+
 int main(int argc, char** argv) {
   server_config cfg;
-  if (auto err = cfg.parse(argc, argv)) return fail(caf::to_string(err), 2);
-  if (cfg.cli_helptext_printed) return 0;
+  std::optional<bool> insecure_flag;
+  std::string bad_flag;
+  auto args = take_insecure(argc, argv, insecure_flag, bad_flag);
+  if (!bad_flag.empty()) return fail("--insecure takes no value, or true or false", 2);
+  if (auto err = cfg.parse(static_cast<int>(args.size()) - 1, args.data()))
+    return fail(caf::to_string(err), 2);
+  if (cfg.cli_helptext_printed) {
+    std::cout << "  --insecure : serve without TLS on an address that is not loopback (false)"
+              << std::endl;
+    return 0;
+  }
+  cfg.insecure = insecure_flag.value_or(caf::get_or(cfg, "insecure", false));
   if (!cfg.remainder.empty()) return fail("unexpected argument '" + cfg.remainder.front() + "'", 2);
   if (cfg.port < 0 || cfg.port > 65535) return fail("--port must be within 0..65535", 2);
   if (cfg.keep_alive <= 0) return fail("--keep-alive must be positive", 2);
