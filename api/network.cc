@@ -115,8 +115,8 @@ status check_tls(const tls_options& tls) {
     return fail("cannot use TLS certificate '" + tls.certificate + "'");
   if (SSL_CTX_use_PrivateKey_file(ctx, tls.key.c_str(), SSL_FILETYPE_PEM) != 1) {
     if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
-      return fail("TLS key '" + tls.key + "' does not belong to certificate '" +
-                  tls.certificate + "'");
+      return fail("TLS key '" + tls.key + "' does not belong to certificate '" + tls.certificate +
+                  "'");
     return fail("cannot use TLS key '" + tls.key + "'" +
                 (tls.key_password.empty() ? " (is it encrypted? give its password)" : ""));
   }
