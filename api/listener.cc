@@ -1,9 +1,7 @@
 // publish_manager (see listener.hpp).
 #include "api/listener.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <linux/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,6 +17,7 @@
 #include <caf/io/network/default_multiplexer.hpp>
 #include <caf/io/network/doorman_impl.hpp>
 
+#include "api/transport.hpp"
 #include "eventbase/log.hpp"
 
 namespace eventbase::api {
@@ -26,9 +25,6 @@ namespace {
 
 using watch_connection_atom = caf::atom_constant<caf::atom("eb_hswatch")>;
 using check_connection_atom = caf::atom_constant<caf::atom("eb_hscheck")>;
-
-// A BASP message header: a peer that sent fewer bytes has not begun CAF's handshake.
-constexpr uint64_t kBaspHeaderBytes = 32;
 
 // Moves `fd` to a descriptor number above the ones used recently (see listener.hpp); returns
 // the new number, or `fd` itself when there is no room. Called on the multiplexer thread only.
@@ -55,60 +51,58 @@ uint64_t inode_of(int fd) {
   return st.st_ino;
 }
 
-std::string peer_of(int fd) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
-  char host[INET6_ADDRSTRLEN] = "?";
-  uint16_t port = 0;
-  if (addr.ss_family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
-    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    port = ntohs(in->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    auto* in = reinterpret_cast<sockaddr_in6*>(&addr);
-    ::inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof host);
-    port = ntohs(in->sin6_port);
-  }
-  return std::string(host) + ":" + std::to_string(port);
-}
+using state_ptr = std::shared_ptr<connection_state>;
 
 // Checks each accepted connection once, `timeout` after it was accepted, and shuts down those
-// that have not received a message header. It identifies a connection by descriptor and inode,
-// so a descriptor closed and reused meanwhile is left alone. shutdown() rather than close():
-// CAF's multiplexer sees the end of the stream and releases the connection itself.
+// that have not delivered a BASP header (after TLS, when TLS is on). It identifies a connection
+// by descriptor and inode, so a descriptor closed and reused meanwhile is left alone.
+// shutdown() rather than close(): CAF's multiplexer sees the end of the stream and releases
+// the connection itself.
 caf::behavior handshake_guard(caf::event_based_actor* self, std::chrono::milliseconds timeout) {
   return {
-      [=](watch_connection_atom, int fd, uint64_t inode) {
-        self->delayed_send(self, timeout, check_connection_atom::value, fd, inode);
+      [=](watch_connection_atom, int fd, uint64_t inode, const state_ptr& state) {
+        self->delayed_send(self, timeout, check_connection_atom::value, fd, inode, state);
       },
-      [=](check_connection_atom, int fd, uint64_t inode) {
+      [=](check_connection_atom, int fd, uint64_t inode, const state_ptr& state) {
         if (inode == 0 || inode_of(fd) != inode) return;  // closed meanwhile
-        tcp_info info{};
-        socklen_t len = sizeof info;
-        if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return;
-        if (info.tcpi_bytes_received >= kBaspHeaderBytes) return;  // CAF's timeout takes over
+        if (state->started || state->refused) return;     // CAF's timeout takes over
         EB_LOG_WARN("listener", "closing connection from "
-                                    << peer_of(fd) << ": no handshake within " << timeout.count()
-                                    << " ms");
+                                    << state->peer << ": no "
+                                    << (state->tls && !state->tls_established ? "TLS" : "CAF")
+                                    << " handshake within " << timeout.count() << " ms");
         ::shutdown(fd, SHUT_RDWR);
       },
   };
 }
 
-class renumbering_doorman final : public caf::io::network::doorman_impl {
+class eventbase_doorman final : public caf::io::network::doorman_impl {
  public:
-  renumbering_doorman(caf::io::network::default_multiplexer& mpx,
-                      caf::io::network::native_socket fd, caf::actor guard)
-      : doorman_impl(mpx, fd), guard_(std::move(guard)) {}
+  eventbase_doorman(caf::actor_system& sys, caf::io::network::default_multiplexer& mpx,
+                    caf::io::network::native_socket fd, caf::actor guard, listener_options options)
+      : doorman_impl(mpx, fd), sys_(sys), guard_(std::move(guard)), options_(options) {}
 
+  // What caf::io::network::doorman_impl::new_connection (and libcaf_openssl's doorman) does,
+  // with a renumbered descriptor and Eventbase's scribe.
   bool new_connection() override {
-    if (!detached()) {
-      auto& fd = acceptor_.accepted_socket();
-      fd = renumber(fd);
-      if (guard_) caf::anon_send(guard_, watch_connection_atom::value, fd, inode_of(fd));
+    if (detached()) return false;  // the broker let go of us; the socket goes with the acceptor
+    auto& mpx = acceptor_.backend();
+    int fd = renumber(acceptor_.accepted_socket());
+    auto state = std::make_shared<connection_state>(peer_of(fd), /*is_server=*/true, options_.tls);
+    uint64_t inode = inode_of(fd);
+    auto scribe = make_scribe(sys_, mpx, fd, options_.max_message, state);
+    if (!scribe.ok()) {  // the socket is closed
+      if (scribe.error().code() == errc::unauthenticated)
+        EB_LOG_WARN("listener", "refused TLS connection from " << state->peer << ": "
+                                                               << scribe.error().message());
+      else
+        EB_LOG_ERROR("listener",
+                     "connection from " << state->peer << ": " << scribe.error().message());
+      return false;
     }
-    return doorman_impl::new_connection();
+    if (guard_) caf::anon_send(guard_, watch_connection_atom::value, fd, inode, state);
+    auto hdl = (*scribe)->hdl();
+    parent()->add_scribe(std::move(*scribe));
+    return doorman::new_connection(&mpx, hdl);
   }
 
   void graceful_shutdown() override {
@@ -118,14 +112,16 @@ class renumbering_doorman final : public caf::io::network::doorman_impl {
   }
 
  private:
+  caf::actor_system& sys_;
   caf::actor guard_;
+  listener_options options_;
 };
 
 }  // namespace
 
 result<uint16_t> publish_manager(caf::actor_system& sys, const manager_actor& manager,
                                  const std::string& bind, uint16_t port,
-                                 std::chrono::milliseconds handshake_timeout) {
+                                 const listener_options& options) {
   auto& mm = sys.middleman();
   auto* mpx = dynamic_cast<caf::io::network::default_multiplexer*>(&mm.backend());
   if (mpx == nullptr) return status(errc::internal, "CAF runs with an unknown network backend");
@@ -133,10 +129,14 @@ result<uint16_t> publish_manager(caf::actor_system& sys, const manager_actor& ma
   if (!fd)
     return status(errc::unavailable, "cannot listen on " + bind + ":" + std::to_string(port) +
                                          ": " + sys.render(fd.error()));
+  if (options.tls && !tls_configured(sys.config())) {
+    ::close(*fd);
+    return status(errc::internal, "TLS is not configured in this actor system");
+  }
   caf::actor guard;
-  if (handshake_timeout.count() > 0)
-    guard = sys.spawn<caf::hidden>(handshake_guard, handshake_timeout);
-  auto doorman = caf::make_counted<renumbering_doorman>(*mpx, *fd, guard);
+  if (options.handshake_timeout.count() > 0)
+    guard = sys.spawn<caf::hidden>(handshake_guard, options.handshake_timeout);
+  auto doorman = caf::make_counted<eventbase_doorman>(sys, *mpx, *fd, guard, options);
   uint16_t actual = doorman->port();
   // What middleman::publish does after opening its doorman (CAF 0.17.6, middleman_actor_impl).
   auto interface = sys.message_types(caf::detail::type_list<manager_actor>{});

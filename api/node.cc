@@ -1,8 +1,14 @@
 // eventbase::node (see include/eventbase/node.hpp).
 #include "eventbase/node.hpp"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
+#include <random>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -21,6 +27,58 @@
 #include "storage/database.hpp"
 
 namespace eventbase {
+namespace {
+
+std::string random_secret() {
+  std::random_device entropy;
+  std::string out;
+  static const char* hex = "0123456789abcdef";
+  for (int i = 0; i < 32; ++i) out += hex[entropy() & 15];
+  return out;
+}
+
+bool loopback(const sockaddr* addr) {
+  if (addr->sa_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(addr);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (addr->sa_family == AF_INET6) {
+    auto* in = reinterpret_cast<const sockaddr_in6*>(addr);
+    return IN6_IS_ADDR_LOOPBACK(&in->sin6_addr);
+  }
+  return false;
+}
+
+// What start() refuses before it touches anything.
+status check_config(const node_config& config) {
+  if (auto st = check_tls(config.tls); !st.ok()) return st;
+  if (!config.tls.enabled() && !config.insecure && !is_loopback_address(config.bind))
+    return status(errc::invalid_argument,
+                  "refusing to serve without TLS on '" + config.bind +
+                      "', which is not a loopback address: configure tls, or set insecure to "
+                      "serve everyone who reaches the port");
+  if (config.nats.servers.empty() &&
+      (!config.nats.tls_ca.empty() || !config.nats.tls_cert.empty() ||
+       !config.nats.tls_key.empty() || !config.nats.creds.empty() || !config.nats.nkey.empty()))
+    return status(errc::invalid_argument,
+                  "NATS TLS, creds and nkey settings apply to the NATS servers of nats.servers; "
+                  "the owned nats-server listens on loopback and takes a user/password or token");
+  return status::OK();
+}
+
+}  // namespace
+
+bool is_loopback_address(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (host.empty() || ::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return false;
+  bool all = found != nullptr;
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) all = all && loopback(a->ai_addr);
+  ::freeaddrinfo(found);
+  return all;
+}
 
 struct node::impl {
   node_config config;
@@ -62,6 +120,7 @@ struct node::impl {
 };
 
 result<node> node::start(node_config config) {
+  if (auto st = check_config(config); !st.ok()) return st;
   auto p = std::make_shared<impl>();
   std::error_code ec;
   std::filesystem::create_directories(config.data_path, ec);
@@ -77,6 +136,12 @@ result<node> node::start(node_config config) {
   if (nats.servers.empty()) {
     nats::embedded_server_options own;
     own.store_dir = (std::filesystem::path(config.data_path) / "nats").string();
+    if (nats.user.empty() && nats.token.empty()) {
+      // Loopback is reachable by every local user: lock the owned server with a password only
+      // this process knows (it reaches the server through a 0600 file, not the command line).
+      nats.user = "eventbase";
+      nats.password = random_secret();
+    }
     own.user = nats.user;
     own.password = nats.password;
     own.token = nats.token;
@@ -91,6 +156,7 @@ result<node> node::start(node_config config) {
 
   network_options net;
   net.connection_timeout = config.connection_timeout;
+  net.tls = config.tls;
   configure_network(p->caf_config, net);
   p->caf_config.load<caf::io::middleman>();
   api::tune_scheduler(p->caf_config);
@@ -106,16 +172,24 @@ result<node> node::start(node_config config) {
   mc.options.subscriber_max_pending_bytes = config.subscriber_max_pending_bytes;
   mc.stats_stream_for = config.stats_stream_name;
   p->manager = actors::spawn_manager(*p->system, std::move(mc));
-  auto port = api::publish_manager(*p->system, p->manager, config.bind, config.port,
-                                   config.connection_timeout);
+  api::listener_options listen;
+  listen.handshake_timeout = config.connection_timeout;
+  listen.tls = config.tls.enabled();
+  listen.max_message =
+      config.max_message_bytes > 0
+          ? static_cast<size_t>(config.max_message_bytes)
+          : static_cast<size_t>(std::max<int64_t>(p->nats->max_payload(), 0)) + (size_t{64} << 10);
+  auto port = api::publish_manager(*p->system, p->manager, config.bind, config.port, listen);
   if (!port.ok()) {
     p->stop();
     return port.error();
   }
   p->port = *port;
   p->config = std::move(config);
-  EB_LOG_INFO("node", "serving on " << p->config.bind << ":" << p->port << " with NATS "
-                                    << p->nats->connected_url());
+  EB_LOG_INFO("node", "serving on " << p->config.bind << ":" << p->port
+                                    << (p->config.tls.enabled() ? " with mutual TLS" : "")
+                                    << ", messages up to " << listen.max_message
+                                    << " bytes, with NATS " << p->nats->connected_url());
   return node(std::move(p));
 }
 

@@ -19,7 +19,8 @@ thread_local int callback_depth = 0;
 std::string connection_key(const nats_options& o) {
   std::string key;
   for (auto& s : o.servers) key += s + ",";
-  key += "|" + o.user + "|" + o.password + "|" + o.token;
+  key += "|" + o.user + "|" + o.password + "|" + o.token + "|" + o.tls_ca + "|" + o.tls_cert + "|" +
+         o.tls_key + "|" + o.creds + "|" + o.nkey;
   return key;
 }
 
@@ -92,6 +93,11 @@ nats::connect_options to_connect_options(const nats_options& options) {
   out.user = options.user;
   out.password = options.password;
   out.token = options.token;
+  out.tls_ca = options.tls_ca;
+  out.tls_cert = options.tls_cert;
+  out.tls_key = options.tls_key;
+  out.creds = options.creds;
+  out.nkey = options.nkey;
   return out;
 }
 

@@ -26,6 +26,8 @@ const char* to_string(errc code) {
       return "internal";
     case errc::not_found:
       return "not_found";
+    case errc::unauthenticated:
+      return "unauthenticated";
   }
   return "unknown";
 }

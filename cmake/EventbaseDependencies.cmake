@@ -37,3 +37,16 @@ add_library(caf::io UNKNOWN IMPORTED)
 set_target_properties(caf::io PROPERTIES
   IMPORTED_LOCATION "${CAF_IO_LIBRARY}"
   INTERFACE_LINK_LIBRARIES caf::core)
+
+# OpenSSL 3.0 (libssl-dev): CAF's OpenSSL module is built against it, and Eventbase uses it
+# directly to check TLS files before it starts, to read why a TLS handshake failed, and for
+# the Ed25519 of NATS nkeys.
+find_package(OpenSSL 3.0 REQUIRED)
+
+# CAF 0.17's OpenSSL module (libcaf_openssl, shipped in libcaf-dev): TLS sessions for
+# caf::io's connections (mutual TLS between nodes and clients).
+find_library(CAF_OPENSSL_LIBRARY caf_openssl REQUIRED)
+add_library(caf::openssl UNKNOWN IMPORTED)
+set_target_properties(caf::openssl PROPERTIES
+  IMPORTED_LOCATION "${CAF_OPENSSL_LIBRARY}"
+  INTERFACE_LINK_LIBRARIES "caf::io;OpenSSL::SSL;OpenSSL::Crypto")

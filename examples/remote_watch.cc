@@ -2,6 +2,8 @@
 // the same typed messages local code uses.
 //
 //   build/examples/remote_watch --host=127.0.0.1 --port=4333
+//   build/examples/remote_watch --port=4333 --tls-cert=client.pem --tls-key=client.key
+//                               --tls-ca=ca.pem       (all on one line: mutual TLS)
 //
 // It opens the stream "example", subscribes its own actor to "greeting:*", puts a document and
 // prints the change the server pushes back across the network, then exits.
@@ -23,11 +25,18 @@ struct config : caf::actor_system_config {
   uint16_t port = 4333;
 
   config() {
-    // Every node that talks to Eventbase nodes: message types, heartbeats, a unique node id.
+    // Every node that talks to Eventbase nodes: message types, heartbeats, a unique node id,
+    // and TLS when the configuration has a certificate when the actor system starts. (A program
+    // that knows its files before this point passes them in network_options::tls instead.)
     eventbase::configure_network(*this);
     opt_group{custom_options_, "global"}
         .add(host, "host", "eventbase-server host")
-        .add(port, "port", "eventbase-server port");
+        .add(port, "port", "eventbase-server port")
+        // CAF's OpenSSL settings under the names eventbase's tools use.
+        .add(openssl_certificate, "tls-cert", "PEM certificate of this node (mutual TLS)")
+        .add(openssl_key, "tls-key", "PEM private key of --tls-cert")
+        .add(openssl_passphrase, "tls-key-password", "passphrase of an encrypted --tls-key")
+        .add(openssl_cafile, "tls-ca", "PEM CA file the server's certificate must chain to");
   }
 };
 

@@ -1,11 +1,13 @@
 #include "nats/connection.hpp"
 
 #include <atomic>
+#include <cctype>
 #include <cstring>
 
 #include <nats/nats.h>
 
 #include "eventbase/log.hpp"
+#include "nats/nkeys.hpp"
 
 namespace eventbase::nats {
 
@@ -30,12 +32,101 @@ namespace {
 
 using shared_listeners = std::shared_ptr<connection::listeners>;
 
-status nats_error(const std::string& what, natsStatus s) {
+status nats_error(const std::string& what, natsStatus s, errc code = errc::unavailable) {
   std::string text = what + ": " + natsStatus_GetText(s);
   const char* last = nats_GetLastError(nullptr);
   if (last != nullptr && *last != '\0' && std::strstr(text.c_str(), last) == nullptr)
     text += std::string(" (") + last + ")";
-  return status(errc::unavailable, text);
+  return status(code, text);
+}
+
+bool contains(const std::string& text, const char* what) {
+  return text.find(what) != std::string::npos;
+}
+
+// A failed connect, classified: a refusal of the credentials (the server's "Authorization
+// Violation", or an expired or revoked JWT) and a failed TLS handshake are unauthenticated, so
+// the caller can say "authorization failed" rather than "unreachable".
+status connect_error(const std::string& servers, natsStatus s) {
+  const char* last_c = nats_GetLastError(nullptr);
+  std::string last = last_c != nullptr ? last_c : "";
+  std::string lower;
+  for (char c : last) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED ||
+      contains(lower, "authorization violation") || contains(lower, "authentication") ||
+      contains(lower, "user authentication expired") || contains(lower, "revoked"))
+    return nats_error("NATS authorization failed at " + servers +
+                          " (check the user/password, token, creds or nkey)",
+                      s, errc::unauthenticated);
+  // The server hung up without a word after the connection was set up: what nats-server does
+  // to a TLS client without the client certificate it requires (--tlsverify).
+  if (contains(lower, "expected 'pong', got ''"))
+    return nats_error("NATS at " + servers +
+                          " closed the connection during the handshake (does it require a TLS "
+                          "client certificate?)",
+                      s, errc::unauthenticated);
+  if (s == NATS_SSL_ERROR || contains(lower, "ssl") || contains(lower, "certificate"))
+    return nats_error("NATS TLS handshake failed with " + servers +
+                          " (check the TLS CA, the client certificate and the URL)",
+                      s, errc::unauthenticated);
+  return nats_error("cannot connect to NATS at " + servers, s);
+}
+
+// Security options: TLS files, credentials file, nkey seed. Files are checked here, so a bad
+// path is an invalid_argument naming it, not a failed connect.
+status apply_security(natsOptions* opts, const connect_options& options) {
+  // cnats 3.4 writes these into its CONNECT message's JSON without escaping them: a quote or a
+  // backslash corrupts it and the server hangs up, which would read as a TLS problem.
+  for (auto* secret : {&options.user, &options.password, &options.token})
+    for (char c : *secret)
+      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20)
+        return status(errc::invalid_argument,
+                      "NATS user names, passwords and tokens cannot contain '\"', '\\' or control "
+                      "characters (the NATS client library sends them unescaped)");
+  natsStatus s = NATS_OK;
+  bool tls = !options.tls_ca.empty() || !options.tls_cert.empty() || !options.tls_key.empty();
+  for (auto& server : options.servers) tls = tls || server.rfind("tls://", 0) == 0;
+  if (tls) s = natsOptions_SetSecure(opts, true);
+  if (s == NATS_OK && !options.tls_ca.empty()) {
+    s = natsOptions_LoadCATrustedCertificates(opts, options.tls_ca.c_str());
+    if (s != NATS_OK)
+      return nats_error("cannot use NATS TLS CA file '" + options.tls_ca + "'", s,
+                        errc::invalid_argument);
+  }
+  if (s == NATS_OK && (!options.tls_cert.empty() || !options.tls_key.empty())) {
+    if (options.tls_cert.empty() || options.tls_key.empty())
+      return status(errc::invalid_argument, "a NATS TLS client certificate needs its key");
+    s = natsOptions_LoadCertificatesChain(opts, options.tls_cert.c_str(), options.tls_key.c_str());
+    if (s != NATS_OK)
+      return nats_error("cannot use NATS TLS certificate '" + options.tls_cert + "' with key '" +
+                            options.tls_key + "'",
+                        s, errc::invalid_argument);
+  }
+  if (s != NATS_OK) return nats_error("invalid NATS TLS options", s);
+  if (!options.creds.empty() && !options.nkey.empty())
+    return status(errc::invalid_argument, "give NATS either a creds file or an nkey, not both");
+  if (!options.creds.empty()) {
+    // cnats reads the file at each connect; check it now for a clear error.
+    auto seed = read_nkey_seed(options.creds);
+    if (!seed.ok())
+      return status(errc::invalid_argument,
+                    "NATS creds file '" + options.creds + "': " + seed.error().message());
+    s = natsOptions_SetUserCredentialsFromFiles(opts, options.creds.c_str(), nullptr);
+    if (s != NATS_OK)
+      return nats_error("cannot use NATS creds file '" + options.creds + "'", s,
+                        errc::invalid_argument);
+  }
+  if (!options.nkey.empty()) {
+    auto seed = read_nkey_seed(options.nkey);
+    if (!seed.ok()) return seed.error();
+    auto pub = nkey_public_key(*seed);
+    if (!pub.ok()) return pub.error();
+    s = natsOptions_SetNKeyFromSeed(opts, pub->c_str(), options.nkey.c_str());
+    if (s != NATS_OK)
+      return nats_error("cannot use NATS nkey seed file '" + options.nkey + "'", s,
+                        errc::invalid_argument);
+  }
+  return status::OK();
 }
 
 void on_disconnected(natsConnection* nc, void*) {
@@ -135,6 +226,7 @@ result<std::shared_ptr<connection>> connection::open(const connect_options& opti
   // for more data before it writes, which would add that to every write's latency.
   if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
   if (s != NATS_OK) return nats_error("invalid NATS options", s);
+  if (auto secured = apply_security(opts, options); !secured.ok()) return secured;
 
   auto shared = std::make_shared<listeners>();
   auto* closure = new shared_listeners(shared);
@@ -149,8 +241,7 @@ result<std::shared_ptr<connection>> connection::open(const connect_options& opti
     delete closure;  // no connection, no callbacks
     std::string list;
     for (auto& server : options.servers) list += (list.empty() ? "" : ",") + server;
-    return nats_error(
-        "cannot connect to NATS at " + (list.empty() ? "nats://127.0.0.1:4222" : list), s);
+    return connect_error(list.empty() ? "nats://127.0.0.1:4222" : list, s);
   }
   return std::make_shared<connection>(private_tag{}, conn, std::move(shared));
 }

@@ -17,10 +17,15 @@ struct __natsConnection;
 namespace eventbase::nats {
 
 struct connect_options {
-  std::vector<std::string> servers;  // e.g. "nats://127.0.0.1:4222"; empty: the default URL
-  std::string user;
+  std::vector<std::string> servers;  // e.g. "nats://127.0.0.1:4222", "tls://..."; empty: default
+  std::string user;                  // with password; default none
   std::string password;
-  std::string token;
+  std::string token;     // default none
+  std::string tls_ca;    // PEM CA file that verifies the servers' certificates; turns TLS on
+  std::string tls_cert;  // PEM client certificate (with tls_key) for servers that verify clients
+  std::string tls_key;
+  std::string creds;  // credentials file: user JWT and nkey seed; default none
+  std::string nkey;   // nkey seed file (the public key is derived from it); default none
   std::string name = "eventbase";
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds reconnect_wait{250};
@@ -28,7 +33,9 @@ struct connect_options {
 
 class connection : public transport, public std::enable_shared_from_this<connection> {
  public:
-  /// Connects, or fails with unavailable naming the servers and the reason.
+  /// Connects, or fails naming the servers and the reason: unauthenticated when a server
+  /// refused the credentials or the TLS handshake failed, invalid_argument for unusable TLS,
+  /// creds or nkey files, unavailable otherwise.
   static result<std::shared_ptr<connection>> open(const connect_options& options);
 
   ~connection() override;

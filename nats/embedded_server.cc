@@ -1,6 +1,13 @@
 #include "nats/embedded_server.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "eventbase/log.hpp"
@@ -15,6 +22,40 @@ std::string tail(const std::vector<std::string>& lines) {
   size_t from = lines.size() > kKeptLogLines ? lines.size() - kKeptLogLines : 0;
   for (size_t i = from; i < lines.size(); ++i) out += lines[i] + "\n";
   return out;
+}
+
+// A string in nats-server's configuration syntax: double quotes, with JSON's escapes (the
+// parser reads quoted strings literally, without variable expansion).
+std::string quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
 }
 
 }  // namespace
@@ -38,6 +79,36 @@ std::string embedded_server::url() const {
   return "nats://" + options_.host + ":" + std::to_string(port_);
 }
 
+std::string embedded_server::config_path() const {
+  return (std::filesystem::path(options_.store_dir) / "nats-server.conf").string();
+}
+
+status embedded_server::write_config(int port) const {
+  std::string text = "host: " + quoted(options_.host) + "\nport: " + std::to_string(port) +
+                     "\njetstream {\n  store_dir: " + quoted(options_.store_dir) + "\n}\n";
+  if (!options_.user.empty())
+    text += "authorization {\n  user: " + quoted(options_.user) +
+            "\n  password: " + quoted(options_.password) + "\n}\n";
+  else if (!options_.token.empty())
+    text += "authorization {\n  token: " + quoted(options_.token) + "\n}\n";
+  auto path = config_path();
+  // 0600 from its creation (and again for a file left by an earlier run), before any secret is
+  // written to it.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return status(errc::unavailable, "cannot write " + path + ": " + std::strerror(errno));
+  bool ok = ::fchmod(fd, 0600) == 0;
+  for (size_t done = 0; ok && done < text.size();) {
+    auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  ok = ::close(fd) == 0 && ok;
+  if (!ok) return status(errc::unavailable, "cannot write " + path + ": " + std::strerror(errno));
+  return status::OK();
+}
+
 std::string embedded_server::recent_log() const {
   return process_ ? tail(process_->errors()) : last_log_;
 }
@@ -52,12 +123,8 @@ status embedded_server::launch() {
     return status(errc::unavailable,
                   "cannot create NATS store '" + options_.store_dir + "': " + ec.message());
   int port = port_ > 0 ? port_ : options_.port;
-  std::vector<std::string> args = {
-      options_.executable, "-js", "-a", options_.host, "-p", std::to_string(port), "-sd",
-      options_.store_dir};
-  if (!options_.user.empty())
-    args.insert(args.end(), {"--user", options_.user, "--pass", options_.password});
-  if (!options_.token.empty()) args.insert(args.end(), {"--auth", options_.token});
+  if (auto written = write_config(port); !written.ok()) return written;
+  std::vector<std::string> args = {options_.executable, "-c", config_path()};
   auto started = subprocess::start(args);
   if (!started.ok()) return status(errc::unavailable, started.error().message());
   auto process = std::move(*started);
@@ -87,6 +154,7 @@ void embedded_server::stop() {
   process_->stop(std::chrono::seconds(10));
   last_log_ = tail(process_->errors());
   process_.reset();
+  ::unlink(config_path().c_str());  // no secrets left on disk
 }
 
 status embedded_server::restart() {

@@ -2,6 +2,10 @@
 // default, the tests' and the benchmark's broker. Started on a loopback port (a free one unless
 // given), with its store in a directory of the caller's; stopped on destruction. The child gets
 // SIGTERM if this process dies, so it never outlives its owner.
+//
+// Its settings, credentials included, go to the server through a configuration file of mode
+// 0600 in the store directory (`nats-server.conf`, removed when the server stops), never on its
+// command line, which every local user can read (`ps`, /proc/PID/cmdline).
 #pragma once
 
 #include <chrono>
@@ -17,10 +21,10 @@ struct embedded_server_options {
   std::string executable = "nats-server";  // searched in PATH and the sbin directories
   std::string store_dir;                   // required: JetStream's store
   std::string host = "127.0.0.1";
-  int port = -1;  // -1: a free port chosen by the server
-  std::string user;
+  int port = -1;     // -1: a free port chosen by the server
+  std::string user;  // with password: clients must authenticate with them; default none
   std::string password;
-  std::string token;
+  std::string token;  // clients must present this token; default none
   std::chrono::milliseconds startup_timeout{10000};
 };
 
@@ -44,10 +48,13 @@ class embedded_server {
   int port() const { return port_; }
   std::string url() const;
   std::string recent_log() const;
+  /// The configuration file the server was started with (mode 0600).
+  std::string config_path() const;
 
  private:
   explicit embedded_server(embedded_server_options options);
   status launch();
+  status write_config(int port) const;
 
   embedded_server_options options_;
   int port_ = -1;

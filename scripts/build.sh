@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# ccache: paths relative to the checkout, so that another clone of the repository (CI's) finds
+# what this machine compiled already.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 build_dir="${BUILD_DIR:-build}"
 # shellcheck disable=SC2086 # the options are words
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \

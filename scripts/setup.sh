@@ -12,6 +12,10 @@ packages=(
   libmsgpack-cxx-dev                 # msgpack-c 4.1: record headers
   nlohmann-json3-dev                 # nlohmann/json 3.11: documents, events, JetStream API
   libpcre2-dev                       # PCRE2 10.42: keys(pattern) regexes with JIT and match limits
+  libssl-dev                         # OpenSSL 3.0 headers: CAF's OpenSSL module (caf/openssl/*.hpp
+                                     # includes <openssl/ssl.h>), TLS file checks, NATS nkeys
+  openssl                            # the openssl command: the tests' throw-away CA and certificates,
+                                     # scripts/dev-certs.sh
   nats-server                        # NATS 2.9 with JetStream: tests and the embedded default
   python3-yaml                       # the test that checks docker-compose.yml
 )

@@ -20,6 +20,7 @@ if [ "${EVENTBASE_SKIP_SANITIZE:-0}" = 1 ]; then
 fi
 
 scripts/setup.sh --sanitize
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true  # as in scripts/build.sh
 san_dir="${SANITIZE_BUILD_DIR:-build-sanitize}"
 cmake -S . -B "$san_dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DEVENTBASE_SANITIZE=ON -DEVENTBASE_FUZZ=ON -DEVENTBASE_WERROR=ON >/dev/null

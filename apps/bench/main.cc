@@ -31,6 +31,7 @@
 #include "bench/raw.hpp"
 #include "eventbase/actors.hpp"
 #include "eventbase/eventbase.hpp"
+#include "eventbase/network.hpp"
 #include "eventbase/node.hpp"
 #include "nats/embedded_server.hpp"
 #include "protocol/event.hpp"
@@ -250,6 +251,7 @@ struct bench_run {
   std::string work;
   double sync_publish_p50 = 0;
   double eb_get_rate = 0;
+  double plain_remote_rate = 0;  // remote gets without TLS, the baseline of the TLS row
 
   std::string path(const std::string& name) const { return work + "/" + name; }
   std::string stream(const std::string& name) const { return "bench_" + name + "_" + tag; }
@@ -318,22 +320,57 @@ struct bench_run {
     raw->delete_stream(raw_stream);
   }
 
+  // A throw-away CA and one certificate (used by the node and the client alike) under `dir`,
+  // made with the openssl command; empty options when it is missing.
+  eb::tls_options make_certificates(const std::string& dir) {
+    auto run = [](const std::vector<std::string>& argv) {
+      auto r = eb::subprocess::run(argv, std::chrono::seconds(30));
+      return r.ok() && r->exit_code == 0;
+    };
+    std::filesystem::create_directories(dir);
+    std::string ec = "ec_paramgen_curve:P-256";
+    bool ok =
+        run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", ec, "-nodes", "-keyout",
+             dir + "/ca.key", "-out", dir + "/ca.pem", "-days", "2", "-subj", "/CN=bench"}) &&
+        run({"openssl", "req", "-newkey", "ec", "-pkeyopt", ec, "-nodes", "-keyout",
+             dir + "/node.key", "-out", dir + "/node.csr", "-subj", "/CN=node"}) &&
+        run({"openssl", "x509", "-req", "-in", dir + "/node.csr", "-CA", dir + "/ca.pem", "-CAkey",
+             dir + "/ca.key", "-CAcreateserial", "-out", dir + "/node.pem", "-days", "2"});
+    eb::tls_options tls;
+    if (!ok) return tls;
+    tls.certificate = dir + "/node.pem";
+    tls.key = dir + "/node.key";
+    tls.ca = dir + "/ca.pem";
+    return tls;
+  }
+
   void remote_gets() {
-    // A node serving the stream written above, and a client node asking it, 64 in flight.
+    remote_gets_with({});
+    auto tls = make_certificates(path("certs"));
+    if (tls.enabled()) remote_gets_with(tls);
+  }
+
+  // A node serving the stream written above, and a client node asking it, 64 in flight; over
+  // mutual TLS when `tls` is set.
+  void remote_gets_with(const eb::tls_options& tls) {
     eb::node_config nc;
     nc.nats.servers = {nats};
-    nc.data_path = path("node");
+    nc.data_path = path(tls.enabled() ? "node-tls" : "node");
     nc.port = 0;
+    nc.tls = tls;
     auto node = must(eb::node::start(nc), "start node");
     caf::actor_system_config cfg;
+    eb::network_options net;
+    net.tls = tls;
+    eb::configure_network(cfg, net);
     cfg.load<caf::io::middleman>();
-    eb::add_message_types(cfg);
     caf::actor_system sys{cfg};
-    auto manager = sys.middleman().remote_actor<eb::manager_actor>("127.0.0.1", node.port());
-    if (!manager) die("remote_actor: " + sys.render(manager.error()));
+    auto manager =
+        must(eb::connect_manager(sys, "127.0.0.1", node.port(), std::chrono::seconds(30)),
+             "connect to the node");
     caf::scoped_actor self{sys};
     eb::stream_actor stream_hdl;
-    self->request(*manager, std::chrono::seconds(60), eb::open_atom::value, stream("put"))
+    self->request(manager, std::chrono::seconds(60), eb::open_atom::value, stream("put"))
         .receive([&](eb::stream_actor& s) { stream_hdl = s; },
                  [&](caf::error& e) { die("open remote stream: " + sys.render(e)); });
     size_t total = opts.quick ? 500 : 50000;
@@ -364,8 +401,15 @@ struct bench_run {
     self->wait_for(getter);
     double rate = static_cast<double>(done->load()) / seconds_since(t);
     if (done->load() != total) die("remote gets failed");
-    add("get throughput, remote CAF node, 64 in flight", fmt(rate, "gets/s"),
-        fmt(eb_get_rate, "gets/s") + " in-process get", rate / eb_get_rate, "—", -1);
+    if (!tls.enabled()) {
+      plain_remote_rate = rate;
+      add("get throughput, remote CAF node, 64 in flight", fmt(rate, "gets/s"),
+          fmt(eb_get_rate, "gets/s") + " in-process get", rate / eb_get_rate, "—", -1);
+    } else {
+      add("get throughput, remote CAF node over mutual TLS, 64 in flight", fmt(rate, "gets/s"),
+          fmt(plain_remote_rate, "gets/s") + " plaintext remote get", rate / plain_remote_rate, "—",
+          -1);
+    }
     node.stop();
   }
 

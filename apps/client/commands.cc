@@ -240,8 +240,21 @@ int run(const options& opts) {
   sigaddset(&stop_signals, SIGTERM);
   if (opts.command == "watch") pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  if (opts.tls.enabled() &&
+      (opts.tls.certificate.empty() || opts.tls.key.empty() || opts.tls.ca.empty())) {
+    std::cerr << "eventbase: --tls-cert, --tls-key and --tls-ca go together (or "
+                 "EVENTBASE_TLS_CERT, EVENTBASE_TLS_KEY, EVENTBASE_TLS_CA)"
+              << std::endl;
+    return usage;
+  }
+  if (auto st = check_tls(opts.tls); !st.ok()) {
+    std::cerr << "eventbase: " << st.message() << std::endl;
+    return usage;
+  }
   caf::actor_system_config cfg;
-  configure_network(cfg);
+  network_options net;
+  net.tls = opts.tls;
+  configure_network(cfg, net);
   cfg.load<caf::io::middleman>();
   caf::actor_system sys{cfg};
   int code;

@@ -2,17 +2,23 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <utility>
 
 #include "client/commands.hpp"
 
 namespace {
 
 constexpr const char* kHelp =
-    R"(usage: eventbase [--server=HOST:PORT] [--timeout=SECONDS] COMMAND [ARGS]
+    R"(usage: eventbase [--server=HOST:PORT] [--timeout=SECONDS]
+                 [--tls-cert=PEM --tls-key=PEM --tls-ca=PEM [--tls-key-password=P]]
+                 COMMAND [ARGS]
 
 Talks to an eventbase-server (default 127.0.0.1:4333, or $EVENTBASE_SERVER) and prints
 JSON, one value per line, on stdout. --timeout (default 15) bounds connecting, the handshake
-and each request.
+and each request. With --tls-cert, --tls-key and --tls-ca (or $EVENTBASE_TLS_CERT,
+$EVENTBASE_TLS_KEY, $EVENTBASE_TLS_CA; the key's passphrase, if any, in --tls-key-password or
+$EVENTBASE_TLS_KEY_PASSWORD) the connection is mutual TLS: the client presents its
+certificate and accepts only a server whose certificate the CA signed.
 
 commands:
   put STREAM KEY JSON     store JSON (use - to read it from stdin) under KEY
@@ -29,7 +35,8 @@ commands:
   status STREAM           -> the stream's replica state: applied sequence, subscriptions, ...
 
 exit codes: 0 success, 1 the operation failed (bad JSON, invalid regex, server-side error),
-2 bad command line, 3 the server cannot be reached. Errors are one line on stderr.
+2 bad command line, 3 the server cannot be reached or TLS/authentication failed. Errors are
+one line on stderr.
 )";
 
 int usage_error(const std::string& message) {
@@ -55,6 +62,30 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("EVENTBASE_SERVER"); env != nullptr && *env != '\0') {
     if (!parse_server(env, opts)) return usage_error("EVENTBASE_SERVER must be HOST:PORT");
   }
+  auto from_env = [](const char* name, std::string& into) {
+    if (const char* value = std::getenv(name); value != nullptr) into = value;
+  };
+  from_env("EVENTBASE_TLS_CERT", opts.tls.certificate);
+  from_env("EVENTBASE_TLS_KEY", opts.tls.key);
+  from_env("EVENTBASE_TLS_CA", opts.tls.ca);
+  from_env("EVENTBASE_TLS_KEY_PASSWORD", opts.tls.key_password);
+  // --name=VALUE for the TLS options; true when `arg` was one of them.
+  auto tls_option = [&](const std::string& arg) {
+    static const std::pair<const char*, std::string eventbase::tls_options::*> names[] = {
+        {"--tls-cert=", &eventbase::tls_options::certificate},
+        {"--tls-key=", &eventbase::tls_options::key},
+        {"--tls-ca=", &eventbase::tls_options::ca},
+        {"--tls-key-password=", &eventbase::tls_options::key_password},
+    };
+    for (auto& [prefix, member] : names) {
+      std::string p = prefix;
+      if (arg.rfind(p, 0) == 0) {
+        opts.tls.*member = arg.substr(p.size());
+        return true;
+      }
+    }
+    return false;
+  };
   int i = 1;
   for (; i < argc; ++i) {
     std::string arg = argv[i];
@@ -69,6 +100,8 @@ int main(int argc, char** argv) {
       double seconds = std::strtod(arg.c_str() + 10, &end);
       if (*end != '\0' || seconds <= 0) return usage_error("--timeout must be a positive number");
       opts.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    } else if (tls_option(arg)) {
+      // taken
     } else if (arg.rfind("--", 0) == 0) {
       return usage_error("unknown option " + arg);
     } else {

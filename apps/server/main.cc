@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 
 #include <caf/actor_system_config.hpp>
+#include <caf/config_value.hpp>
 
 #include "eventbase/log.hpp"
 #include "eventbase/node.hpp"
@@ -34,13 +36,26 @@ struct server_config : caf::actor_system_config {
   std::string nats_user;
   std::string nats_password;
   std::string nats_token;
+  std::string nats_tls_ca;
+  std::string nats_tls_cert;
+  std::string nats_tls_key;
+  std::string nats_creds;
+  std::string nats_nkey;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  std::string tls_key_password;
+  bool insecure = false;  // --insecure: see take_insecure()
+  int64_t max_message_bytes = 0;
 
   server_config() {
     opt_group{custom_options_, "global"}
         .add(nats, "nats", "NATS server URLs, comma separated (default: start a local nats-server)")
         .add(db, "db", "data path: replica in <db>/replica, own NATS in <db>/nats (./data)")
         .add(port, "port", "port to serve the manager on, 0 for any (4333)")
-        .add(bind, "bind", "address to serve on (127.0.0.1; 0.0.0.0 for all)")
+        .add(bind, "bind",
+             "address to serve on (127.0.0.1; 0.0.0.0 for all, which needs --tls-* or "
+             "--insecure)")
         .add(keep_alive, "keep-alive", "seconds without activity before a stream closes (3600)")
         .add(cleanup_interval, "cleanup-interval", "milliseconds between idleness checks (60000)")
         .add(timeout, "timeout", "milliseconds an operation may take (10000)")
@@ -54,8 +69,20 @@ struct server_config : caf::actor_system_config {
         .add(subscriber_max_pending_bytes, "subscriber-max-pending-bytes",
              "bytes of changes a subscriber may leave unacknowledged (67108864)")
         .add(nats_user, "nats-user", "NATS user name")
-        .add(nats_password, "nats-password", "NATS password")
-        .add(nats_token, "nats-token", "NATS authentication token");
+        .add(nats_password, "nats-password", "NATS password (better in the config file)")
+        .add(nats_token, "nats-token", "NATS authentication token")
+        .add(nats_tls_ca, "nats-tls-ca", "PEM CA file verifying the NATS servers (turns on TLS)")
+        .add(nats_tls_cert, "nats-tls-cert",
+             "PEM client certificate for NATS (with --nats-tls-key)")
+        .add(nats_tls_key, "nats-tls-key", "PEM key of --nats-tls-cert")
+        .add(nats_creds, "nats-creds", "NATS credentials file (user JWT and nkey seed)")
+        .add(nats_nkey, "nats-nkey", "file with a NATS user nkey seed (SU...)")
+        .add(tls_cert, "tls-cert", "PEM certificate of this node: mutual TLS on the port")
+        .add(tls_key, "tls-key", "PEM private key of --tls-cert")
+        .add(tls_ca, "tls-ca", "PEM CA file: peers must present a certificate it signed")
+        .add(tls_key_password, "tls-key-password", "passphrase of an encrypted --tls-key")
+        .add(max_message_bytes, "max-message-bytes",
+             "largest message a peer may send; 0: NATS max_payload + 64 KiB (0)");
   }
 };
 
@@ -96,10 +123,46 @@ void raise_descriptor_limit() {
 
 }  // namespace
 
+// --insecure (or --insecure=true|false) is taken off the command line before CAF parses it,
+// and `insecure=true` is read from the INI file as a plain value: a boolean option of CAF 0.17
+// crashes a program built with clang (the sanitizer build), since its option metadata is an
+// inline static that the gcc-built libcaf_core shares and leaves empty. Returns the arguments
+// CAF gets; `flag` is set when the command line had it.
+std::vector<char*> take_insecure(int argc, char** argv, std::optional<bool>& flag,
+                                 std::string& bad) {
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i > 0 && (arg == "--insecure" || arg.rfind("--insecure=", 0) == 0)) {
+      std::string value = arg == "--insecure" ? "true" : arg.substr(11);
+      if (value == "true" || value == "1")
+        flag = true;
+      else if (value == "false" || value == "0")
+        flag = false;
+      else
+        bad = arg;
+      continue;
+    }
+    rest.push_back(argv[i]);
+  }
+  rest.push_back(nullptr);
+  return rest;
+}
+
 int main(int argc, char** argv) {
   server_config cfg;
-  if (auto err = cfg.parse(argc, argv)) return fail(caf::to_string(err), 2);
-  if (cfg.cli_helptext_printed) return 0;
+  std::optional<bool> insecure_flag;
+  std::string bad_flag;
+  auto args = take_insecure(argc, argv, insecure_flag, bad_flag);
+  if (!bad_flag.empty()) return fail("--insecure takes no value, or true or false", 2);
+  if (auto err = cfg.parse(static_cast<int>(args.size()) - 1, args.data()))
+    return fail(caf::to_string(err), 2);
+  if (cfg.cli_helptext_printed) {
+    std::cout << "  --insecure : serve without TLS on an address that is not loopback (false)"
+              << std::endl;
+    return 0;
+  }
+  cfg.insecure = insecure_flag.value_or(caf::get_or(cfg, "insecure", false));
   if (!cfg.remainder.empty()) return fail("unexpected argument '" + cfg.remainder.front() + "'", 2);
   if (cfg.port < 0 || cfg.port > 65535) return fail("--port must be within 0..65535", 2);
   if (cfg.keep_alive <= 0) return fail("--keep-alive must be positive", 2);
@@ -117,6 +180,31 @@ int main(int argc, char** argv) {
         2);
   if (cfg.subscriber_max_pending <= 0 || cfg.subscriber_max_pending_bytes <= 0)
     return fail("--subscriber-max-pending and --subscriber-max-pending-bytes must be positive", 2);
+  if (cfg.max_message_bytes < 0) return fail("--max-message-bytes must not be negative", 2);
+  eventbase::tls_options tls;
+  tls.certificate = cfg.tls_cert;
+  tls.key = cfg.tls_key;
+  tls.ca = cfg.tls_ca;
+  tls.key_password = cfg.tls_key_password;
+  if (tls.enabled() && (tls.certificate.empty() || tls.key.empty() || tls.ca.empty()))
+    return fail("--tls-cert, --tls-key and --tls-ca go together (mutual TLS needs all three)", 2);
+  if (auto st = eventbase::check_tls(tls); !st.ok()) return fail(st.message(), 2);
+  if (!tls.enabled() && !cfg.insecure && !eventbase::is_loopback_address(cfg.bind))
+    return fail("--bind=" + cfg.bind +
+                    " is not a loopback address and the port has no TLS: anyone who reaches it "
+                    "could read, write and delete every stream. Give --tls-cert, --tls-key and "
+                    "--tls-ca, or --insecure to serve it in plaintext anyway",
+                2);
+  if (cfg.nats.empty() &&
+      (!cfg.nats_tls_ca.empty() || !cfg.nats_tls_cert.empty() || !cfg.nats_tls_key.empty() ||
+       !cfg.nats_creds.empty() || !cfg.nats_nkey.empty()))
+    return fail(
+        "--nats-tls-ca, --nats-tls-cert, --nats-tls-key, --nats-creds and --nats-nkey apply to "
+        "the servers of --nats (the owned nats-server takes --nats-user/--nats-password or "
+        "--nats-token)",
+        2);
+  if (!cfg.nats_creds.empty() && !cfg.nats_nkey.empty())
+    return fail("--nats-creds and --nats-nkey exclude each other", 2);
   raise_descriptor_limit();
 
   eventbase::node_config config;
@@ -124,6 +212,14 @@ int main(int argc, char** argv) {
   config.nats.user = cfg.nats_user;
   config.nats.password = cfg.nats_password;
   config.nats.token = cfg.nats_token;
+  config.nats.tls_ca = cfg.nats_tls_ca;
+  config.nats.tls_cert = cfg.nats_tls_cert;
+  config.nats.tls_key = cfg.nats_tls_key;
+  config.nats.creds = cfg.nats_creds;
+  config.nats.nkey = cfg.nats_nkey;
+  config.tls = tls;
+  config.insecure = cfg.insecure;
+  config.max_message_bytes = static_cast<uint64_t>(cfg.max_message_bytes);
   config.data_path = cfg.db;
   config.bind = cfg.bind;
   config.port = static_cast<uint16_t>(cfg.port);
@@ -147,7 +243,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto node = eventbase::node::start(config);
-  if (!node.ok()) return fail(node.error().to_string(), 1);
+  if (!node.ok()) {
+    // A setting the node refused (e.g. an unusable NATS creds file) is a bad command line.
+    bool bad_option = node.error().code() == eventbase::errc::invalid_argument;
+    return fail(node.error().to_string(), bad_option ? 2 : 1);
+  }
   std::cout << "eventbase-server listening on " << node->bind() << ":" << node->port() << std::endl;
   EB_LOG_INFO("server", "NATS at " << node->nats_url());
 

@@ -40,15 +40,31 @@ namespace eventbase {
 // Every field of every options struct below has the default shown, which is what production
 // uses unless a comment says otherwise.
 
-/// How to reach NATS; the same in stream_config, manager_config and node_config.
+/// How to reach and authenticate with NATS (README "Security"); the same in stream_config,
+/// manager_config and node_config.
 struct nats_options {
-  /// Server URLs such as "nats://10.0.0.1:4222" ("host:port" works too). Default: none, which
-  /// means nats://127.0.0.1:4222 (a node starts a nats-server of its own instead).
+  /// Server URLs ("nats://HOST:PORT", "tls://HOST:PORT" asks for TLS, "HOST:PORT"). Default
+  /// empty: nats://127.0.0.1:4222 (a node starts a nats-server of its own instead).
   std::vector<std::string> servers;
-  /// User and password, or a token, when the NATS server requires them. Default: none.
+  /// User name and password. Default empty: none.
   std::string user;
   std::string password;
+  /// Authentication token. Default empty: none.
   std::string token;
+  /// PEM file with the CA certificate(s) that signed the servers' certificates. Setting it, or
+  /// tls_cert, or a tls:// URL, makes every connection TLS; the server's certificate must chain
+  /// to this CA. Default empty: no TLS (unless a tls:// URL asks for it; then the system's CAs).
+  std::string tls_ca;
+  /// PEM client certificate and its key, for servers that verify clients (nats-server
+  /// --tlsverify or `verify: true`). Default empty: none.
+  std::string tls_cert;
+  std::string tls_key;
+  /// A NATS credentials file (a user JWT and its nkey seed, as `nsc` writes it) for servers in
+  /// operator (JWT) mode. Default empty: none.
+  std::string creds;
+  /// A file with a user nkey seed ("SU..."), for servers that list the user's public nkey.
+  /// Default empty: none. At most one of creds and nkey.
+  std::string nkey;
 };
 
 /// A key's metadata: ISO-8601 UTC times with milliseconds, taken from JetStream, so every

@@ -9,6 +9,13 @@
 // configuration before the actor system is created, and loads CAF's middleman. It registers
 // Eventbase's message types (eventbase/actors.hpp), gives the node an identity of its own and
 // turns on heartbeats, without which a server closes an idle connection.
+//
+// Mutual TLS: give network_options::tls a certificate, its key and the CA that signs the
+// certificates of every node and client of the deployment (or set CAF's own `openssl.*` entries
+// of the configuration, e.g. --openssl.certificate=PEM on a CAF_MAIN command line). Both sides
+// then present a certificate signed by that CA and refuse peers that do not; a TLS node and a
+// plaintext node cannot talk to each other. The TLS sessions are those of CAF's OpenSSL module
+// (libcaf_openssl), which configure_network loads.
 #pragma once
 
 #include <chrono>
@@ -19,6 +26,7 @@
 
 #include "eventbase/actors.hpp"
 #include "eventbase/status.hpp"
+#include "eventbase/tls.hpp"
 
 namespace eventbase {
 
@@ -35,10 +43,16 @@ struct network_options {
   /// CAF 0.17 starts the clock of an outgoing connection at the epoch, so any timeout closes a
   /// connection whose handshake has not finished by the next heartbeat tick.
   std::chrono::milliseconds connection_timeout{0};
+
+  /// Mutual TLS for every connection of this node, incoming and outgoing. Default: none.
+  tls_options tls;
 };
 
 /// Prepares `cfg` (before the actor system is created): calls add_message_types, applies
-/// `options` and makes this node's CAF identity unique. Load caf::io::middleman as well.
+/// `options` and makes this node's CAF identity unique. Load caf::io::middleman as well (before
+/// or after this call). When TLS is configured (options.tls, or CAF's `openssl.*` entries when
+/// the actor system starts), CAF's OpenSSL module is loaded with it; do not load
+/// caf::openssl::manager yourself.
 ///
 /// Why the identity: CAF 0.17 derives a node id from the host (MAC addresses, root file system)
 /// and the process id. Two processes with the same PID on one host, e.g. in containers with
@@ -47,9 +61,13 @@ struct network_options {
 /// is random instead (the PID stays, for logs).
 void configure_network(caf::actor_system_config& cfg, const network_options& options = {});
 
-/// The manager an eventbase-server publishes at `host`:`port`. Connecting and CAF's handshake
-/// together take at most `timeout` (CAF's own remote_actor waits for ever on a peer that accepts
-/// the connection but never answers). Errors: timeout, or unavailable when nothing listens
+/// The manager an eventbase-server publishes at `host`:`port`. Connecting, the TLS handshake
+/// (when `sys` has TLS configured) and CAF's handshake together take at most `timeout` (CAF's
+/// own remote_actor waits for ever on a peer that accepts the connection but never answers).
+/// Errors: timeout; unauthenticated when the TLS handshake fails (the server refused this
+/// node's certificate, its own is not signed by our CA or has expired, one side does not speak
+/// TLS) or the server closes the connection during the handshake (a TLS server does that to a
+/// plaintext client), with OpenSSL's reason when there is one; unavailable when nothing listens
 /// there or what listens is not an Eventbase manager.
 result<manager_actor> connect_manager(caf::actor_system& sys, const std::string& host,
                                       uint16_t port, std::chrono::milliseconds timeout);

@@ -12,13 +12,16 @@
 
 #include "eventbase/eventbase.hpp"
 #include "eventbase/status.hpp"
+#include "eventbase/tls.hpp"
 
 namespace eventbase {
 
 /// A node: a manager served to other CAF nodes (eventbase-server's options, README "The server").
 struct node_config {
-  /// The NATS servers. Default: none, which starts and owns a local nats-server (JetStream,
-  /// free loopback port, store under <data_path>/nats) with these credentials.
+  /// The NATS servers, credentials and TLS. No servers (the default) starts and owns a local
+  /// nats-server (JetStream, free loopback port, store under <data_path>/nats) that takes
+  /// user/password or token from here (a random user and password when none is given, so other
+  /// local users cannot reach it); TLS, creds and nkey need servers.
   nats_options nats;
   /// Directory of the node's data: the replica in <data_path>/replica, the own NATS store in
   /// <data_path>/nats. Default: "./data".
@@ -26,6 +29,16 @@ struct node_config {
   /// Where the manager is served. Default: loopback, port 4333 (0: any free port).
   std::string bind = "127.0.0.1";
   uint16_t port = 4333;
+  /// Mutual TLS on the port (eventbase/tls.hpp): only peers with a certificate signed by tls.ca
+  /// are served. Default: none.
+  tls_options tls;
+  /// Serve without TLS on an address that is not loopback. Default: false, start() refuses to,
+  /// since then whoever reaches the port can read, write and delete every stream.
+  bool insecure = false;
+  /// The largest message (BASP payload) a peer may send; a connection announcing a larger one
+  /// is closed before anything is allocated. Default: 0, the NATS server's max_payload plus
+  /// 64 KiB, which fits the largest document NATS accepts.
+  uint64_t max_message_bytes = 0;
   /// A stream with no operation for this long and no subscription closes itself; idleness is
   /// checked every cleanup_interval. Default: 1 hour, 1 minute.
   std::chrono::milliseconds keep_alive{std::chrono::hours(1)};
@@ -45,9 +58,15 @@ struct node_config {
   int replicas = 1;
 };
 
+/// True when every address `host` resolves to is a loopback address (127.0.0.0/8, ::1);
+/// false for wildcard addresses (0.0.0.0, ::), others and names that do not resolve.
+bool is_loopback_address(const std::string& host);
+
 class node {
  public:
   /// Starts everything; returns once the manager is published and accepting connections.
+  /// invalid_argument for unusable TLS files, and for a non-loopback bind without TLS unless
+  /// `insecure`; unauthenticated when NATS refuses the credentials or the TLS handshake.
   static result<node> start(node_config config);
 
   /// Closes every stream (their data flushed), stops serving, stops an owned nats-server.

@@ -29,6 +29,7 @@ enum class errc : uint8_t {
   corrupt = 8,           // stored or received data could not be decoded
   internal = 9,          // a bug: an invariant did not hold
   not_found = 10,        // a named stream or subscription does not exist
+  unauthenticated = 11,  // TLS or credentials refused: a peer's certificate, a NATS password
 };
 
 /// Stable lower-case name of a code, e.g. "invalid_argument".

@@ -1,10 +1,15 @@
 #!/usr/bin/python3
 """Checks docker-compose.yml without Docker: it parses, and its services, ports, volumes,
-NATS cluster configs and Dockerfile agree with each other and with the repository."""
+NATS cluster configs and Dockerfile agree with each other and with the repository; every
+connection is TLS (NATS clients and routes, the Eventbase nodes' port) with certificates that
+scripts/dev-certs.sh makes, and each NATS config passes `nats-server -t` with them."""
 import configparser
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -32,7 +37,10 @@ host_ports = []
 for name, service in services.items():
     for volume in service.get("volumes", []):
         source = volume.split(":")[0]
-        if source.startswith("./"):
+        if source == "./certs":
+            # Made by scripts/dev-certs.sh (checked below), not part of the repository.
+            check(volume.endswith(":/certs:ro"), f"{name}: ./certs must be mounted read-only at /certs")
+        elif source.startswith("./"):
             check(os.path.exists(os.path.join(root, source)), f"{name}: {source} does not exist")
         else:
             used_volumes.add(source)
@@ -75,12 +83,75 @@ for name in nodes:
     service = services[name]
     check(service.get("build") == ".", f"{name}: not built from this repository")
     command = " ".join(service.get("command", []))
-    urls = re.findall(r"nats://([\w-]+):(\d+)", command)
+    urls = re.findall(r"(?:nats|tls)://([\w-]+):(\d+)", command)
     check({u[0] for u in urls} == set(nats), f"{name}: --nats does not name every NATS node")
     check(all(u[1] == client_port for u in urls), f"{name}: --nats uses another port")
     check(set(service.get("depends_on", [])) == set(nats), f"{name}: depends_on is incomplete")
     for port in service.get("ports", []):
         check(str(port).split(":")[1] == server_port, f"{name}: maps a port the server does not use")
+
+# Security: TLS everywhere, with files that scripts/dev-certs.sh makes for the service names.
+certs = tempfile.mkdtemp(prefix="eventbase-compose-certs-")
+try:
+    made = subprocess.run([os.path.join(root, "scripts", "dev-certs.sh"), certs],
+                          capture_output=True, text=True)
+    check(made.returncode == 0, f"scripts/dev-certs.sh failed: {made.stderr}")
+    made_files = set(os.listdir(certs))
+
+    def cert_files(text):
+        return set(re.findall(r"/certs/([\w.-]+)", text))
+
+    nats_users = None
+    for name in nats:
+        conf_path = os.path.join(root, "configs", "nats", f"{name}.conf")
+        if not os.path.exists(conf_path):
+            continue
+        text = open(conf_path).read()
+        top_tls = re.search(r"^tls\s*{([^}]*)}", text, re.M)
+        check(top_tls is not None, f"{name}: clients are not served over TLS")
+        if top_tls:
+            check(re.search(r"verify(_and_map)?:\s*true", top_tls.group(1)) is not None,
+                  f"{name}: NATS does not verify client certificates")
+            check(f"/certs/{name}.pem" in top_tls.group(1), f"{name}: not its own certificate")
+        check(re.search(r"cluster\s*{.*?tls\s*{[^}]*verify:\s*true", text, re.S) is not None,
+              f"{name}: cluster routes are not mutual TLS")
+        users = set(re.findall(r"user:\s*([\w-]+)", text))
+        check(nats_users is None or users == nats_users, f"{name}: other users than nats-1")
+        nats_users = users
+        missing = cert_files(text) - made_files
+        check(not missing, f"{name}: dev-certs.sh does not make {sorted(missing)}")
+        if shutil.which("nats-server") and not missing:
+            local = os.path.join(certs, f"{name}.conf")
+            with open(local, "w") as f:
+                f.write(text.replace("/certs/", certs + "/").replace("/data/", certs + "/data/"))
+            tested = subprocess.run(["nats-server", "-c", local, "-t"], capture_output=True,
+                                    text=True)
+            check(tested.returncode == 0, f"{name}: nats-server -t: {tested.stderr.strip()}")
+    for name in nodes:
+        service = services[name]
+        command = service.get("command", [])
+        joined = " ".join(command)
+        check(not re.search(r"nats://", joined), f"{name}: plaintext NATS URL")
+        check(len(re.findall(r"tls://[\w-]+:\d+", joined)) == len(nats),
+              f"{name}: --nats must list every NATS node as tls://")
+        for option in ("--tls-cert", "--tls-key", "--tls-ca", "--nats-tls-ca", "--nats-tls-cert",
+                       "--nats-tls-key"):
+            check(any(c.startswith(option + "=/certs/") for c in command),
+                  f"{name}: {option}=/certs/... is missing")
+        check("--insecure" not in joined, f"{name}: runs with --insecure")
+        check(f"--nats-tls-cert=/certs/{name}.pem" in command,
+              f"{name}: presents another certificate to NATS")
+        check(nats_users is None or name in nats_users, f"{name}: not a NATS user")
+        environment = service.get("environment", {})
+        for variable in ("EVENTBASE_TLS_CERT", "EVENTBASE_TLS_KEY", "EVENTBASE_TLS_CA"):
+            check(str(environment.get(variable, "")).startswith("/certs/"),
+                  f"{name}: {variable} is not set for the client in the container")
+        missing = (cert_files(joined) | cert_files(" ".join(map(str, environment.values())))) \
+            - made_files
+        check(not missing, f"{name}: dev-certs.sh does not make {sorted(missing)}")
+    check("libcaf-openssl0.17" in dockerfile, "the image lacks CAF's OpenSSL module")
+finally:
+    shutil.rmtree(certs, ignore_errors=True)
 
 if problems:
     print("docker-compose.yml problems:\n  " + "\n  ".join(problems))
