@@ -21,6 +21,7 @@ inbound classify(nats::message&& msg, const std::string& prefix, const std::stri
     in.what = inbound::kind::event;
     in.consumer = std::string(delivery->consumer);
     in.stream_seq = delivery->stream_seq;
+    in.pending = delivery->pending;
     in.consumer_seq = delivery->consumer_seq;
     in.time_ms = delivery->timestamp_ns / 1000000;
     std::string_view id = msg.msg_id;

@@ -36,6 +36,7 @@ struct inbound {
   // kind::event only
   std::string consumer;
   uint64_t stream_seq = 0;
+  uint64_t pending = 0;  // messages of the stream after this one, as the consumer saw it
   uint64_t consumer_seq = 0;
   int64_t time_ms = 0;     // JetStream's time of the message
   uint64_t own_write = 0;  // the write token when this node published it, else 0

@@ -39,8 +39,9 @@ void pull_consumer::reset(const std::string& why) {
   api_.call(
       js::consumer_create_subject(config_.stream),
       js::consumer_create_request(config_.stream, next_sequence_(),
-                                  config_.inactive_threshold.count()),
-      [this, generation](result<std::string> reply) { on_created(generation, std::move(reply)); });
+                                  config_.inactive_threshold.count(), config_.replicas),
+      [this, generation](result<std::string> reply) { on_created(generation, std::move(reply)); },
+      jetstream_client::call_options{config_.create_timeout, true});
 }
 
 void pull_consumer::on_created(uint64_t generation, result<std::string> reply) {
@@ -58,11 +59,27 @@ void pull_consumer::on_created(uint64_t generation, result<std::string> reply) {
           status(errc::not_found, "stream '" + config_.stream + "' no longer exists in JetStream"));
       return;
     }
-    EB_LOG_WARN("stream", "'" << config_.stream << "': cannot create consumer: "
-                              << created.error().to_string() << "; retrying");
+    // While JetStream is down this repeats for every open stream: once a minute is enough.
+    auto now = now_();
+    if (!last_create_warning_ || now - *last_create_warning_ >= std::chrono::minutes(1)) {
+      EB_LOG_WARN("stream",
+                  "'" << config_.stream << "': cannot create consumer: "
+                      << created.error().to_string() << "; retrying"
+                      << (unreported_creates_ > 0 ? " (" + std::to_string(unreported_creates_) +
+                                                        " more failures since the last warning)"
+                                                  : ""));
+      last_create_warning_ = now;
+      unreported_creates_ = 0;
+    } else {
+      ++unreported_creates_;
+    }
     return;  // check_liveness retries
   }
   name_ = std::move(*created);
+  last_create_warning_.reset();
+  unreported_creates_ = 0;
+  EB_LOG_INFO("stream", "'" << config_.stream << "': consumer " << name_ << " pulls from sequence "
+                            << next_sequence_());
   next_consumer_seq_ = 1;
   pulls_.clear();
   top_up();
@@ -77,6 +94,8 @@ bool pull_consumer::accept(const inbound& event) {
   }
   ++next_consumer_seq_;
   last_traffic_ = now_();
+  note_stream_sequence(event.stream_seq + event.pending);
+  if (event.pending == 0) stale_ = false;  // caught up
   if (!pulls_.empty() && --pulls_.front().remaining <= 0) pulls_.pop_front();
   return true;
 }
@@ -94,7 +113,8 @@ void pull_consumer::on_pull_status(const inbound& in) {
   };
   const std::string& what = in.msg.description;
   switch (in.msg.status) {
-    case 100:  // idle heartbeat: the consumer is alive
+    case 100:  // idle heartbeat: the consumer is alive and has nothing more for us
+      if (!pulls_.empty()) stale_ = false;
       return;
     case 404:  // no messages
     case 408:  // the request expired
@@ -145,8 +165,17 @@ void pull_consumer::check_liveness() {
     if (!creating_) reset("retrying consumer creation");
     return;
   }
-  if (now_() - last_traffic_ > 3 * config_.heartbeat)
-    reset("no heartbeat for " + std::to_string(3 * config_.heartbeat.count()) + " ms");
+  auto silence = config_.missed_heartbeats * config_.heartbeat;
+  if (now_() - last_traffic_ > silence) {
+    stale_ = true;
+    reset("nothing from it for " + std::to_string(silence.count()) + " ms");
+  }
+}
+
+std::optional<pull_consumer::time_point> pull_consumer::next_wake() const {
+  if (name_.empty()) return std::nullopt;
+  return last_traffic_ + config_.missed_heartbeats * config_.heartbeat +
+         std::chrono::milliseconds(1);
 }
 
 void pull_consumer::stop() {

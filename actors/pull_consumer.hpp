@@ -6,12 +6,19 @@
 // Flow control: at most two pull requests are outstanding, each for at most `batch` messages and
 // `max_bytes` bytes; the owner asks for more (top_up) only after applying what arrived, so a
 // replay of any length holds a bounded number of events in memory.
+//
+// Liveness: pull requests ask for an idle heartbeat every `heartbeat`; a consumer from which
+// nothing (no event, no heartbeat, no status) has come for `missed_heartbeats` heartbeats is
+// lost (its server died, or the server holding it was cut off) and is recreated at once. The
+// replica counts as stale from then until it has caught up again.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "actors/inbound.hpp"
@@ -30,8 +37,11 @@ class pull_consumer {
     int64_t batch = 1024;
     int64_t max_bytes = int64_t{4} << 20;
     std::chrono::milliseconds expires{30000};
-    std::chrono::milliseconds heartbeat{5000};
+    std::chrono::milliseconds heartbeat{1000};
+    int missed_heartbeats = 2;
     std::chrono::nanoseconds inactive_threshold{std::chrono::minutes(2)};
+    int replicas = 1;  // of the consumer's state (consumer_create_request)
+    std::chrono::milliseconds create_timeout{1000};  // per attempt; a lost one is sent again
   };
 
   /// `next_sequence` gives the stream sequence a new consumer starts at (the replica's applied
@@ -63,6 +73,21 @@ class pull_consumer {
 
   /// A consumer exists and is being pulled from.
   bool active() const { return !name_.empty(); }
+  const std::string& name() const { return name_; }
+
+  /// The stream's last sequence as far as this consumer knows (from its deliveries, or told by
+  /// note_stream_sequence).
+  uint64_t last_known_sequence() const { return last_known_seq_; }
+  void note_stream_sequence(uint64_t seq) { last_known_seq_ = std::max(last_known_seq_, seq); }
+
+  /// When something last came from the consumer (an event, a heartbeat, a status).
+  time_point last_contact() const { return last_traffic_; }
+
+  /// The consumer was lost and the replica has not caught up since.
+  bool stale() const { return stale_; }
+
+  /// When check_liveness next has something to decide; nullopt while no consumer exists.
+  std::optional<time_point> next_wake() const;
 
  private:
   struct pull {
@@ -87,6 +112,11 @@ class pull_consumer {
   std::deque<pull> pulls_;
   uint64_t next_pull_id_ = 1;
   time_point last_traffic_{};
+  uint64_t last_known_seq_ = 0;
+  bool stale_ = false;
+  // Rate limit of the "cannot create consumer" warning.
+  std::optional<time_point> last_create_warning_;
+  int unreported_creates_ = 0;
 };
 
 }  // namespace eventbase::actors

@@ -48,6 +48,13 @@ struct stream_state {
   using time_point = caf::actor_clock::time_point;
   enum class phase { opening, ready, closing, stopped };
 
+  /// A consistent read waiting for the replica to reach the stream's last sequence.
+  struct consistent_read {
+    std::optional<uint64_t> target;  // the stream's last sequence, once JetStream said it
+    time_point deadline;
+    std::function<void(const status&)> proceed;  // runs once: ok to read, or why not
+  };
+
   /// A keys request being answered in slices.
   struct scan {
     std::unique_ptr<storage::key_scan> keys;
@@ -82,9 +89,15 @@ struct stream_state {
   void apply_events(std::vector<inbound>& events);
   void notify(const inbound& in, const std::string& record,
               const std::optional<std::string>& old_record);
+  void start_scan(std::unique_ptr<storage::key_scan> keys,
+                  caf::typed_response_promise<std::vector<std::string>> promise,
+                  int64_t started_ms);
   void continue_scan(uint64_t id);
+  void await_consistency(std::function<void(const status&)> proceed);
+  void check_consistent_reads();
+  stream_status report() const;
 
-  void schedule_tick();
+  void schedule_tick();  // wakes the actor when the next deadline, retry or check is due
   void on_tick();
   bool idle() const;
   void touch() { last_activity = self->clock().now(); }
@@ -98,7 +111,7 @@ struct stream_state {
   std::shared_ptr<inbound_queue> queue;
   uint64_t reconnect_listener = 0;
   time_point last_activity;
-  bool tick_scheduled = false;
+  std::optional<time_point> tick_at;  // the earliest tick already scheduled
 
   // opening
   bool stream_known = false;  // JetStream has told the stream's state
@@ -117,6 +130,10 @@ struct stream_state {
   // keys scans in progress
   uint64_t next_scan = 1;
   std::map<uint64_t, scan> scans;
+
+  // consistent reads waiting for the replica
+  uint64_t next_read = 1;
+  std::map<uint64_t, consistent_read> consistent_reads;
 
   uint64_t skipped_events = 0;
   caf::typed_response_promise<ok_atom> close_promise;
@@ -178,6 +195,9 @@ void stream_state::start(stream_config config) {
   pulls.max_bytes = std::max(cfg.options.pull_max_bytes, cfg.nats->max_payload() + (64 << 10));
   pulls.expires = cfg.options.pull_expires;
   pulls.heartbeat = cfg.options.heartbeat;
+  pulls.missed_heartbeats = cfg.options.missed_heartbeats;
+  pulls.create_timeout = cfg.options.consumer_create_timeout;
+  pulls.replicas = cfg.options.consumer_replicas;
   consumer = std::make_unique<pull_consumer>(
       pulls, *cfg.nats, *api, clock, [store = cfg.store] { return store->applied_sequence() + 1; },
       [this](const status& gone) {
@@ -347,6 +367,9 @@ void stream_state::stop(const status& why) {
   if (writes) writes->fail_all(why);
   for (auto& [id, running] : scans) running.promise.deliver(to_error(why));
   scans.clear();  // their iterators go before the store does
+  auto reads = std::move(consistent_reads);
+  consistent_reads.clear();
+  for (auto& [id, read] : reads) read.proceed(why);
   if (cfg.store && !dropping) {
     if (auto st = cfg.store->sync(); !st.ok() && st.code() != errc::closed)
       EB_LOG_WARN("stream", "'" << cfg.name << "': " << st.to_string());
@@ -366,6 +389,7 @@ void stream_state::stop(const status& why) {
 
 void stream_state::release() {
   scans.clear();
+  consistent_reads.clear();
   if (subscriptions)
     for (auto& subscriber : subscriptions->clear()) self->demonitor(subscriber.address());
   if (cfg.nats && reconnect_listener != 0) cfg.nats->remove_reconnect_listener(reconnect_listener);
@@ -423,7 +447,9 @@ void stream_state::drain() {
     }
   }
   flush();
-  if (current != phase::stopped) consumer->top_up();
+  if (current == phase::stopped) return;
+  consumer->top_up();
+  schedule_tick();  // calls made above may have earlier deadlines
 }
 
 void stream_state::apply_events(std::vector<inbound>& events) {
@@ -472,6 +498,7 @@ void stream_state::apply_events(std::vector<inbound>& events) {
     notify(*ev.source, ev.record, ev.old_record);
   }
   writes->on_replica_advanced();
+  check_consistent_reads();
   if (current == phase::opening && stream_known && cfg.store->applied_sequence() >= ready_target)
     become_ready();
   finish_close_if_drained();
@@ -510,6 +537,18 @@ void stream_state::notify(const inbound& in, const std::string& record,
 
 // -- keys scans ---------------------------------------------------------------------------------
 
+void stream_state::start_scan(std::unique_ptr<storage::key_scan> keys,
+                              caf::typed_response_promise<std::vector<std::string>> promise,
+                              int64_t started_ms) {
+  uint64_t id = next_scan++;
+  auto& running = scans[id];
+  running.keys = std::move(keys);
+  running.promise = std::move(promise);
+  running.deadline = now() + cfg.options.operation_timeout;
+  running.started_ms = started_ms;
+  continue_scan(id);
+}
+
 void stream_state::continue_scan(uint64_t id) {
   auto it = scans.find(id);
   if (it == scans.end()) return;
@@ -534,33 +573,124 @@ void stream_state::continue_scan(uint64_t id) {
   scans.erase(it);
 }
 
+// -- consistent reads ---------------------------------------------------------------------------
+
+void stream_state::await_consistency(std::function<void(const status&)> proceed) {
+  uint64_t id = next_read++;
+  consistent_reads[id] =
+      consistent_read{std::nullopt, now() + cfg.options.operation_timeout, std::move(proceed)};
+  // STREAM.INFO is answered by the stream's leader, which has every acknowledged write.
+  api->call(js::stream_info_subject(cfg.name), "", [this, id](result<std::string> reply) {
+    auto it = consistent_reads.find(id);
+    if (it == consistent_reads.end()) return;
+    auto info = reply.ok() ? js::parse_stream_info(*reply) : result<js::stream_info>(reply.error());
+    if (!info.ok()) {
+      auto failed = std::move(it->second.proceed);
+      consistent_reads.erase(it);
+      failed(status(info.error().code(),
+                    "consistent read of '" + cfg.name +
+                        "': cannot learn the stream's last sequence: " + info.error().message()));
+      return;
+    }
+    it->second.target = info->last_seq;
+    consumer->note_stream_sequence(info->last_seq);
+    check_consistent_reads();
+  });
+  schedule_tick();
+}
+
+void stream_state::check_consistent_reads() {
+  if (consistent_reads.empty()) return;
+  uint64_t applied = cfg.store->applied_sequence();
+  auto time = now();
+  std::vector<std::pair<std::function<void(const status&)>, status>> due;
+  for (auto it = consistent_reads.begin(); it != consistent_reads.end();) {
+    auto& read = it->second;
+    if (read.target && applied >= *read.target) {
+      due.emplace_back(std::move(read.proceed), status::OK());
+    } else if (time >= read.deadline) {
+      std::string why = "consistent read of '" + cfg.name + "': ";
+      if (read.target)
+        why += "the replica reached sequence " + std::to_string(applied) + " of " +
+               std::to_string(*read.target) + " within " +
+               std::to_string(cfg.options.operation_timeout.count()) + " ms" +
+               (consumer->stale() ? " (its consumer is being recreated)" : "");
+      else
+        why += "JetStream did not tell the stream's last sequence within " +
+               std::to_string(cfg.options.operation_timeout.count()) + " ms";
+      due.emplace_back(std::move(read.proceed), status(errc::timeout, why));
+    } else {
+      ++it;
+      continue;
+    }
+    it = consistent_reads.erase(it);
+  }
+  for (auto& [proceed, st] : due) proceed(st);
+}
+
+stream_status stream_state::report() const {
+  stream_status out;
+  out.name = cfg.name;
+  out.ready = current == phase::ready;
+  out.applied_sequence = cfg.store ? cfg.store->applied_sequence() : 0;
+  out.skipped_events = skipped_events;
+  out.subscriptions = subscriptions ? subscriptions->size() : 0;
+  out.pending_writes = writes ? writes->size() : 0;
+  out.slow_subscriptions_ended = subscriptions ? subscriptions->slow_ended() : 0;
+  if (consumer) {
+    out.last_known_sequence =
+        std::max({consumer->last_known_sequence(), ready_target, out.applied_sequence});
+    out.lag = out.last_known_sequence - out.applied_sequence;
+    out.stale = consumer->stale();
+    out.consumer = consumer->name();
+    if (consumer->active())
+      out.last_contact_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now() - consumer->last_contact())
+              .count();
+  }
+  return out;
+}
+
 // -- timers ---------------------------------------------------------------------------------
 
 void stream_state::schedule_tick() {
-  if (tick_scheduled || current == phase::stopped) return;
-  tick_scheduled = true;
-  // Pending work is checked every second; otherwise only consumer liveness and idleness.
-  bool busy = !writes->empty() || !api->idle() || current == phase::opening;
-  auto interval = busy ? std::chrono::milliseconds(1000) : cfg.options.heartbeat;
-  if (cfg.options.idle_timeout.count() > 0 && cfg.options.idle_check_interval < interval)
-    interval = cfg.options.idle_check_interval;
-  self->delayed_send(self, interval, tick_atom::value);
+  if (current == phase::stopped) return;
+  auto time = now();
+  // Liveness and idleness are checked at least every heartbeat; deadlines and retries when due.
+  auto at = time + cfg.options.heartbeat;
+  auto consider = [&at](std::optional<time_point> t) {
+    if (t && *t < at) at = *t;
+  };
+  consider(writes->next_wake());
+  consider(api->next_wake());
+  if (stream_known) consider(consumer->next_wake());
+  if (current == phase::opening) consider(open_deadline);
+  for (auto& [id, read] : consistent_reads) consider(read.deadline);
+  if (cfg.options.idle_timeout.count() > 0) consider(time + cfg.options.idle_check_interval);
+  if (tick_at && *tick_at <= at) return;  // an earlier tick comes anyway
+  tick_at = at;
+  auto delay = std::max<caf::timespan>(at - time, std::chrono::milliseconds(1));
+  self->delayed_send(self, delay, tick_atom::value);
 }
 
 void stream_state::on_tick() {
-  tick_scheduled = false;
+  // Ticks scheduled before an earlier one was due arrive as well; each does the checks below.
+  if (tick_at && now() >= *tick_at) tick_at.reset();
   if (current == phase::stopped) return;
   drain();  // what arrived without waking the actor
   if (current == phase::stopped) return;
-  if (current == phase::opening && now() >= open_deadline)
-    return fail_open(status(errc::timeout, "stream '" + cfg.name + "' did not open within " +
-                                               std::to_string(cfg.options.open_timeout.count()) +
-                                               " ms"));
+  if (current == phase::opening && now() >= open_deadline) {
+    std::string why = "stream '" + cfg.name + "' did not open within " +
+                      std::to_string(cfg.options.open_timeout.count()) + " ms";
+    if (!api->last_failure().ok()) why += " (last: " + api->last_failure().message() + ")";
+    return fail_open(status(errc::timeout, why));
+  }
   writes->expire();
   api->expire();
   if (current == phase::stopped) return;
   if (stream_known && (current == phase::opening || current == phase::ready))
     consumer->check_liveness();
+  check_consistent_reads();
   finish_close_if_drained();
   if (current == phase::ready && idle()) {
     EB_LOG_INFO("stream", "'" << cfg.name << "' idle for " << cfg.options.idle_timeout.count()
@@ -631,15 +761,53 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         int64_t started = protocol::now_ms();
         auto keys = s.reader->scan(pattern);
         if (!keys.ok()) return to_error(keys.error());
-        uint64_t id = s.next_scan++;
-        auto& running = s.scans[id];
-        running.keys = std::move(*keys);
-        running.promise = self->make_response_promise<std::vector<std::string>>();
-        running.deadline = s.now() + s.cfg.options.operation_timeout;
-        running.started_ms = started;
-        auto promise = running.promise;
-        s.continue_scan(id);
+        auto promise = self->make_response_promise<std::vector<std::string>>();
+        s.start_scan(std::move(*keys), promise, started);
         return promise;
+      },
+      [self](get_atom, std::string& key, consistent_atom) -> caf::result<entry> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto rp = self->make_response_promise<entry>();
+        s.await_consistency([self, rp, key = std::move(key)](const status& st) mutable {
+          if (!st.ok()) {
+            rp.deliver(to_error(st));
+            return;
+          }
+          auto record = self->state.reader->get(key);
+          if (!record.ok()) {
+            rp.deliver(to_error(record.error()));
+            return;
+          }
+          rp.deliver(entry{std::move(*record)});
+        });
+        return rp;
+      },
+      [self](keys_atom, std::string& pattern,
+             consistent_atom) -> caf::result<std::vector<std::string>> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        int64_t started = protocol::now_ms();
+        auto keys = s.reader->scan(pattern);  // compiles the pattern: a bad one fails at once
+        if (!keys.ok()) return to_error(keys.error());
+        auto rp = self->make_response_promise<std::vector<std::string>>();
+        s.await_consistency(
+            [self, rp, started, pattern = std::move(pattern)](const status& st) mutable {
+              if (!st.ok()) {
+                rp.deliver(to_error(st));
+                return;
+              }
+              // A fresh scan: the one above was made before the replica caught up.
+              auto fresh = self->state.reader->scan(pattern);
+              if (!fresh.ok()) {
+                rp.deliver(to_error(fresh.error()));
+                return;
+              }
+              self->state.start_scan(std::move(*fresh), rp, started);
+            });
+        return rp;
       },
       [self](subscribe_atom, std::string& filter,
              subscriber_actor& subscriber) -> caf::result<uint64_t> {
@@ -662,18 +830,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         if (auto left = s.subscriptions->remove(id)) self->demonitor(left->address());
         return ok_atom::value;
       },
-      [self](status_atom) -> stream_status {
-        auto& s = self->state;
-        stream_status out;
-        out.name = s.cfg.name;
-        out.ready = s.current == stream_state::phase::ready;
-        out.applied_sequence = s.cfg.store ? s.cfg.store->applied_sequence() : 0;
-        out.skipped_events = s.skipped_events;
-        out.subscriptions = s.subscriptions ? s.subscriptions->size() : 0;
-        out.pending_writes = s.writes ? s.writes->size() : 0;
-        out.slow_subscriptions_ended = s.subscriptions ? s.subscriptions->slow_ended() : 0;
-        return out;
-      },
+      [self](status_atom) -> stream_status { return self->state.report(); },
       [self](ready_atom) -> caf::result<ok_atom> {
         auto& s = self->state;
         if (s.current == stream_state::phase::ready) return ok_atom::value;

@@ -45,10 +45,17 @@ struct stream_options {
   /// Messages per pull request, and bytes (raised to the server's max payload).
   int64_t pull_batch = 1024;
   int64_t pull_max_bytes = int64_t{4} << 20;
-  /// Lifetime of a pull request, and the interval of its idle heartbeats; three missed
-  /// heartbeats make the consumer count as lost.
+  /// Lifetime of a pull request, and the interval of its idle heartbeats; a consumer silent
+  /// for `missed_heartbeats` heartbeats counts as lost and is recreated (pull_consumer.hpp).
   std::chrono::milliseconds pull_expires{30000};
-  std::chrono::milliseconds heartbeat{5000};
+  std::chrono::milliseconds heartbeat{1000};
+  int missed_heartbeats = 2;
+  /// How long one consumer-create request waits for its reply before it is sent again (to
+  /// whichever server takes it then).
+  std::chrono::milliseconds consumer_create_timeout{1000};
+  /// JetStream replicas of the replica's consumer: 1 (a consumer on one server, recreated
+  /// through the stream's leader when it is lost) or the stream's replica count.
+  int consumer_replicas = 1;
   /// Idle time after which a stream without subscriptions stops itself; 0: never.
   std::chrono::milliseconds idle_timeout{0};
   /// How often idleness is checked.

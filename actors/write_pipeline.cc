@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "actors/backoff.hpp"
 #include "eventbase/log.hpp"
 #include "nats/transport.hpp"
 #include "protocol/document.hpp"
@@ -98,23 +99,53 @@ void write_pipeline::publish(uint64_t token) {
                           " (its max_payload less headers)"));
   op.document.clear();
   op.document.shrink_to_fit();
+  op.subject = std::move(subject);
+  op.payload = std::move(payload);
+  send(token);
+}
+
+void write_pipeline::send(uint64_t token) {
+  auto& op = writes_.at(token);
+  ++op.attempts;
+  if (op.attempts > 1)
+    EB_LOG_DEBUG("stream", "'" << config_.stream << "': write attempt " << op.attempts << " of '"
+                               << op.key << "' after: " << op.last_failure.message());
+  op.retry_at.reset();
+  op.ack_deadline = std::min(op.deadline, now_() + config_.ack_timeout);
+  // The same id on every attempt: JetStream keeps one of them (its duplicate window).
   nats::headers hdrs{{"Nats-Msg-Id", config_.writer_id + "." + std::to_string(token)}};
-  auto st = nats_.publish(subject, payload, config_.ack_prefix + std::to_string(token), hdrs);
-  if (!st.ok()) return complete(token, st);
+  auto st = nats_.publish(op.subject, op.payload, config_.ack_prefix + std::to_string(token), hdrs);
   op.published = true;
+  if (!st.ok()) complete(token, st);  // closed for good, or the reconnect buffer is full
+}
+
+void write_pipeline::failed(uint64_t token, status why) {
+  auto& op = writes_.at(token);
+  op.last_failure = why;
+  op.ack_deadline.reset();
+  auto at = now_() + backoff_delay(op.attempts);
+  if (at < op.deadline)
+    op.retry_at = at;
+  else
+    complete(token, why);
 }
 
 void write_pipeline::on_ack(const inbound& ack) {
   auto it = writes_.find(ack.token);
   if (it == writes_.end()) return;  // completed already: applied before its ack arrived
   auto& op = it->second;
-  if (ack.msg.status == 503)
-    return complete(ack.token,
-                    status(errc::unavailable, "no JetStream stream accepted the write to '" +
-                                                  config_.stream + "' (was the stream deleted?)"));
+  if (op.applied || op.ack_seq != 0) return;  // acknowledged already (by an earlier attempt)
+  if (ack.msg.status == 503)  // no responders: nothing subscribes to the stream's subjects
+    return failed(ack.token, status(errc::unavailable,
+                                    "stream '" + config_.stream +
+                                        "' has no JetStream leader (election in progress?) or "
+                                        "no longer exists"));
+  if (js::is_transient_error(ack.msg.data))
+    return failed(ack.token, js::parse_pub_ack(ack.msg.data).error());
   auto parsed = js::parse_pub_ack(ack.msg.data);
   if (!parsed.ok()) return complete(ack.token, parsed.error());
-  if (op.applied) return;  // an erase whose purge is running
+  op.ack_deadline.reset();
+  op.retry_at.reset();
   op.ack_seq = parsed->sequence;
   acked_.emplace(op.ack_seq, ack.token);
   // Already passed: its event never reached this node, compaction replaced it first.
@@ -199,18 +230,51 @@ void write_pipeline::complete(uint64_t token, const status& st, const std::strin
 
 void write_pipeline::expire() {
   auto now = now_();
-  std::vector<uint64_t> late;
+  std::vector<uint64_t> due;
   for (auto& [token, op] : writes_)
-    if (now >= op.deadline) late.push_back(token);
-  for (auto token : late) {
+    if (now >= op.deadline || (op.retry_at && now >= *op.retry_at) ||
+        (op.ack_deadline && now >= *op.ack_deadline))
+      due.push_back(token);
+  for (auto token : due) {
     auto it = writes_.find(token);
     if (it == writes_.end()) continue;
-    complete(token, status(errc::timeout, std::string(it->second.published
-                                                          ? "no confirmation from JetStream"
-                                                          : "the write waited for earlier writes") +
-                                              " within " + std::to_string(config_.timeout.count()) +
+    auto& op = it->second;
+    if (now < op.deadline) {
+      // Due for a retry, or no acknowledgement came: the publish or its answer was lost (a
+      // server went away). Either way, again.
+      if (!op.retry_at)
+        op.last_failure = status(errc::timeout, "no acknowledgement from JetStream");
+      send(token);
+      continue;
+    }
+    std::string what;
+    if (!op.published)
+      what = "the write waited for earlier writes of its key";
+    else if (op.ack_seq != 0)
+      what = "JetStream stored the write (sequence " + std::to_string(op.ack_seq) +
+             ") but this node's replica has not applied it (is its consumer stalled?)";
+    else if (!op.last_failure.ok())
+      what = "the write was not confirmed: " + op.last_failure.message();
+    else
+      what = "no confirmation from JetStream";
+    complete(token, status(errc::timeout, what + "; " + std::to_string(op.attempts) +
+                                              " attempt(s) within " +
+                                              std::to_string(config_.timeout.count()) +
                                               " ms; it may still be applied later"));
   }
+}
+
+std::optional<write_pipeline::time_point> write_pipeline::next_wake() const {
+  std::optional<time_point> out;
+  auto earliest = [&](time_point at) {
+    if (!out || at < *out) out = at;
+  };
+  for (auto& [token, op] : writes_) {
+    earliest(op.deadline);
+    if (op.retry_at) earliest(*op.retry_at);
+    if (op.ack_deadline) earliest(*op.ack_deadline);
+  }
+  return out;
 }
 
 void write_pipeline::fail_all(const status& why) {

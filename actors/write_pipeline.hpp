@@ -7,6 +7,12 @@
 // has passed the acknowledged sequence (on_replica_advanced). Writes of one key run one at a
 // time, in arrival order, so each carries metadata computed from the result of the one before.
 // An erase completes once its DELETE is applied and the key's PUT messages are purged.
+//
+// Passing failures are retried within the write's deadline, with backoff and jitter, under the
+// same Nats-Msg-Id, so that JetStream stores the event once however often it is sent: no
+// JetStream server taking it (the stream is electing a leader), an error JetStream marks as
+// temporary, or no acknowledgement within `ack_timeout` (the publish or its acknowledgement
+// was lost with a server).
 #pragma once
 
 #include <chrono>
@@ -14,6 +20,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -41,6 +48,7 @@ class write_pipeline {
     std::string writer_id;   // prefix of the Nats-Msg-Id of this pipeline's writes
     std::string ack_prefix;  // acknowledgements arrive at "<ack_prefix><token>"
     std::chrono::milliseconds timeout{10000};
+    std::chrono::milliseconds ack_timeout{1000};  // then the write is sent again
   };
 
   write_pipeline(settings config, nats::transport& nats, jetstream_client& api,
@@ -66,8 +74,13 @@ class write_pipeline {
   /// The replica's applied sequence moved: completes writes it has passed.
   void on_replica_advanced();
 
-  /// Fails the writes whose deadline passed; their outcome is unknown.
+  /// Sends the retries that are due; fails the writes whose deadline passed (their outcome is
+  /// then unknown).
   void expire();
+
+  /// When expire() next has something to do; nullopt when no write waits for a retry or an
+  /// acknowledgement.
+  std::optional<time_point> next_wake() const;
 
   /// Fails every write with `why`.
   void fail_all(const status& why);
@@ -79,12 +92,18 @@ class write_pipeline {
   struct write {
     enum class kind { put, erase } what = kind::put;
     std::string key;
-    std::string document;  // put: JSON text, kept until published
+    std::string document;  // put: JSON text, until published
+    std::string subject;   // the event as published, for retries
+    std::string payload;
     put_done put_finished;
     erase_done erase_finished;
     int64_t started_ms = 0;  // wall clock, for stats
     time_point deadline;
     bool published = false;
+    int attempts = 0;
+    std::optional<time_point> ack_deadline;  // of the attempt in flight, until acknowledged
+    std::optional<time_point> retry_at;      // set while waiting to send the next attempt
+    status last_failure;                     // why the last attempt did not go through
     uint64_t ack_seq = 0;  // stream sequence from the acknowledgement; 0 until then
     bool applied = false;  // erase: the DELETE is applied, the purge is running
   };
@@ -94,7 +113,9 @@ class write_pipeline {
   };
 
   void submit(write op);
-  void publish(uint64_t token);
+  void publish(uint64_t token);             // encodes the event, then sends it
+  void send(uint64_t token);                // (re)sends the encoded event
+  void failed(uint64_t token, status why);  // retries, or completes with `why`
   // Ends a write: `outcome` is the record (put), or the purge count (erase), or the error.
   void complete(uint64_t token, const status& st, const std::string& record = {},
                 uint64_t purged = 0);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -28,6 +29,32 @@
 
 namespace eventbase {
 namespace {
+
+// Connects to NATS, retrying for up to `wait` while the servers cannot be reached (they may
+// be starting, as in a compose file); refused credentials or TLS are not retried. Runs on the
+// thread that starts the node, before any actor exists.
+result<std::shared_ptr<nats::connection>> connect_nats(const nats::connect_options& options,
+                                                       std::chrono::milliseconds wait) {
+  auto give_up_at = std::chrono::steady_clock::now() + wait;
+  auto delay = std::chrono::milliseconds(250);
+  for (int attempt = 1;; ++attempt) {
+    auto conn = nats::connection::open(options);
+    if (conn.ok() || conn.error().code() == errc::unauthenticated ||
+        conn.error().code() == errc::invalid_argument)
+      return conn;
+    auto now = std::chrono::steady_clock::now();
+    if (now + delay > give_up_at) {
+      if (wait.count() == 0) return conn;
+      return status(conn.error().code(), conn.error().message() + " (gave up after " +
+                                             std::to_string(attempt) + " tries in " +
+                                             std::to_string(wait.count() / 1000) + " s)");
+    }
+    EB_LOG_WARN("node", "try " << attempt << ": " << conn.error().message() << "; retrying in "
+                               << delay.count() << " ms");
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+  }
+}
 
 std::string random_secret() {
   std::random_device entropy;
@@ -150,7 +177,8 @@ result<node> node::start(node_config config) {
     p->own_nats = std::move(*started);
     nats.servers = {p->own_nats->url()};
   }
-  auto conn = nats::connection::open(api::to_connect_options(nats));
+  auto conn = connect_nats(api::to_connect_options(nats),
+                           p->own_nats ? std::chrono::milliseconds(0) : config.nats_wait);
   if (!conn.ok()) return conn.error();
   p->nats = *conn;
 
@@ -168,6 +196,7 @@ result<node> node::start(node_config config) {
   mc.options =
       api::managed_stream_options(config.timeout, config.keep_alive, config.cleanup_interval);
   mc.options.replicas = config.replicas;
+  mc.options.consumer_replicas = config.consumer_replicas;
   mc.options.subscriber_max_pending = config.subscriber_max_pending;
   mc.options.subscriber_max_pending_bytes = config.subscriber_max_pending_bytes;
   mc.stats_stream_for = config.stats_stream_name;

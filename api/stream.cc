@@ -179,9 +179,15 @@ void stream::put_async(const std::string& key, const nlohmann::json& data,
       put_atom::value, key, std::move(*text));
 }
 
-result<std::optional<document>> stream::get(const std::string& key) {
+result<std::optional<document>> stream::get(const std::string& key, read_consistency consistency) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;
+  if (consistency == read_consistency::consistent) {
+    auto reply = request_sync<entry>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                     get_atom::value, key, consistent_atom::value);
+    if (!reply.ok()) return reply.error();
+    return decode_record(reply->record);
+  }
   impl_->reads->note();
   auto record = impl_->reader->get(key);
   if (!record.ok()) return record.error();
@@ -202,9 +208,14 @@ void stream::erase_async(const std::string& key, std::function<void(result<uint6
                           erase_atom::value, key);
 }
 
-result<std::vector<std::string>> stream::keys(const std::string& pattern) {
+result<std::vector<std::string>> stream::keys(const std::string& pattern,
+                                              read_consistency consistency) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;
+  if (consistency == read_consistency::consistent)
+    return request_sync<std::vector<std::string>>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                                  keys_atom::value, pattern,
+                                                  consistent_atom::value);
   impl_->reads->note();
   return impl_->reader->keys(pattern);
 }

@@ -93,7 +93,7 @@ std::string stream_create_request(const stream_settings& s) {
 }
 
 std::string consumer_create_request(std::string_view stream, uint64_t start_seq,
-                                    int64_t inactive_threshold_ns) {
+                                    int64_t inactive_threshold_ns, int replicas) {
   json req = {{"stream_name", std::string(stream)},
               {"config",
                {{"deliver_policy", "by_start_sequence"},
@@ -102,7 +102,7 @@ std::string consumer_create_request(std::string_view stream, uint64_t start_seq,
                 {"replay_policy", "instant"},
                 {"inactive_threshold", inactive_threshold_ns},
                 {"mem_storage", true},
-                {"num_replicas", 1}}}};
+                {"num_replicas", replicas}}}};
   return req.dump();
 }
 
@@ -211,6 +211,24 @@ int api_error_code(std::string_view response) {
   auto err = doc.find("error");
   if (err == doc.end() || !err->is_object()) return 0;
   return err->value("err_code", 0);
+}
+
+bool is_transient_error(std::string_view response) {
+  json doc = json::parse(response.begin(), response.end(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return false;
+  auto err = doc.find("error");
+  if (err == doc.end() || !err->is_object()) return false;
+  // Not every 503 passes ("maximum messages exceeded" is one): only what clustering causes.
+  switch (err->value("err_code", 0)) {
+    case 10005:  // no suitable peers for placement (a server is down)
+    case 10007:  // JetStream cluster not assigned to this server (yet)
+    case 10008:  // JetStream system temporarily unavailable (no meta leader)
+    case 10009:  // JetStream cluster can not handle request (not the leader)
+    case 10118:  // stream is offline
+      return true;
+    default:
+      return false;
+  }
 }
 
 std::optional<delivery> parse_ack_subject(std::string_view reply) {

@@ -39,9 +39,10 @@ struct stream_settings {
 std::string stream_create_request(const stream_settings& settings);
 
 /// An ephemeral pull consumer without acknowledgements, starting at `start_seq`, removed by the
-/// server after `inactive_threshold_ns` without pull requests.
+/// server after `inactive_threshold_ns` without pull requests, with `replicas` copies of its
+/// state (1: held by one server only; more survive the loss of a server).
 std::string consumer_create_request(std::string_view stream, uint64_t start_seq,
-                                    int64_t inactive_threshold_ns);
+                                    int64_t inactive_threshold_ns, int replicas = 1);
 
 /// A pull request for up to `batch` messages and `max_bytes` bytes that ends after
 /// `expires_ns`, with idle heartbeats every `heartbeat_ns` while it waits.
@@ -87,6 +88,13 @@ result<pub_ack> parse_pub_ack(std::string_view response);
 
 /// The JetStream error code of a parsed failure (e.g. 10059 stream not found), 0 if none.
 int api_error_code(std::string_view response);
+
+/// True when `response` is a JetStream error worth retrying shortly because the cluster is
+/// changing: no meta leader or quorum ("JetStream system temporarily unavailable" during an
+/// election), a request that reached a server not (yet) in charge, a stream offline, or no
+/// peers for placement while a server is down. Limits ("maximum messages exceeded", also code
+/// 503) and other errors are lasting.
+bool is_transient_error(std::string_view response);
 
 // -- delivered messages ------------------------------------------------------------------------
 

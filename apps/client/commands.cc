@@ -68,6 +68,11 @@ class session {
   manager_actor manager_;
 };
 
+// The command's options (after its name), e.g. --consistent.
+struct flags {
+  bool consistent = false;
+};
+
 // The document of a put or get as the JS library returns it, or null.
 result<nlohmann::ordered_json> entry_to_json(const entry& e) {
   auto doc = decode_record(e.record);
@@ -75,7 +80,7 @@ result<nlohmann::ordered_json> entry_to_json(const entry& e) {
   return *doc ? (*doc)->to_json() : nlohmann::ordered_json(nullptr);
 }
 
-int put(session& s, const std::vector<std::string>& args) {
+int put(session& s, const std::vector<std::string>& args, const flags&) {
   std::string text = args[2];
   if (text == "-") {
     std::ostringstream in;
@@ -94,10 +99,12 @@ int put(session& s, const std::vector<std::string>& args) {
   return ok;
 }
 
-int get(session& s, const std::vector<std::string>& args) {
+int get(session& s, const std::vector<std::string>& args, const flags& with) {
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());
-  auto reply = s.ask<entry>(*stream, get_atom::value, args[1]);
+  auto reply = with.consistent
+                   ? s.ask<entry>(*stream, get_atom::value, args[1], consistent_atom::value)
+                   : s.ask<entry>(*stream, get_atom::value, args[1]);
   if (!reply.ok()) return report(reply.error());
   auto out = entry_to_json(*reply);
   if (!out.ok()) return report(out.error());
@@ -105,7 +112,7 @@ int get(session& s, const std::vector<std::string>& args) {
   return ok;
 }
 
-int erase(session& s, const std::vector<std::string>& args) {
+int erase(session& s, const std::vector<std::string>& args, const flags&) {
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());
   auto purged = s.ask<uint64_t>(*stream, erase_atom::value, args[1]);
@@ -114,35 +121,43 @@ int erase(session& s, const std::vector<std::string>& args) {
   return ok;
 }
 
-int keys(session& s, const std::vector<std::string>& args) {
+int keys(session& s, const std::vector<std::string>& args, const flags& with) {
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());
-  auto keys = s.ask<std::vector<std::string>>(*stream, keys_atom::value,
-                                              args.size() > 1 ? args[1] : std::string());
+  std::string pattern = args.size() > 1 ? args[1] : std::string();
+  auto keys = with.consistent ? s.ask<std::vector<std::string>>(*stream, keys_atom::value, pattern,
+                                                                consistent_atom::value)
+                              : s.ask<std::vector<std::string>>(*stream, keys_atom::value, pattern);
   if (!keys.ok()) return report(keys.error());
   print(json(*keys));
   return ok;
 }
 
-int streams(session& s, const std::vector<std::string>&) {
+int streams(session& s, const std::vector<std::string>&, const flags&) {
   auto names = s.ask<std::vector<std::string>>(s.manager(), list_atom::value);
   if (!names.ok()) return report(names.error());
   print(json(*names));
   return ok;
 }
 
-int stream_state(session& s, const std::vector<std::string>& args) {
+int stream_state(session& s, const std::vector<std::string>& args, const flags&) {
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());
   auto st = s.ask<stream_status>(*stream, status_atom::value);
   if (!st.ok()) return report(st.error());
-  print(json{{"name", st->name},
-             {"ready", st->ready},
-             {"appliedSequence", st->applied_sequence},
-             {"skippedEvents", st->skipped_events},
-             {"subscriptions", st->subscriptions},
-             {"pendingWrites", st->pending_writes},
-             {"slowSubscriptionsEnded", st->slow_subscriptions_ended}});
+  print(
+      json{{"name", st->name},
+           {"ready", st->ready},
+           {"appliedSequence", st->applied_sequence},
+           {"skippedEvents", st->skipped_events},
+           {"subscriptions", st->subscriptions},
+           {"pendingWrites", st->pending_writes},
+           {"slowSubscriptionsEnded", st->slow_subscriptions_ended},
+           {"lastKnownSequence", st->last_known_sequence},
+           {"lag", st->lag},
+           {"lastContactMs", st->last_contact_ms >= 0 ? json(st->last_contact_ms) : json(nullptr)},
+           {"stale", st->stale},
+           {"consumer", st->consumer}});
   return ok;
 }
 
@@ -200,18 +215,19 @@ int watch(session& s, const std::vector<std::string>& args, const sigset_t& stop
 }
 
 struct command {
-  int (*run)(session&, const std::vector<std::string>&);
+  int (*run)(session&, const std::vector<std::string>&, const flags&);
   size_t min_args;
   size_t max_args;
   const char* usage;
+  bool takes_consistent = false;
 };
 
 const std::map<std::string, command>& commands() {
   static const std::map<std::string, command> table = {
       {"put", {put, 3, 3, "put STREAM KEY JSON"}},
-      {"get", {get, 2, 2, "get STREAM KEY"}},
+      {"get", {get, 2, 2, "get [--consistent] STREAM KEY", true}},
       {"delete", {erase, 2, 2, "delete STREAM KEY"}},
-      {"keys", {keys, 1, 2, "keys STREAM [REGEX]"}},
+      {"keys", {keys, 1, 2, "keys [--consistent] STREAM [REGEX]", true}},
       {"streams", {streams, 0, 0, "streams"}},
       {"status", {stream_state, 1, 1, "status STREAM"}},
       {"watch", {nullptr, 2, 2, "watch STREAM GLOB"}},
@@ -229,7 +245,21 @@ int run(const options& opts) {
     return usage;
   }
   const command& cmd = it->second;
-  if (opts.args.size() < cmd.min_args || opts.args.size() > cmd.max_args) {
+  // Options of the command come first after its name; "--" ends them.
+  flags with;
+  std::vector<std::string> args = opts.args;
+  while (!args.empty() && args.front().size() > 2 && args.front().compare(0, 2, "--") == 0) {
+    if (args.front() == "--consistent" && cmd.takes_consistent) {
+      with.consistent = true;
+    } else {
+      std::cerr << "eventbase: unknown option '" << args.front() << "' for " << opts.command
+                << " (usage: eventbase " << cmd.usage << ")" << std::endl;
+      return usage;
+    }
+    args.erase(args.begin());
+  }
+  if (!args.empty() && args.front() == "--") args.erase(args.begin());
+  if (args.size() < cmd.min_args || args.size() > cmd.max_args) {
     std::cerr << "eventbase: usage: eventbase " << cmd.usage << std::endl;
     return usage;
   }
@@ -261,7 +291,7 @@ int run(const options& opts) {
   {
     session s(sys, opts);
     if (auto st = s.connect(); !st.ok()) return report(st, unreachable);
-    code = cmd.run ? cmd.run(s, opts.args) : watch(s, opts.args, stop_signals);
+    code = cmd.run ? cmd.run(s, args, with) : watch(s, args, stop_signals);
   }
   return code;
 }

@@ -23,16 +23,24 @@ certificate and accepts only a server whose certificate the CA signed.
 commands:
   put STREAM KEY JSON     store JSON (use - to read it from stdin) under KEY
                           -> {"data":...,"meta":{"dateCreated":...,"dateModified":...,"changes":N}}
-  get STREAM KEY          -> the same, or null when KEY is absent
+  get [--consistent] STREAM KEY
+                          -> the same, or null when KEY is absent
   delete STREAM KEY       -> {"purged":N}
-  keys STREAM [REGEX]     -> a JSON array of the keys matching the ECMAScript REGEX, sorted
+  keys [--consistent] STREAM [REGEX]
+                          -> a JSON array of the keys matching the ECMAScript REGEX, sorted
   watch STREAM GLOB       -> one line per change of a key matching GLOB ('*' matches any run),
                              {"key":...,"data":...,"meta":...,"event":{...}} (data and meta null
                              for a delete), until SIGINT or SIGTERM (exit 0), or until the
                              server ends the subscription because this process fell too far
                              behind (exit 1, "too slow: N changes outstanding")
   streams                 -> a JSON array of the streams open on the server
-  status STREAM           -> the stream's replica state: applied sequence, subscriptions, ...
+  status STREAM           -> the stream's replica state: appliedSequence, lastKnownSequence,
+                             lag (events), lastContactMs (with its consumer), stale, ...
+
+Reads are local by default: fast, and possibly behind writes made through other servers.
+With --consistent (after the command name) a read first learns the stream's last sequence
+from JetStream and waits until the server's replica has applied it: it reflects every write
+acknowledged before it began, or fails when JetStream cannot answer within the timeout.
 
 exit codes: 0 success, 1 the operation failed (bad JSON, invalid regex, server-side error),
 2 bad command line, 3 the server cannot be reached or TLS/authentication failed. Errors are

@@ -47,10 +47,14 @@ struct server_config : caf::actor_system_config {
   std::string tls_key_password;
   bool insecure = false;  // --insecure: see take_insecure()
   int64_t max_message_bytes = 0;
+  int64_t nats_wait = 30;
+  int64_t consumer_replicas = 1;
 
   server_config() {
     opt_group{custom_options_, "global"}
         .add(nats, "nats", "NATS server URLs, comma separated (default: start a local nats-server)")
+        .add(nats_wait, "nats-wait",
+             "seconds to keep trying to reach --nats at start, with backoff; 0: fail at once (30)")
         .add(db, "db", "data path: replica in <db>/replica, own NATS in <db>/nats (./data)")
         .add(port, "port", "port to serve the manager on, 0 for any (4333)")
         .add(bind, "bind",
@@ -61,6 +65,8 @@ struct server_config : caf::actor_system_config {
         .add(timeout, "timeout", "milliseconds an operation may take (10000)")
         .add(stats_suffix, "stats-suffix", "when set, stream S publishes stats to S<suffix>")
         .add(replicas, "replicas", "JetStream replicas of streams this node creates (1)")
+        .add(consumer_replicas, "consumer-replicas",
+             "JetStream replicas of each stream's consumer, at most the stream's (1)")
         .add(connection_timeout, "connection-timeout",
              "milliseconds after which a silent connection, or one that has not completed its "
              "handshake, is closed (15000)")
@@ -169,6 +175,8 @@ int main(int argc, char** argv) {
   if (cfg.cleanup_interval <= 0) return fail("--cleanup-interval must be positive", 2);
   if (cfg.timeout <= 0) return fail("--timeout must be positive", 2);
   if (cfg.replicas < 1 || cfg.replicas > 5) return fail("--replicas must be within 1..5", 2);
+  if (cfg.consumer_replicas < 1 || cfg.consumer_replicas > 5)
+    return fail("--consumer-replicas must be within 1..5", 2);
   if (cfg.bind.empty()) return fail("--bind must not be empty (127.0.0.1, or 0.0.0.0 for all)", 2);
   if (!resolvable(cfg.bind))
     return fail("--bind must be an IP address or a resolvable host name, not '" + cfg.bind + "'",
@@ -181,6 +189,8 @@ int main(int argc, char** argv) {
   if (cfg.subscriber_max_pending <= 0 || cfg.subscriber_max_pending_bytes <= 0)
     return fail("--subscriber-max-pending and --subscriber-max-pending-bytes must be positive", 2);
   if (cfg.max_message_bytes < 0) return fail("--max-message-bytes must not be negative", 2);
+  if (cfg.nats_wait < 0 || cfg.nats_wait > 86400)
+    return fail("--nats-wait must be within 0..86400 seconds", 2);
   eventbase::tls_options tls;
   tls.certificate = cfg.tls_cert;
   tls.key = cfg.tls_key;
@@ -231,6 +241,8 @@ int main(int argc, char** argv) {
       return name + suffix;
     };
   config.replicas = static_cast<int>(cfg.replicas);
+  config.nats_wait = std::chrono::seconds(cfg.nats_wait);
+  config.consumer_replicas = static_cast<int>(cfg.consumer_replicas);
   config.connection_timeout = std::chrono::milliseconds(cfg.connection_timeout);
   config.subscriber_max_pending = static_cast<uint64_t>(cfg.subscriber_max_pending);
   config.subscriber_max_pending_bytes = static_cast<uint64_t>(cfg.subscriber_max_pending_bytes);

@@ -49,6 +49,9 @@ using watch_atom = caf::atom_constant<caf::atom("eb_watch")>;
 using opened_atom = caf::atom_constant<caf::atom("eb_opened")>;
 using closed_atom = caf::atom_constant<caf::atom("eb_closed")>;
 using ended_atom = caf::atom_constant<caf::atom("eb_ended")>;
+/// Marks a read as consistent: it reflects every write JetStream acknowledged before the read
+/// began, on whichever node it runs (see stream_actor).
+using consistent_atom = caf::atom_constant<caf::atom("eb_consist")>;
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -88,12 +91,24 @@ struct stream_status {
   uint64_t subscriptions = 0;
   uint64_t pending_writes = 0;
   uint64_t slow_subscriptions_ended = 0;  // subscriptions ended for falling behind (see below)
+  /// The stream's last sequence as far as this node knows (from its consumer's deliveries and
+  /// heartbeats, and from consistent reads); `lag` = last_known_sequence - applied_sequence.
+  uint64_t last_known_sequence = 0;
+  uint64_t lag = 0;
+  /// Milliseconds since the consumer last said anything (an event or an idle heartbeat); -1
+  /// while there is no consumer.
+  int64_t last_contact_ms = -1;
+  /// The consumer went silent past the heartbeat rule, and the replica has not caught up with
+  /// the stream since: reads may miss recent writes.
+  bool stale = false;
+  std::string consumer;  // the JetStream consumer's name; empty while it is being (re)created
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stream_status& x) {
   return f(caf::meta::type_name("eventbase::stream_status"), x.name, x.ready, x.applied_sequence,
-           x.skipped_events, x.subscriptions, x.pending_writes, x.slow_subscriptions_ended);
+           x.skipped_events, x.subscriptions, x.pending_writes, x.slow_subscriptions_ended,
+           x.last_known_sequence, x.lag, x.last_contact_ms, x.stale, x.consumer);
 }
 
 // -- typed actor interfaces -----------------------------------------------------------------
@@ -117,6 +132,13 @@ using stream_actor = caf::typed_actor<
     caf::replies_to<erase_atom, std::string>::with<uint64_t>,
     // ECMAScript regex ("" for all) -> matching keys in byte order
     caf::replies_to<keys_atom, std::string>::with<std::vector<std::string>>,
+    // The same two reads, consistent: the stream first learns the stream's last sequence from
+    // JetStream and answers once its replica has applied it, so the answer reflects every write
+    // acknowledged before the read began (like etcd's linearizable reads; the plain forms are
+    // its serializable ones: local, fast, possibly stale). Fails (timeout, unavailable) rather
+    // than answer from a stale replica when JetStream cannot say within the operation timeout.
+    caf::replies_to<get_atom, std::string, consistent_atom>::with<entry>,
+    caf::replies_to<keys_atom, std::string, consistent_atom>::with<std::vector<std::string>>,
     // (glob, subscriber) -> subscription id; the subscription ends with the subscriber
     caf::replies_to<subscribe_atom, std::string, subscriber_actor>::with<uint64_t>,
     caf::replies_to<unsubscribe_atom, uint64_t>::with<ok_atom>,

@@ -152,6 +152,18 @@ class subscription {
   std::shared_ptr<impl> impl_;
 };
 
+/// How fresh a read must be.
+enum class read_consistency {
+  /// From the local replica as it is: fast, and possibly behind writes made through other nodes
+  /// (never behind this instance's own acknowledged writes).
+  local,
+  /// Reflects every write JetStream acknowledged before the read began, through any node: the
+  /// read first learns the stream's last sequence from JetStream, then waits until the replica
+  /// has applied it. Fails (timeout, unavailable) rather than return stale data when JetStream
+  /// cannot answer within the timeout.
+  consistent,
+};
+
 /// One open stream (an "instance" in the JS library).
 class stream {
  public:
@@ -165,7 +177,8 @@ class stream {
                  std::function<void(result<document>)> done);
 
   /// The document, or nullopt when the key is absent.
-  result<std::optional<document>> get(const std::string& key);
+  result<std::optional<document>> get(const std::string& key,
+                                      read_consistency consistency = read_consistency::local);
 
   /// Deletes `key`; returns the number of messages purged from the stream. Deleting an absent
   /// key is not an error.
@@ -173,7 +186,8 @@ class stream {
   void erase_async(const std::string& key, std::function<void(result<uint64_t>)> done);
 
   /// Keys matching the ECMAScript regex `pattern` anywhere ("" for all), in byte order.
-  result<std::vector<std::string>> keys(const std::string& pattern = "");
+  result<std::vector<std::string>> keys(const std::string& pattern = "",
+                                        read_consistency consistency = read_consistency::local);
 
   /// Calls `callback` for every later change of a key matching `glob` ('*' matches any run of
   /// characters, everything else is literal).

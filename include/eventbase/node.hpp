@@ -56,6 +56,13 @@ struct node_config {
   stats_stream_naming stats_stream_name;
   /// JetStream replicas of the streams this node creates (existing ones keep theirs). Default: 1.
   int replicas = 1;
+  /// How long start() keeps trying to reach the NATS servers (retrying with backoff, logging
+  /// each try) before it gives up; 0: give up at once. Refused credentials or TLS fail at once.
+  /// Default: 30 s.
+  std::chrono::milliseconds nats_wait{std::chrono::seconds(30)};
+  /// JetStream replicas of each replica's consumer: 1 (the default: a consumer on one server,
+  /// recreated within about two heartbeats when that server is lost) up to the stream's own.
+  int consumer_replicas = 1;
 };
 
 /// True when every address `host` resolves to is a loopback address (127.0.0.0/8, ::1);

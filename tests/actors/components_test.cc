@@ -103,23 +103,74 @@ CAF_TEST(a call completes once with its reply) {
   CAF_CHECK(api.idle());
 }
 
-CAF_TEST(no responders and silence become errors that say what happened) {
+CAF_TEST(passing failures are retried with backoff until a reply comes) {
+  std::vector<result<std::string>> replies;
+  api.call("$JS.API.A", "", [&](result<std::string> r) { replies.push_back(r); });
+  answer(sent_to("$JS.API.A")[0], "", 503);  // no responders: e.g. a leader election
+  CAF_CHECK(replies.empty());
+  auto wake = api.next_wake();
+  CAF_REQUIRE(wake.has_value());
+  // The first retry comes after 50..150 ms (100 ms with jitter).
+  CAF_CHECK_GREATER_OR_EQUAL(*wake - clock.now, std::chrono::milliseconds(50));
+  CAF_CHECK_LESS_OR_EQUAL(*wake - clock.now, std::chrono::milliseconds(150));
+  clock.now = *wake;
+  api.expire();
+  auto again = sent_to("$JS.API.A");
+  CAF_REQUIRE_EQUAL(again.size(), 1u);
+  answer(
+      again[0],
+      R"({"error":{"code":503,"err_code":10008,"description":"JetStream system temporarily unavailable"}})");
+  CAF_CHECK(replies.empty());
+  clock.now = *api.next_wake();
+  api.expire();
+  answer(sent_to("$JS.API.A")[0], R"({"ok":1})");
+  CAF_REQUIRE_EQUAL(replies.size(), 1u);
+  CAF_CHECK_EQUAL(*replies[0], R"({"ok":1})");
+  CAF_CHECK(api.idle());
+}
+
+CAF_TEST(a lost attempt is sent again at once and silence ends the call at its deadline) {
   std::vector<status> errors;
   auto keep = [&](result<std::string> r) { errors.push_back(r.error()); };
-  api.call("$JS.API.A", "", keep);
-  api.call("$JS.API.B", "", keep);
-  answer(sent_to("$JS.API.A")[0], "", 503);
-  CAF_REQUIRE_EQUAL(errors.size(), 1u);
-  CAF_CHECK_EQUAL(errors[0].code(), errc::unavailable);
-  CAF_CHECK_NOT_EQUAL(errors[0].message().find("no responders"), std::string::npos);
-  clock.now += std::chrono::milliseconds(999);
+  api.call("$JS.API.LOST", "", keep,
+           jetstream_client::call_options{std::chrono::milliseconds(200)});
+  api.call("$JS.API.SILENT", "", keep);
+  CAF_CHECK_EQUAL(sent_to("$JS.API.LOST").size(), 1u);
+  CAF_CHECK_EQUAL(sent_to("$JS.API.SILENT").size(), 1u);
+  clock.now += std::chrono::milliseconds(200);  // the attempt's own timeout
   api.expire();
-  CAF_CHECK_EQUAL(errors.size(), 1u);
+  CAF_CHECK_EQUAL(sent_to("$JS.API.LOST").size(), 1u);  // again, to whichever server takes it
+  CAF_CHECK(sent_to("$JS.API.SILENT").empty());         // its attempt lasts the whole call
+  clock.now += std::chrono::milliseconds(799);
+  api.expire();
+  CAF_CHECK(errors.empty());
   clock.now += std::chrono::milliseconds(1);
   api.expire();
   CAF_REQUIRE_EQUAL(errors.size(), 2u);
-  CAF_CHECK_EQUAL(errors[1].code(), errc::timeout);
-  CAF_CHECK_NOT_EQUAL(errors[1].message().find("$JS.API.B"), std::string::npos);
+  for (auto& e : errors) {
+    CAF_CHECK_EQUAL(e.code(), errc::timeout);
+    CAF_CHECK_NOT_EQUAL(e.message().find("within 1000 ms"), std::string::npos);
+  }
+  CAF_CHECK(api.idle());
+}
+
+CAF_TEST(no responders until the deadline end the call with what happened) {
+  std::vector<status> errors;
+  api.call("$JS.API.NONE", "", [&](result<std::string> r) { errors.push_back(r.error()); });
+  int attempts = 0;
+  for (auto p = sent_to("$JS.API.NONE"); !p.empty(); p = sent_to("$JS.API.NONE")) {
+    ++attempts;
+    answer(p[0], "", 503);
+    if (auto wake = api.next_wake()) clock.now = std::max(clock.now, *wake);
+    api.expire();
+  }
+  CAF_CHECK_GREATER(attempts, 3);  // 100, 200, 400 ms ... apart: several within the second
+  CAF_REQUIRE_EQUAL(errors.size(), 1u);
+  CAF_CHECK_EQUAL(errors[0].code(), errc::unavailable);
+  CAF_CHECK_NOT_EQUAL(errors[0].message().find("no responders"), std::string::npos);
+  CAF_CHECK_LESS_OR_EQUAL(clock.now - std::chrono::steady_clock::time_point{},
+                          std::chrono::milliseconds(1000));
+  CAF_CHECK(api.idle());
 }
 
 CAF_TEST(a request that cannot be published fails at once and completions may call again) {
@@ -151,6 +202,7 @@ struct consumer_rig {
     s.pull_reply_prefix = "_INBOX.t.p.";
     s.heartbeat = std::chrono::seconds(5);
     s.expires = std::chrono::seconds(30);
+    s.create_timeout = std::chrono::milliseconds(300);  // within the client's 1 s
     return s;
   }
 
@@ -226,9 +278,37 @@ CAF_TEST(pulls are renewed before they expire and silence recreates the consumer
   rig.consumer.top_up();
   CAF_CHECK_EQUAL(sent_to("$JS.API.CONSUMER.MSG.NEXT.s.C1").size(), 2u);  // renewed
   CAF_CHECK(sent_to("$JS.API.CONSUMER.CREATE.s").empty());
-  clock.now += std::chrono::seconds(16);  // three heartbeats missed
+  CAF_CHECK(!rig.consumer.stale());
+  clock.now += std::chrono::seconds(10);  // two heartbeats missed, not yet more
+  rig.consumer.check_liveness();
+  CAF_CHECK(sent_to("$JS.API.CONSUMER.CREATE.s").empty());
+  clock.now += std::chrono::milliseconds(1);
+  CAF_CHECK_EQUAL(rig.consumer.next_wake(), clock.now);
   rig.consumer.check_liveness();
   CAF_CHECK_EQUAL(sent_to("$JS.API.CONSUMER.CREATE.s").size(), 1u);
+  CAF_CHECK(rig.consumer.stale());  // until it has caught up again
+}
+
+CAF_TEST(a lost consumer creation is retried and the replica is stale until caught up) {
+  consumer_rig rig(*this);
+  rig.consumer.reset("open");
+  auto first = sent_to("$JS.API.CONSUMER.CREATE.s");
+  CAF_REQUIRE_EQUAL(first.size(), 1u);
+  CAF_CHECK_EQUAL(field(first[0].payload, "/config/num_replicas"), 1);
+  clock.now += std::chrono::milliseconds(300);  // the create attempt's timeout
+  api.expire();
+  auto second = sent_to("$JS.API.CONSUMER.CREATE.s");
+  CAF_REQUIRE_EQUAL(second.size(), 1u);
+  answer(second[0], R"({"name":"C2"})");
+  CAF_CHECK_EQUAL(rig.consumer.name(), "C2");
+  auto pulls = sent_to("$JS.API.CONSUMER.MSG.NEXT.s.C2");
+  CAF_REQUIRE_EQUAL(pulls.size(), 2u);
+  // Idle heartbeats ask for one every second (in nanoseconds).
+  CAF_CHECK_EQUAL(field(pulls[0].payload, "/idle_heartbeat"), 5000000000LL);
+  auto ev = rig.event("C2", 1, 7);
+  ev.pending = 3;
+  CAF_CHECK(rig.consumer.accept(ev));
+  CAF_CHECK_EQUAL(rig.consumer.last_known_sequence(), 10u);
 }
 
 CAF_TEST(a consumer of a deleted stream reports it and late creations are removed) {
@@ -364,18 +444,42 @@ CAF_TEST(an erase purges after its delete is applied and reports the count) {
   CAF_CHECK_EQUAL(*done[0], 3u);
 }
 
-CAF_TEST(writes fail with the reason when not confirmed or refused) {
+CAF_TEST(writes are retried under their message id and fail with what was happening) {
   pipeline_rig rig(*this);
   std::vector<status> errors;
+  std::vector<std::string> records;
   rig.writes.put("a", "1", [&](result<std::string> r) { errors.push_back(r.error()); });
-  rig.writes.put("b", "1", [&](result<std::string> r) { errors.push_back(r.error()); });
-  rig.writes.on_ack(rig.ack(rig.puts_of("b")[0], 0, 503));
-  CAF_REQUIRE_EQUAL(errors.size(), 1u);
-  CAF_CHECK_EQUAL(errors[0].code(), errc::unavailable);
-  clock.now += std::chrono::milliseconds(1000);
+  rig.writes.put("b", "1", [&](result<std::string> r) {
+    if (r.ok())
+      records.push_back(*r);
+    else
+      errors.push_back(r.error());
+  });
+  auto b = rig.puts_of("b");
+  CAF_REQUIRE_EQUAL(b.size(), 1u);
+  rig.writes.on_ack(rig.ack(b[0], 0, 503));  // no leader for the moment
+  CAF_CHECK(errors.empty());
+  clock.now = *rig.writes.next_wake();
   rig.writes.expire();
-  CAF_REQUIRE_EQUAL(errors.size(), 2u);
-  CAF_CHECK_EQUAL(errors[1].code(), errc::timeout);
+  auto b_again = rig.puts_of("b");
+  CAF_REQUIRE_EQUAL(b_again.size(), 1u);
+  // The same message id: JetStream stores it once however often it is sent.
+  CAF_CHECK_EQUAL(b_again[0].header("Nats-Msg-Id"), b[0].header("Nats-Msg-Id"));
+  CAF_CHECK_EQUAL(b_again[0].payload, b[0].payload);
+  rig.writes.on_ack(rig.ack(b_again[0], 1));
+  rig.writes.on_applied(rig.token(b_again[0]), rig.apply(b_again[0], 1));
+  CAF_CHECK_EQUAL(records.size(), 1u);
+  // "a" is never acknowledged: sent again after each lost attempt, then a timeout that says so.
+  while (errors.empty()) {
+    auto wake = rig.writes.next_wake();
+    CAF_REQUIRE(wake.has_value());
+    clock.now = std::max(clock.now, *wake);
+    rig.writes.expire();
+  }
+  CAF_CHECK_GREATER(rig.puts_of("a").size(), 0u);
+  CAF_REQUIRE_EQUAL(errors.size(), 1u);
+  CAF_CHECK_EQUAL(errors[0].code(), errc::timeout);
+  CAF_CHECK_NOT_EQUAL(errors[0].message().find("may still be applied later"), std::string::npos);
   CAF_CHECK(rig.writes.empty());
 }
 

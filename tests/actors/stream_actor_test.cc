@@ -100,10 +100,19 @@ CAF_TEST(operations before ready are refused) {
 CAF_TEST(fails the open when jetstream is not there) {
   spawn();
   auto ready = ask<ok_atom>(ready_atom::value);
-  reply(expect_publish("$JS.API.STREAM.INFO.orders"), "", 503);
+  // No responders is retried with backoff until the operation timeout (10 s), then reported.
+  int attempts = 0;
+  while (!ready.arrived() && attempts < 100) {
+    if (published_to("$JS.API.STREAM.INFO.orders")) {
+      ++attempts;
+      reply(expect_publish("$JS.API.STREAM.INFO.orders"), "", 503);
+    }
+    advance_time(std::chrono::milliseconds(100));
+    sched.run();
+  }
+  CAF_CHECK_GREATER(attempts, 5);
   CAF_REQUIRE(ready.arrived());
-  CAF_CHECK_EQUAL(ready.error_code(), errc::unavailable);
-  CAF_CHECK_NOT_EQUAL(ready.error_message().find("JetStream"), std::string::npos);
+  CAF_CHECK_NOT_EQUAL(ready.error_message().find("no responders"), std::string::npos);
 }
 
 CAF_TEST(fails the open after the open timeout) {
@@ -200,9 +209,20 @@ CAF_TEST(a write without confirmation times out) {
 CAF_TEST(a rejected write reports the jetstream error) {
   open();
   auto put = ask<entry>(put_atom::value, std::string("k"), std::string("1"));
-  reply(expect_publish(kPutPrefix), "", 503);
+  // No leader (no responders) is retried until the operation timeout, then reported.
+  int attempts = 0;
+  while (!put.arrived() && attempts < 100) {
+    if (published_to(kPutPrefix)) {
+      ++attempts;
+      reply(expect_publish(kPutPrefix), "", 503);
+    }
+    advance_time(std::chrono::milliseconds(100));
+    sched.run();
+  }
+  CAF_CHECK_GREATER(attempts, 5);
   CAF_REQUIRE(put.arrived());
   CAF_CHECK_EQUAL(put.error_code(), errc::unavailable);
+  CAF_CHECK_NOT_EQUAL(put.error_message().find("no JetStream leader"), std::string::npos);
   auto second = ask<entry>(put_atom::value, std::string("k"), std::string("1"));
   reply(expect_publish(kPutPrefix),
         R"({"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}})");
@@ -445,8 +465,8 @@ CAF_TEST(pull requests are renewed before they expire without waiting for a 408)
   auto first = expect_publish("$JS.API.CONSUMER.MSG.NEXT.orders.C1");
   expect_publish("$JS.API.CONSUMER.MSG.NEXT.orders.C1");
   // The server sends idle heartbeats and, at expiry, may drop the requests silently.
-  for (int second = 5; second <= 25; second += 5) {
-    advance_time(std::chrono::seconds(5));
+  for (int second = 1; second <= 29; ++second) {  // a heartbeat every second, for 29 s
+    advance_time(std::chrono::seconds(1));
     reply(first, "", 100);
   }
   CAF_CHECK(published_to("$JS.API.CONSUMER.MSG.NEXT.orders.C1"));  // renewed, same consumer
@@ -473,6 +493,74 @@ CAF_TEST(a killed stream actor releases its subscription listener and consumer) 
   CAF_CHECK(!js->has_inbox());
   CAF_CHECK(published_to("$JS.API.CONSUMER.DELETE.orders.C1"));
   CAF_CHECK(db->open_stream(name).ok());  // the replica is free for the next actor
+}
+
+CAF_TEST(a consistent read waits until the replica has applied the last sequence) {
+  open();
+  deliver(1, "orders.a-put", js_put("a", "1"));
+  auto get = ask<entry>(get_atom::value, std::string("a"), consistent_atom::value);
+  auto keys =
+      ask<std::vector<std::string>>(keys_atom::value, std::string(""), consistent_atom::value);
+  auto info = expect_publish("$JS.API.STREAM.INFO.orders");
+  auto info2 = expect_publish("$JS.API.STREAM.INFO.orders");
+  // Another node wrote sequences 2 and 3; this replica has not seen them yet.
+  reply(info, stream_info(3));
+  reply(info2, stream_info(3));
+  CAF_CHECK(!get.arrived());
+  CAF_CHECK(!keys.arrived());
+  CAF_CHECK_EQUAL(status().lag, 2u);
+  deliver(2, "orders.a-put", js_put("a", "2"));
+  CAF_CHECK(!get.arrived());
+  deliver(3, "orders.b-put", js_put("b", "3"));
+  CAF_REQUIRE(get.ok());
+  CAF_CHECK_EQUAL(data_of(get.value().record), json(2));
+  CAF_CHECK_EQUAL(keys.value(), (std::vector<std::string>{"a", "b"}));
+  // The plain read does not ask JetStream.
+  CAF_CHECK(ask<entry>(get_atom::value, std::string("a")).ok());
+  CAF_CHECK(!published_to("$JS.API.STREAM.INFO.orders"));
+}
+
+CAF_TEST(a consistent read fails rather than answer from a replica that cannot catch up) {
+  open();
+  auto get = ask<entry>(get_atom::value, std::string("a"), consistent_atom::value);
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"), stream_info(5));
+  advance_time(std::chrono::seconds(11));
+  sched.run();
+  CAF_REQUIRE(get.arrived());
+  CAF_CHECK_EQUAL(get.error_code(), errc::timeout);
+  CAF_CHECK_NOT_EQUAL(get.error_message().find("sequence 0 of 5"), std::string::npos);
+  // Bad patterns fail at once, before JetStream is asked.
+  auto bad =
+      ask<std::vector<std::string>>(keys_atom::value, std::string("("), consistent_atom::value);
+  CAF_CHECK_EQUAL(bad.error_code(), errc::invalid_argument);
+}
+
+CAF_TEST(status reports lag contact and staleness of the replica) {
+  open();
+  deliver(1, "orders.a-put", js_put("a", "1"));
+  auto st = status();
+  CAF_CHECK_EQUAL(st.consumer, "C1");
+  CAF_CHECK_EQUAL(st.last_contact_ms, 0);
+  CAF_CHECK(!st.stale);
+  advance_time(std::chrono::milliseconds(1500));
+  CAF_CHECK_EQUAL(status().last_contact_ms, 1500);
+  // Silence past two heartbeats: the consumer is recreated and the replica is stale.
+  advance_time(std::chrono::milliseconds(600));
+  sched.run();
+  st = status();
+  CAF_CHECK(st.stale);
+  CAF_CHECK_EQUAL(st.consumer, "");
+  auto create = expect_publish("$JS.API.CONSUMER.CREATE.orders");
+  CAF_CHECK_EQUAL(field(create.payload, "/config/opt_start_seq"), 2);
+  reply(create, R"({"name":"C2"})");
+  consumer = "C2";
+  consumer_seq = 0;
+  // Caught up again: the next delivery says nothing more is pending.
+  deliver(2, "orders.b-put", js_put("b", "2"));
+  st = status();
+  CAF_CHECK(!st.stale);
+  CAF_CHECK_EQUAL(st.applied_sequence, 2u);
+  CAF_CHECK_EQUAL(st.lag, 0u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

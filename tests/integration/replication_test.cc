@@ -55,6 +55,28 @@ CAF_TEST(two instances on one stream see each others writes) {
   b.close();
 }
 
+CAF_TEST(a consistent read on another instance sees every acknowledged write) {
+  auto a = stream::open(make_config(name, dir, "a")).value();
+  auto b = stream::open(make_config(name, dir, "b")).value();
+  for (int i = 0; i < 50; ++i) {
+    auto key = "k" + std::to_string(i);
+    a.put(key, i).value();
+    // Right after the put returns on a, without waiting for b's subscription.
+    auto read = b.get(key, read_consistency::consistent);
+    CAF_REQUIRE(read.ok());
+    CAF_REQUIRE(read->has_value());
+    CAF_CHECK_EQUAL((*read)->data, json(i));
+  }
+  auto keys = b.keys("^k", read_consistency::consistent);
+  CAF_REQUIRE(keys.ok());
+  CAF_CHECK_EQUAL(keys->size(), 50u);
+  // A bad pattern fails at once, as a local read does.
+  CAF_CHECK_EQUAL(b.keys("(", read_consistency::consistent).error().code(),
+                  errc::invalid_argument);
+  a.close();
+  b.close();
+}
+
 CAF_TEST(reopening a data path resumes and sees only new events) {
   {
     auto first = stream::open(make_config(name, dir)).value();

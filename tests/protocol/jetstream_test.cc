@@ -92,3 +92,17 @@ CAF_TEST(parses ack subjects) {
   CAF_CHECK(!parse_ack_subject("$JS.ACK.T1.c2.1.x.2.17.0"));
   CAF_CHECK(!parse_ack_subject("$JS.ACK.a.b.c.d.e.f.g.h.i.j.k.l.m"));
 }
+
+CAF_TEST(only errors of a changing cluster are transient) {
+  auto error = [](int code, int err_code, const std::string& what) {
+    return R"({"error":{"code":)" + std::to_string(code) + R"(,"err_code":)" +
+           std::to_string(err_code) + R"(,"description":")" + what + R"("}})";
+  };
+  CAF_CHECK(is_transient_error(error(503, 10008, "JetStream system temporarily unavailable")));
+  CAF_CHECK(is_transient_error(error(500, 10118, "stream is offline")));
+  CAF_CHECK(is_transient_error(error(400, 10005, "no suitable peers for placement")));
+  CAF_CHECK(!is_transient_error(error(503, 10077, "maximum messages exceeded")));
+  CAF_CHECK(!is_transient_error(error(404, 10059, "stream not found")));
+  CAF_CHECK(!is_transient_error(R"({"stream":"s","seq":1})"));
+  CAF_CHECK(!is_transient_error("not json"));
+}

@@ -46,7 +46,12 @@ for name, service in services.items():
             used_volumes.add(source)
             check(source in declared_volumes, f"{name}: volume {source} is not declared")
     for port in service.get("ports", []):
-        host_ports.append(str(port).split(":")[0])
+        parts = str(port).split(":")
+        # CAF and NATS ports are not for the world: published on the host's loopback only.
+        check(len(parts) == 3 and parts[0] == "127.0.0.1",
+              f"{name}: port {port} is not published on 127.0.0.1 only")
+        host_ports.append(parts[-2])
+    check(service.get("restart") == "unless-stopped", f"{name}: no restart: unless-stopped")
 check(used_volumes == declared_volumes,
       f"declared but unused volumes: {sorted(declared_volumes - used_volumes)}")
 check(len(host_ports) == len(set(host_ports)), f"host ports collide: {host_ports}")
@@ -68,6 +73,21 @@ for name in nats:
     check({r[0] for r in routes} == set(nats), f"{name}: routes {routes} do not name {nats}")
     check(all(r[1] == cluster_port for r in routes), f"{name}: routes use another port")
     check("jetstream" in text, f"{name}: JetStream is not enabled")
+    # nats-server puts its files in <store_dir>/jetstream itself.
+    store = re.search(r"store_dir:\s*(\S+)", text)
+    check(store is not None and not store.group(1).rstrip("/").endswith("jetstream"),
+          f"{name}: store_dir must not end in jetstream (it would be .../jetstream/jetstream)")
+    monitor = re.search(r"^http:\s*\S+:(\d+)", text, re.M)
+    check(monitor is not None, f"{name}: no monitoring port (http:)")
+    service = services.get(name, {})
+    test = " ".join(map(str, service.get("healthcheck", {}).get("test", [])))
+    check(monitor is not None and f":{monitor.group(1)}/healthz?js-enabled-only=true" in test,
+          f"{name}: the healthcheck does not ask /healthz?js-enabled-only=true")
+    check(monitor is not None and any(str(p).endswith(":" + monitor.group(1))
+                                      for p in service.get("ports", [])),
+          f"{name}: the monitoring port is not published")
+    check("alpine" in str(service.get("image", "")),
+          f"{name}: the image has no shell tools for the healthcheck (use nats:*-alpine)")
 check(names == set(nats), f"server names {names} do not match the services")
 
 # The Eventbase nodes: built from the Dockerfile, pointed at the NATS services.
@@ -86,9 +106,19 @@ for name in nodes:
     urls = re.findall(r"(?:nats|tls)://([\w-]+):(\d+)", command)
     check({u[0] for u in urls} == set(nats), f"{name}: --nats does not name every NATS node")
     check(all(u[1] == client_port for u in urls), f"{name}: --nats uses another port")
-    check(set(service.get("depends_on", [])) == set(nats), f"{name}: depends_on is incomplete")
+    depends = service.get("depends_on", {})
+    check(isinstance(depends, dict) and set(depends) == set(nats) and
+          all(d.get("condition") == "service_healthy" for d in depends.values()),
+          f"{name}: must depend on every NATS service with condition: service_healthy")
     for port in service.get("ports", []):
-        check(str(port).split(":")[1] == server_port, f"{name}: maps a port the server does not use")
+        check(str(port).split(":")[-1] == server_port,
+              f"{name}: maps a port the server does not use")
+
+# The build context leaves out build trees and data paths.
+ignore_path = os.path.join(root, ".dockerignore")
+ignored = open(ignore_path).read().split() if os.path.exists(ignore_path) else []
+for entry in ("build", "data", ".git"):
+    check(entry in ignored, f".dockerignore does not leave out {entry}")
 
 # Security: TLS everywhere, with files that scripts/dev-certs.sh makes for the service names.
 certs = tempfile.mkdtemp(prefix="eventbase-compose-certs-")

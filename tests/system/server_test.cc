@@ -173,15 +173,31 @@ CAF_TEST(server options are validated and help is printed) {
   for (auto& l : help.out) all += l + "\n";
   for (const char* option :
        {"--nats", "--db", "--port", "--bind", "--keep-alive", "--cleanup-interval",
-        "--stats-suffix", "--nats-user", "--nats-password", "--nats-token"})
+        "--stats-suffix", "--nats-user", "--nats-password", "--nats-token", "--nats-wait",
+        "--consumer-replicas"})
     CAF_CHECK_NOT_EQUAL(all.find(option), std::string::npos);
   auto bad = subprocess::run({EVENTBASE_SERVER_BIN, "--port=70000"}).value();
   CAF_CHECK_EQUAL(bad.exit_code, 2);
   CAF_CHECK_EQUAL(bad.err.size(), 1u);
-  auto unreachable = subprocess::run({EVENTBASE_SERVER_BIN, "--nats=nats://127.0.0.1:1", "--port=0",
-                                      "--db=" + temp_dir().path()})
-                         .value();
-  CAF_CHECK_EQUAL(unreachable.exit_code, 1);
+  // NATS not reachable: with --nats-wait=0 the server gives up at once; otherwise it keeps
+  // trying, logging each try, for that long.
+  temp_dir dir;
+  auto run_unreachable = [&](const std::string& wait) {
+    return subprocess::run({EVENTBASE_SERVER_BIN, "--nats=nats://127.0.0.1:1", "--port=0",
+                            "--db=" + dir.sub("data" + wait), "--nats-wait=" + wait},
+                           std::chrono::seconds(60))
+        .value();
+  };
+  auto at_once = run_unreachable("0");
+  CAF_CHECK_EQUAL(at_once.exit_code, 1);
+  CAF_CHECK_EQUAL(all_errors(at_once).find("retrying"), std::string::npos);
+  auto started = std::chrono::steady_clock::now();
+  auto patient = run_unreachable("2");
+  CAF_CHECK_GREATER_OR_EQUAL(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
+  CAF_CHECK_EQUAL(patient.exit_code, 1);
+  CAF_CHECK_NOT_EQUAL(all_errors(patient).find("try 1: "), std::string::npos);
+  CAF_CHECK_NOT_EQUAL(all_errors(patient).find("gave up after"), std::string::npos);
+  CAF_CHECK_EQUAL(run_unreachable("-1").exit_code, 2);
 }
 
 CAF_TEST(the sample config file in configs is valid) {
