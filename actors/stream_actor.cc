@@ -15,6 +15,7 @@
 #include "actors/inbound.hpp"
 #include "actors/jetstream_client.hpp"
 #include "actors/pull_consumer.hpp"
+#include "actors/replay_progress.hpp"
 #include "actors/replica_reader.hpp"
 #include "actors/stats_publisher.hpp"
 #include "actors/subscriptions.hpp"
@@ -54,7 +55,7 @@ struct stream_state {
     caf::typed_response_promise<std::vector<std::string>> promise;
     std::vector<std::string> found;
     time_point deadline;
-    int64_t started_ms = 0;
+    op_start started;
   };
 
   stream_state() = default;
@@ -87,6 +88,7 @@ struct stream_state {
   void schedule_tick();
   void on_tick();
   bool idle() const;
+  stream_status status_now() const;
   void touch() { last_activity = self->clock().now(); }
   time_point now() const { return self->clock().now(); }
 
@@ -105,8 +107,10 @@ struct stream_state {
   uint64_t ready_target = 0;  // the stream's last sequence at open time
   std::vector<caf::typed_response_promise<ok_atom>> ready_waiters;
   time_point open_deadline;
+  replay_progress progress;  // of the replay up to ready_target
 
   // the components (stream_actor.hpp)
+  operation_latencies latencies;  // counted by `stats`, for GET /metrics
   std::unique_ptr<stats_publisher> stats;
   std::unique_ptr<replica_reader> reader;
   std::unique_ptr<jetstream_client> api;
@@ -167,7 +171,7 @@ void stream_state::start(stream_config config) {
   });
 
   auto clock = [self = self] { return self->clock().now(); };
-  stats = std::make_unique<stats_publisher>(cfg.nats, cfg.stats_stream);
+  stats = std::make_unique<stats_publisher>(cfg.nats, cfg.stats_stream, &latencies);
   reader = std::make_unique<replica_reader>(cfg.store, *stats);
   api = std::make_unique<jetstream_client>(*cfg.nats, inbox->prefix() + ".r.",
                                            cfg.options.operation_timeout, clock);
@@ -240,7 +244,10 @@ void stream_state::on_stream_known(const js::stream_info& info) {
   }
   ensure_stats_stream();
   consumer->reset("open");
-  if (cfg.store->applied_sequence() >= ready_target) become_ready();
+  if (cfg.store->applied_sequence() >= ready_target)
+    become_ready();
+  else
+    progress.start(now(), cfg.store->applied_sequence(), ready_target);
 }
 
 void stream_state::ensure_stats_stream() {
@@ -268,6 +275,8 @@ void stream_state::ensure_stats_stream() {
 void stream_state::become_ready() {
   if (current != phase::opening) return;
   current = phase::ready;
+  if (auto line = progress.finish(now(), cfg.store->applied_sequence()))
+    EB_LOG_INFO("stream", "'" << cfg.name << "' " << *line);
   EB_LOG_INFO("stream", "'" << cfg.name << "' ready at sequence " << cfg.store->applied_sequence());
   for (auto& rp : ready_waiters) rp.deliver(ok_atom::value);
   ready_waiters.clear();
@@ -472,6 +481,10 @@ void stream_state::apply_events(std::vector<inbound>& events) {
     notify(*ev.source, ev.record, ev.old_record);
   }
   writes->on_replica_advanced();
+  if (current == phase::opening) {
+    if (auto line = progress.update(now(), cfg.store->applied_sequence()))
+      EB_LOG_INFO("stream", "'" << cfg.name << "' replaying: " << *line);
+  }
   if (current == phase::opening && stream_known && cfg.store->applied_sequence() >= ready_target)
     become_ready();
   finish_close_if_drained();
@@ -481,7 +494,7 @@ void stream_state::notify(const inbound& in, const std::string& record,
                           const std::optional<std::string>& old_record) {
   if (subscriptions->empty() && !cfg.on_message) return;
   change c{cfg.name, in.event->key, in.stream_seq, record, old_record.value_or(""), in.msg.data};
-  int64_t started = protocol::now_ms();
+  auto started = op_start::now();
   auto deliver = [this](const subscriber_actor& to, const change& ch,
                         const std::optional<subscription_set::ack_point>& ack) {
     if (!ack) {
@@ -529,7 +542,7 @@ void stream_state::continue_scan(uint64_t id) {
     self->send(self, scan_atom::value, id);  // the next slice, after what is queued already
     return;
   }
-  reader->keys_listed(running.keys->pattern().pattern(), running.started_ms);
+  reader->keys_listed(running.keys->pattern().pattern(), running.started);
   running.promise.deliver(std::move(running.found));
   scans.erase(it);
 }
@@ -575,6 +588,23 @@ bool stream_state::idle() const {
   if (!subscriptions->empty() || !writes->empty()) return false;
   if (cfg.reads && cfg.reads->since_last() < cfg.options.idle_timeout) return false;
   return self->clock().now() - last_activity >= cfg.options.idle_timeout;
+}
+
+stream_status stream_state::status_now() const {
+  stream_status out;
+  out.name = cfg.name;
+  out.ready = current == phase::ready;
+  out.applied_sequence = cfg.store ? cfg.store->applied_sequence() : 0;
+  out.skipped_events = skipped_events;
+  out.subscriptions = subscriptions ? subscriptions->size() : 0;
+  out.pending_writes = writes ? writes->size() : 0;
+  out.slow_subscriptions_ended = subscriptions ? subscriptions->slow_ended() : 0;
+  if (current == phase::opening && progress.active()) {
+    out.replay_target = progress.target();
+    out.replay_rate = static_cast<uint64_t>(progress.rate());
+    if (auto left = progress.eta()) out.replay_eta_ms = left->count();
+  }
+  return out;
 }
 
 // -- behaviour ----------------------------------------------------------------------------------
@@ -628,7 +658,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         auto& s = self->state;
         s.touch();
         if (auto err = s.check_serving(); !err.ok()) return to_error(err);
-        int64_t started = protocol::now_ms();
+        auto started = op_start::now();
         auto keys = s.reader->scan(pattern);
         if (!keys.ok()) return to_error(keys.error());
         uint64_t id = s.next_scan++;
@@ -636,7 +666,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         running.keys = std::move(*keys);
         running.promise = self->make_response_promise<std::vector<std::string>>();
         running.deadline = s.now() + s.cfg.options.operation_timeout;
-        running.started_ms = started;
+        running.started = started;
         auto promise = running.promise;
         s.continue_scan(id);
         return promise;
@@ -648,7 +678,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         if (auto err = s.check_serving(); !err.ok()) return to_error(err);
         if (!subscriber)
           return to_error(status(errc::invalid_argument, "subscriber must be a valid actor"));
-        int64_t started = protocol::now_ms();
+        auto started = op_start::now();
         self->monitor(subscriber);
         uint64_t id = s.subscriptions->add(protocol::glob(filter), std::move(subscriber));
         s.stats->publish(protocol::stats_operation::subscribe, std::nullopt, filter, started);
@@ -662,17 +692,9 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         if (auto left = s.subscriptions->remove(id)) self->demonitor(left->address());
         return ok_atom::value;
       },
-      [self](status_atom) -> stream_status {
-        auto& s = self->state;
-        stream_status out;
-        out.name = s.cfg.name;
-        out.ready = s.current == stream_state::phase::ready;
-        out.applied_sequence = s.cfg.store ? s.cfg.store->applied_sequence() : 0;
-        out.skipped_events = s.skipped_events;
-        out.subscriptions = s.subscriptions ? s.subscriptions->size() : 0;
-        out.pending_writes = s.writes ? s.writes->size() : 0;
-        out.slow_subscriptions_ended = s.subscriptions ? s.subscriptions->slow_ended() : 0;
-        return out;
+      [self](status_atom) -> stream_status { return self->state.status_now(); },
+      [self](metrics_atom) -> stream_metrics {
+        return {self->state.status_now(), self->state.latencies};
       },
       [self](ready_atom) -> caf::result<ok_atom> {
         auto& s = self->state;

@@ -82,7 +82,7 @@ class write_pipeline {
     std::string document;  // put: JSON text, kept until published
     put_done put_finished;
     erase_done erase_finished;
-    int64_t started_ms = 0;  // wall clock, for stats
+    op_start started;  // for stats
     time_point deadline;
     bool published = false;
     uint64_t ack_seq = 0;  // stream sequence from the acknowledgement; 0 until then

@@ -32,7 +32,12 @@ commands:
                              server ends the subscription because this process fell too far
                              behind (exit 1, "too slow: N changes outstanding")
   streams                 -> a JSON array of the streams open on the server
-  status STREAM           -> the stream's replica state: applied sequence, subscriptions, ...
+  status STREAM           -> the stream's replica state: applied sequence, subscriptions, ...;
+                             while it replays after opening, "replay":{"applied","target",
+                             "eventsPerSecond","etaSeconds"}
+  import STREAM           put every line {"key":...,"data":...} of stdin (64 in flight), with a
+                          progress line on stderr when it is a terminal -> {"imported":N};
+                          stops at the first bad line or failed put (exit 1)
 
 exit codes: 0 success, 1 the operation failed (bad JSON, invalid regex, server-side error),
 2 bad command line, 3 the server cannot be reached or TLS/authentication failed. Errors are
