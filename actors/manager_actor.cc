@@ -48,7 +48,7 @@ struct manager_state {
 
 const char* manager_state::name = "eventbase.manager";
 
-using manager_self = manager_actor::stateful_pointer<manager_state>;
+using manager_self = manager_actor_impl::stateful_pointer<manager_state>;
 
 void notify(manager_self self, bool opened, const std::string& stream) {
   for (auto& [addr, listener] : self->state.listeners) {
@@ -169,7 +169,36 @@ void with_stream(manager_self self, const std::string& name, manager_state::wait
   if (it->second.current == manager_state::phase::stopping) it->second.reopen = true;
 }
 
-manager_actor::behavior_type manager_behavior(manager_self self, manager_config config) {
+// Gathers the metrics of every stream that has an actor (open or opening); a stream that does
+// not answer within a second is left out rather than holding up the reply.
+caf::result<std::vector<stream_metrics>> gather_metrics(manager_self self) {
+  struct gathering {
+    caf::typed_response_promise<std::vector<stream_metrics>> promise;
+    std::vector<stream_metrics> found;
+    size_t waiting = 0;
+    void one_done() {
+      if (--waiting == 0) promise.deliver(std::move(found));
+    }
+  };
+  auto g = std::make_shared<gathering>();
+  for (auto& [name, entry] : self->state.streams)
+    if (entry.actor) ++g->waiting;
+  if (g->waiting == 0) return std::vector<stream_metrics>();
+  g->promise = self->make_response_promise<std::vector<stream_metrics>>();
+  for (auto& [name, entry] : self->state.streams) {
+    if (!entry.actor) continue;
+    self->request(internal(entry.actor), std::chrono::seconds(1), metrics_atom::value)
+        .then(
+            [g](stream_metrics& m) {
+              g->found.push_back(std::move(m));
+              g->one_done();
+            },
+            [g](caf::error&) { g->one_done(); });
+  }
+  return g->promise;
+}
+
+manager_actor_impl::behavior_type manager_behavior(manager_self self, manager_config config) {
   self->state.cfg = std::move(config);
   self->set_down_handler([self](caf::down_msg& down) {
     self->state.listeners.erase(down.source);
@@ -188,6 +217,31 @@ manager_actor::behavior_type manager_behavior(manager_self self, manager_config 
           if (entry.current == manager_state::phase::ready) out.push_back(name);
         return out;
       },
+      [self](status_atom, const std::string& name) -> caf::result<stream_status> {
+        if (auto invalid = protocol::validate_stream_name(name); !invalid.ok())
+          return to_error(invalid);
+        auto rp = self->make_response_promise<stream_status>();
+        auto ask_status = [self, rp](const stream_actor& actor) mutable {
+          self->request(actor, caf::infinite, status_atom::value)
+              .then([rp](stream_status& st) mutable { rp.deliver(std::move(st)); },
+                    [rp](caf::error& err) mutable { rp.deliver(err); });
+        };
+        auto it = self->state.streams.find(name);
+        if (it != self->state.streams.end() && it->second.actor &&
+            it->second.current == manager_state::phase::opening) {
+          ask_status(it->second.actor);  // replaying: its progress, now
+        } else {
+          with_stream(self, name,
+                      [rp, ask_status](const caf::expected<stream_actor>& actor) mutable {
+                        if (actor)
+                          ask_status(*actor);
+                        else
+                          rp.deliver(actor.error());
+                      });
+        }
+        return rp;
+      },
+      [self](metrics_atom) { return gather_metrics(self); },
       [self](close_atom) -> caf::result<ok_atom> {
         auto& st = self->state;
         if (st.streams.empty()) return ok_atom::value;

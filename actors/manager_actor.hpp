@@ -31,6 +31,17 @@ struct manager_config {
   std::function<std::string(const std::string&)> stats_stream_for;
 };
 
+/// The manager's full interface: the public one and what its own node asks (in process only).
+using manager_actor_impl = manager_actor::extend<
+    // the metrics of every stream it has, open or opening (those that answer within a second)
+    caf::replies_to<metrics_atom>::with<std::vector<stream_metrics>>>;
+
 manager_actor spawn_manager(caf::actor_system& sys, manager_config config);
+
+/// The same handle with the node-internal messages (the actor behind any manager_actor that
+/// spawn_manager returned).
+inline manager_actor_impl internal(const manager_actor& actor) {
+  return caf::actor_cast<manager_actor_impl>(actor);
+}
 
 }  // namespace eventbase::actors

@@ -2,7 +2,6 @@
 #include "actors/replica_reader.hpp"
 
 #include "protocol/names.hpp"
-#include "protocol/timestamp.hpp"
 #include "storage/stream_store.hpp"
 
 namespace eventbase::actors {
@@ -12,7 +11,7 @@ replica_reader::replica_reader(std::shared_ptr<storage::stream_store> store,
     : store_(std::move(store)), stats_(stats) {}
 
 result<std::string> replica_reader::get(std::string_view key) const {
-  int64_t started = protocol::now_ms();
+  auto started = op_start::now();
   if (auto invalid = protocol::validate_key(key); !invalid.ok()) return invalid;
   auto value = store_->get(key);
   if (!value.ok()) return value.error();
@@ -26,12 +25,12 @@ result<std::unique_ptr<storage::key_scan>> replica_reader::scan(const std::strin
   return store_->scan_keys(std::move(*compiled));
 }
 
-void replica_reader::keys_listed(const std::string& pattern, int64_t started_ms) const {
-  stats_.publish(protocol::stats_operation::keys, std::nullopt, pattern, started_ms);
+void replica_reader::keys_listed(const std::string& pattern, const op_start& started) const {
+  stats_.publish(protocol::stats_operation::keys, std::nullopt, pattern, started);
 }
 
 result<std::vector<std::string>> replica_reader::keys(const std::string& pattern) {
-  int64_t started = protocol::now_ms();
+  auto started = op_start::now();
   auto keys = scan(pattern);
   if (!keys.ok()) return keys.error();
   std::vector<std::string> out;

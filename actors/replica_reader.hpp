@@ -32,8 +32,8 @@ class replica_reader {
   /// recent patterns; run it with key_scan::next, then call keys_listed.
   result<std::unique_ptr<storage::key_scan>> scan(const std::string& pattern);
 
-  /// Publishes the KEYS stat of a scan that began at `started_ms`.
-  void keys_listed(const std::string& pattern, int64_t started_ms) const;
+  /// Publishes the KEYS stat of a scan that began at `started`.
+  void keys_listed(const std::string& pattern, const op_start& started) const;
 
   /// The whole of a scan at once, on the calling thread.
   result<std::vector<std::string>> keys(const std::string& pattern);

@@ -7,16 +7,24 @@
 
 namespace eventbase::actors {
 
+op_start op_start::now() {
+  return {protocol::now_ms(), std::chrono::steady_clock::now()};
+}
+
 stats_publisher::stats_publisher(std::shared_ptr<nats::transport> nats,
-                                 const std::string& stats_stream)
+                                 const std::string& stats_stream, operation_latencies* latencies)
     : nats_(std::move(nats)),
-      subject_(stats_stream.empty() ? std::string() : protocol::stats_subject(stats_stream)) {}
+      subject_(stats_stream.empty() ? std::string() : protocol::stats_subject(stats_stream)),
+      latencies_(latencies) {}
 
 void stats_publisher::publish(protocol::stats_operation op, std::optional<std::string> id,
-                              std::optional<std::string> pattern, int64_t started_ms) const {
+                              std::optional<std::string> pattern, const op_start& started) const {
+  if (latencies_ != nullptr)
+    (*latencies_)[static_cast<size_t>(op)].observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started.at).count());
   if (subject_.empty() || !nats_) return;
-  protocol::stats_event ev{op, std::move(id), std::move(pattern), started_ms,
-                           protocol::now_ms() - started_ms};
+  protocol::stats_event ev{op, std::move(id), std::move(pattern), started.wall_ms,
+                           protocol::now_ms() - started.wall_ms};
   if (auto st = nats_->publish(subject_, protocol::encode_stats(ev)); !st.ok())
     EB_LOG_DEBUG("stats", "not published: " << st.to_string());
 }

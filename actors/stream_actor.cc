@@ -15,6 +15,7 @@
 #include "actors/inbound.hpp"
 #include "actors/jetstream_client.hpp"
 #include "actors/pull_consumer.hpp"
+#include "actors/replay_progress.hpp"
 #include "actors/replica_reader.hpp"
 #include "actors/stats_publisher.hpp"
 #include "actors/subscriptions.hpp"
@@ -61,7 +62,7 @@ struct stream_state {
     caf::typed_response_promise<std::vector<std::string>> promise;
     std::vector<std::string> found;
     time_point deadline;
-    int64_t started_ms = 0;
+    op_start started;
   };
 
   stream_state() = default;
@@ -90,16 +91,15 @@ struct stream_state {
   void notify(const inbound& in, const std::string& record,
               const std::optional<std::string>& old_record);
   void start_scan(std::unique_ptr<storage::key_scan> keys,
-                  caf::typed_response_promise<std::vector<std::string>> promise,
-                  int64_t started_ms);
+                  caf::typed_response_promise<std::vector<std::string>> promise, op_start started);
   void continue_scan(uint64_t id);
   void await_consistency(std::function<void(const status&)> proceed);
   void check_consistent_reads();
-  stream_status report() const;
 
   void schedule_tick();  // wakes the actor when the next deadline, retry or check is due
   void on_tick();
   bool idle() const;
+  stream_status status_now() const;
   void touch() { last_activity = self->clock().now(); }
   time_point now() const { return self->clock().now(); }
 
@@ -118,8 +118,10 @@ struct stream_state {
   uint64_t ready_target = 0;  // the stream's last sequence at open time
   std::vector<caf::typed_response_promise<ok_atom>> ready_waiters;
   time_point open_deadline;
+  replay_progress progress;  // of the replay up to ready_target
 
   // the components (stream_actor.hpp)
+  operation_latencies latencies;  // counted by `stats`, for GET /metrics
   std::unique_ptr<stats_publisher> stats;
   std::unique_ptr<replica_reader> reader;
   std::unique_ptr<jetstream_client> api;
@@ -184,7 +186,7 @@ void stream_state::start(stream_config config) {
   });
 
   auto clock = [self = self] { return self->clock().now(); };
-  stats = std::make_unique<stats_publisher>(cfg.nats, cfg.stats_stream);
+  stats = std::make_unique<stats_publisher>(cfg.nats, cfg.stats_stream, &latencies);
   reader = std::make_unique<replica_reader>(cfg.store, *stats);
   api = std::make_unique<jetstream_client>(*cfg.nats, inbox->prefix() + ".r.",
                                            cfg.options.operation_timeout, clock);
@@ -260,7 +262,10 @@ void stream_state::on_stream_known(const js::stream_info& info) {
   }
   ensure_stats_stream();
   consumer->reset("open");
-  if (cfg.store->applied_sequence() >= ready_target) become_ready();
+  if (cfg.store->applied_sequence() >= ready_target)
+    become_ready();
+  else
+    progress.start(now(), cfg.store->applied_sequence(), ready_target);
 }
 
 void stream_state::ensure_stats_stream() {
@@ -288,6 +293,8 @@ void stream_state::ensure_stats_stream() {
 void stream_state::become_ready() {
   if (current != phase::opening) return;
   current = phase::ready;
+  if (auto line = progress.finish(now(), cfg.store->applied_sequence()))
+    EB_LOG_INFO("stream", "'" << cfg.name << "' " << *line);
   EB_LOG_INFO("stream", "'" << cfg.name << "' ready at sequence " << cfg.store->applied_sequence());
   for (auto& rp : ready_waiters) rp.deliver(ok_atom::value);
   ready_waiters.clear();
@@ -499,6 +506,10 @@ void stream_state::apply_events(std::vector<inbound>& events) {
   }
   writes->on_replica_advanced();
   check_consistent_reads();
+  if (current == phase::opening) {
+    if (auto line = progress.update(now(), cfg.store->applied_sequence()))
+      EB_LOG_INFO("stream", "'" << cfg.name << "' replaying: " << *line);
+  }
   if (current == phase::opening && stream_known && cfg.store->applied_sequence() >= ready_target)
     become_ready();
   finish_close_if_drained();
@@ -508,7 +519,7 @@ void stream_state::notify(const inbound& in, const std::string& record,
                           const std::optional<std::string>& old_record) {
   if (subscriptions->empty() && !cfg.on_message) return;
   change c{cfg.name, in.event->key, in.stream_seq, record, old_record.value_or(""), in.msg.data};
-  int64_t started = protocol::now_ms();
+  auto started = op_start::now();
   auto deliver = [this](const subscriber_actor& to, const change& ch,
                         const std::optional<subscription_set::ack_point>& ack) {
     if (!ack) {
@@ -539,13 +550,13 @@ void stream_state::notify(const inbound& in, const std::string& record,
 
 void stream_state::start_scan(std::unique_ptr<storage::key_scan> keys,
                               caf::typed_response_promise<std::vector<std::string>> promise,
-                              int64_t started_ms) {
+                              op_start started) {
   uint64_t id = next_scan++;
   auto& running = scans[id];
   running.keys = std::move(keys);
   running.promise = std::move(promise);
   running.deadline = now() + cfg.options.operation_timeout;
-  running.started_ms = started_ms;
+  running.started = started;
   continue_scan(id);
 }
 
@@ -568,7 +579,7 @@ void stream_state::continue_scan(uint64_t id) {
     self->send(self, scan_atom::value, id);  // the next slice, after what is queued already
     return;
   }
-  reader->keys_listed(running.keys->pattern().pattern(), running.started_ms);
+  reader->keys_listed(running.keys->pattern().pattern(), running.started);
   running.promise.deliver(std::move(running.found));
   scans.erase(it);
 }
@@ -628,29 +639,6 @@ void stream_state::check_consistent_reads() {
   for (auto& [proceed, st] : due) proceed(st);
 }
 
-stream_status stream_state::report() const {
-  stream_status out;
-  out.name = cfg.name;
-  out.ready = current == phase::ready;
-  out.applied_sequence = cfg.store ? cfg.store->applied_sequence() : 0;
-  out.skipped_events = skipped_events;
-  out.subscriptions = subscriptions ? subscriptions->size() : 0;
-  out.pending_writes = writes ? writes->size() : 0;
-  out.slow_subscriptions_ended = subscriptions ? subscriptions->slow_ended() : 0;
-  if (consumer) {
-    out.last_known_sequence =
-        std::max({consumer->last_known_sequence(), ready_target, out.applied_sequence});
-    out.lag = out.last_known_sequence - out.applied_sequence;
-    out.stale = consumer->stale();
-    out.consumer = consumer->name();
-    if (consumer->active())
-      out.last_contact_ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(now() - consumer->last_contact())
-              .count();
-  }
-  return out;
-}
-
 // -- timers ---------------------------------------------------------------------------------
 
 void stream_state::schedule_tick() {
@@ -707,6 +695,34 @@ bool stream_state::idle() const {
   return self->clock().now() - last_activity >= cfg.options.idle_timeout;
 }
 
+stream_status stream_state::status_now() const {
+  stream_status out;
+  out.name = cfg.name;
+  out.ready = current == phase::ready;
+  out.applied_sequence = cfg.store ? cfg.store->applied_sequence() : 0;
+  out.skipped_events = skipped_events;
+  out.subscriptions = subscriptions ? subscriptions->size() : 0;
+  out.pending_writes = writes ? writes->size() : 0;
+  out.slow_subscriptions_ended = subscriptions ? subscriptions->slow_ended() : 0;
+  if (current == phase::opening && progress.active()) {
+    out.replay_target = progress.target();
+    out.replay_rate = static_cast<uint64_t>(progress.rate());
+    if (auto left = progress.eta()) out.replay_eta_ms = left->count();
+  }
+  if (consumer) {
+    out.last_known_sequence =
+        std::max({consumer->last_known_sequence(), ready_target, out.applied_sequence});
+    out.lag = out.last_known_sequence - out.applied_sequence;
+    out.stale = consumer->stale();
+    out.consumer = consumer->name();
+    if (consumer->active())
+      out.last_contact_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now() - consumer->last_contact())
+              .count();
+  }
+  return out;
+}
+
 // -- behaviour ----------------------------------------------------------------------------------
 
 stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config config) {
@@ -758,7 +774,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         auto& s = self->state;
         s.touch();
         if (auto err = s.check_serving(); !err.ok()) return to_error(err);
-        int64_t started = protocol::now_ms();
+        auto started = op_start::now();
         auto keys = s.reader->scan(pattern);
         if (!keys.ok()) return to_error(keys.error());
         auto promise = self->make_response_promise<std::vector<std::string>>();
@@ -789,7 +805,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         auto& s = self->state;
         s.touch();
         if (auto err = s.check_serving(); !err.ok()) return to_error(err);
-        int64_t started = protocol::now_ms();
+        auto started = op_start::now();
         auto keys = s.reader->scan(pattern);  // compiles the pattern: a bad one fails at once
         if (!keys.ok()) return to_error(keys.error());
         auto rp = self->make_response_promise<std::vector<std::string>>();
@@ -816,7 +832,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         if (auto err = s.check_serving(); !err.ok()) return to_error(err);
         if (!subscriber)
           return to_error(status(errc::invalid_argument, "subscriber must be a valid actor"));
-        int64_t started = protocol::now_ms();
+        auto started = op_start::now();
         self->monitor(subscriber);
         uint64_t id = s.subscriptions->add(protocol::glob(filter), std::move(subscriber));
         s.stats->publish(protocol::stats_operation::subscribe, std::nullopt, filter, started);
@@ -830,7 +846,10 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         if (auto left = s.subscriptions->remove(id)) self->demonitor(left->address());
         return ok_atom::value;
       },
-      [self](status_atom) -> stream_status { return self->state.report(); },
+      [self](status_atom) -> stream_status { return self->state.status_now(); },
+      [self](metrics_atom) -> stream_metrics {
+        return {self->state.status_now(), self->state.latencies};
+      },
       [self](ready_atom) -> caf::result<ok_atom> {
         auto& s = self->state;
         if (s.current == stream_state::phase::ready) return ok_atom::value;

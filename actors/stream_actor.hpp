@@ -23,6 +23,7 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include "actors/stats_publisher.hpp"
 #include "eventbase/actors.hpp"
 
 namespace eventbase::nats {
@@ -107,17 +108,26 @@ struct local_access {
 
 // -- internal messages --------------------------------------------------------------------------
 
-using drain_atom = caf::atom_constant<caf::atom("eb_drain")>;  // the inbox has items
-using tick_atom = caf::atom_constant<caf::atom("eb_tick")>;    // timers: deadlines, liveness
-using scan_atom = caf::atom_constant<caf::atom("eb_scan")>;    // the next slice of a keys scan
-using touch_atom = caf::atom_constant<caf::atom("eb_touch")>;  // handed out: not idle
-using local_atom = caf::atom_constant<caf::atom("eb_local")>;  // local_access, in process only
+using drain_atom = caf::atom_constant<caf::atom("eb_drain")>;      // the inbox has items
+using tick_atom = caf::atom_constant<caf::atom("eb_tick")>;        // timers: deadlines, liveness
+using scan_atom = caf::atom_constant<caf::atom("eb_scan")>;        // the next slice of a keys scan
+using touch_atom = caf::atom_constant<caf::atom("eb_touch")>;      // handed out: not idle
+using local_atom = caf::atom_constant<caf::atom("eb_local")>;      // local_access, in process only
+using metrics_atom = caf::atom_constant<caf::atom("eb_metrics")>;  // stream_metrics, in process
+
+/// What GET /metrics shows of a stream: its status and the count and latency of every
+/// operation it completed since its actor started (in process only).
+struct stream_metrics {
+  stream_status status;
+  operation_latencies operations;
+};
 
 /// The stream actor's full interface: the public one and the messages of its own node.
 using stream_actor_impl =
     stream_actor::extend<caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>,
                          caf::reacts_to<scan_atom, uint64_t>, caf::reacts_to<touch_atom>,
-                         caf::replies_to<local_atom>::with<local_access>>;
+                         caf::replies_to<local_atom>::with<local_access>,
+                         caf::replies_to<metrics_atom>::with<stream_metrics>>;
 
 /// Spawns a stream actor. Send it `ready_atom` to learn when it has caught up (or why it
 /// could not open).
@@ -132,3 +142,5 @@ inline stream_actor_impl internal(const stream_actor& actor) {
 }  // namespace eventbase::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eventbase::actors::local_access)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eventbase::actors::stream_metrics)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<eventbase::actors::stream_metrics>)

@@ -58,7 +58,7 @@ void write_pipeline::erase(std::string key, erase_done done) {
 
 void write_pipeline::submit(write op) {
   uint64_t token = next_token_++;
-  op.started_ms = protocol::now_ms();
+  op.started = op_start::now();
   op.deadline = now_() + config_.timeout;
   auto [it, first] = keys_.try_emplace(op.key);
   writes_.emplace(token, std::move(op));
@@ -216,7 +216,7 @@ void write_pipeline::complete(uint64_t token, const status& st, const std::strin
   }
   if (op.what == write::kind::put) {
     if (!st.ok()) return op.put_finished(st);
-    stats_.publish(protocol::stats_operation::put, op.key, std::nullopt, op.started_ms);
+    stats_.publish(protocol::stats_operation::put, op.key, std::nullopt, op.started);
     // A stream created by the JS library keeps every message: compact as the JS library does.
     if (!one_message_per_subject_)
       nats_.publish(js::stream_purge_subject(config_.stream),
@@ -224,7 +224,7 @@ void write_pipeline::complete(uint64_t token, const status& st, const std::strin
     return op.put_finished(record);
   }
   if (!st.ok()) return op.erase_finished(st);
-  stats_.publish(protocol::stats_operation::erase, op.key, std::nullopt, op.started_ms);
+  stats_.publish(protocol::stats_operation::erase, op.key, std::nullopt, op.started);
   op.erase_finished(purged);
 }
 

@@ -97,7 +97,7 @@ class write_pipeline {
     std::string payload;
     put_done put_finished;
     erase_done erase_finished;
-    int64_t started_ms = 0;  // wall clock, for stats
+    op_start started;  // for stats
     time_point deadline;
     bool published = false;
     int attempts = 0;

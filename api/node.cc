@@ -18,6 +18,7 @@
 
 #include "actors/manager_actor.hpp"
 #include "api/listener.hpp"
+#include "api/metrics.hpp"
 #include "api/runtime.hpp"
 #include "eventbase/actors.hpp"
 #include "eventbase/log.hpp"
@@ -25,6 +26,7 @@
 #include "eventbase/request.hpp"
 #include "nats/connection.hpp"
 #include "nats/embedded_server.hpp"
+#include "protocol/jetstream.hpp"
 #include "storage/database.hpp"
 
 namespace eventbase {
@@ -236,6 +238,46 @@ const std::string& node::bind() const {
 
 std::string node::nats_url() const {
   return impl_->nats->connected_url();
+}
+
+status node::health(std::chrono::milliseconds timeout) {
+  std::shared_ptr<nats::connection> conn;
+  if (impl_) {
+    std::lock_guard<std::mutex> guard(impl_->mutex);
+    if (!impl_->stopped) conn = impl_->nats;
+  }
+  if (!conn) return status(errc::closed, "node is stopped");
+  auto& nats = *conn;
+  if (auto state = nats.state(); state != "connected")
+    return status(errc::unavailable, "NATS connection is " + state);
+  auto reply = nats.request(protocol::jetstream::account_info_subject(), "", timeout);
+  if (!reply.ok())
+    return status(reply.error().code(), "JetStream does not answer: " + reply.error().message());
+  if (auto st = protocol::jetstream::parse_account_info(*reply); !st.ok())
+    return status(errc::unavailable, st.message());
+  return status::OK();
+}
+
+result<std::string> node::metrics() {
+  if (!impl_) return status(errc::closed, "node is stopped");
+  std::lock_guard<std::mutex> guard(impl_->mutex);  // stop() waits for this
+  if (impl_->stopped || !impl_->system) return status(errc::closed, "node is stopped");
+  api::node_snapshot snapshot;
+  {
+    caf::scoped_actor self{*impl_->system};
+    // The manager waits at most a second for each stream; a second more for the reply.
+    auto streams = ask<std::vector<actors::stream_metrics>>(*self, actors::internal(impl_->manager),
+                                                            std::chrono::seconds(2),
+                                                            actors::metrics_atom::value);
+    if (streams.ok())
+      snapshot.streams = std::move(*streams);
+    else
+      snapshot.streams_complete = false;
+  }
+  snapshot.nats_state = impl_->nats->state();
+  snapshot.nats_reconnects = impl_->nats->reconnects();
+  snapshot.database_bytes = impl_->db->approximate_size();
+  return api::render_metrics(snapshot);
 }
 
 result<std::vector<std::string>> node::open_streams() {

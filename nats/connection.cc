@@ -320,4 +320,44 @@ std::string connection::connected_url() const {
   return url;
 }
 
+std::string connection::state() const {
+  switch (natsConnection_Status(conn_)) {
+    case NATS_CONN_STATUS_CONNECTED:
+      return "connected";
+    case NATS_CONN_STATUS_RECONNECTING:
+      return "reconnecting";
+    case NATS_CONN_STATUS_CONNECTING:
+      return "connecting";
+    case NATS_CONN_STATUS_DRAINING_SUBS:
+    case NATS_CONN_STATUS_DRAINING_PUBS:
+      return "draining";
+    default:
+      return "closed";
+  }
+}
+
+uint64_t connection::reconnects() const {
+  natsStatistics* stats = nullptr;
+  uint64_t in_msgs = 0, in_bytes = 0, out_msgs = 0, out_bytes = 0, reconnected = 0;
+  if (natsStatistics_Create(&stats) != NATS_OK) return 0;
+  if (natsConnection_GetStats(conn_, stats) == NATS_OK)
+    natsStatistics_GetCounts(stats, &in_msgs, &in_bytes, &out_msgs, &out_bytes, &reconnected);
+  natsStatistics_Destroy(stats);
+  return reconnected;
+}
+
+result<std::string> connection::request(const std::string& subject, std::string_view payload,
+                                        std::chrono::milliseconds timeout) {
+  natsMsg* reply = nullptr;
+  natsStatus s = natsConnection_Request(&reply, conn_, subject.c_str(), payload.data(),
+                                        static_cast<int>(payload.size()), timeout.count());
+  if (s == NATS_TIMEOUT)
+    return status(errc::timeout,
+                  "no reply to " + subject + " within " + std::to_string(timeout.count()) + " ms");
+  if (s != NATS_OK) return nats_error("request to " + subject + " failed", s);
+  std::string data(natsMsg_GetData(reply), static_cast<size_t>(natsMsg_GetDataLength(reply)));
+  natsMsg_Destroy(reply);
+  return data;
+}
+
 }  // namespace eventbase::nats

@@ -51,6 +51,17 @@ class connection : public transport, public std::enable_shared_from_this<connect
   /// The URL of the server connected to (for logs).
   std::string connected_url() const;
 
+  /// The connection's state for health checks and metrics: "connected", "reconnecting",
+  /// "connecting", "draining" or "closed"; and the reconnections since it was opened.
+  std::string state() const;
+  bool connected() const { return state() == "connected"; }
+  uint64_t reconnects() const;
+
+  /// A request and its reply, waiting up to `timeout` on the calling thread. Not for actors
+  /// (they never block on the network): for health probes from threads of their own.
+  result<std::string> request(const std::string& subject, std::string_view payload,
+                              std::chrono::milliseconds timeout);
+
   /// State shared with the client library's callbacks, which may outlive this object briefly.
   struct listeners;
 

@@ -160,6 +160,15 @@ result<uint64_t> parse_purged(std::string_view response) {
   return purged->get<uint64_t>();
 }
 
+std::string account_info_subject() {
+  return "$JS.API.INFO";
+}
+
+status parse_account_info(std::string_view response) {
+  auto doc = parse_response(response);
+  return doc.ok() ? status::OK() : doc.error();
+}
+
 status parse_success(std::string_view response) {
   auto doc = parse_response(response);
   if (!doc.ok()) return doc.error();

@@ -74,6 +74,13 @@ result<std::string> parse_consumer_created(std::string_view response);
 /// The number of messages removed, from a STREAM.PURGE response.
 result<uint64_t> parse_purged(std::string_view response);
 
+/// "$JS.API.INFO": the account's JetStream usage and limits; what a health probe asks.
+std::string account_info_subject();
+
+/// ok when the response to account_info_subject() is JetStream's account info (not an error,
+/// such as JetStream not being enabled).
+status parse_account_info(std::string_view response);
+
 /// ok for {"success":true} (STREAM.DELETE, CONSUMER.DELETE).
 status parse_success(std::string_view response);
 

@@ -12,6 +12,7 @@ packages=(
   libmsgpack-cxx-dev                 # msgpack-c 4.1: record headers
   nlohmann-json3-dev                 # nlohmann/json 3.11: documents, events, JetStream API
   libpcre2-dev                       # PCRE2 10.42: keys(pattern) regexes with JIT and match limits
+  libcpp-httplib-dev                 # cpp-httplib 0.11: eventbase-server's --http (health, metrics)
   libssl-dev                         # OpenSSL 3.0 headers: CAF's OpenSSL module (caf/openssl/*.hpp
                                      # includes <openssl/ssl.h>), TLS file checks, NATS nkeys
   openssl                            # the openssl command: the tests' throw-away CA and certificates,

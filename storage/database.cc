@@ -306,6 +306,19 @@ std::vector<std::string> database::stream_names() const {
   return names;
 }
 
+uint64_t database::approximate_size() const {
+  uint64_t total = 0;
+  for (auto* family : {meta_, data_}) {
+    if (family == nullptr) continue;
+    uint64_t value = 0;
+    if (db_->GetIntProperty(family, rocksdb::DB::Properties::kLiveSstFilesSize, &value))
+      total += value;
+    if (db_->GetIntProperty(family, rocksdb::DB::Properties::kCurSizeAllMemTables, &value))
+      total += value;
+  }
+  return total;
+}
+
 void database::release(const stream_store* store) {
   std::lock_guard<std::mutex> guard(mutex_);
   auto it = open_.find(store->name());

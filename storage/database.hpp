@@ -72,6 +72,10 @@ class database : public std::enable_shared_from_this<database> {
   /// The streams that have local data.
   std::vector<std::string> stream_names() const;
 
+  /// Bytes the database holds, as RocksDB estimates them: its live SST files and its memtables.
+  /// Thread-safe; for metrics.
+  uint64_t approximate_size() const;
+
   const std::string& path() const { return path_; }
 
  private:

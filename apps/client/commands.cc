@@ -7,17 +7,22 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <sstream>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/progress_line.hpp"
 #include "eventbase/actors.hpp"
 #include "eventbase/eventbase.hpp"
 #include "eventbase/network.hpp"
@@ -60,6 +65,7 @@ class session {
   }
 
   const manager_actor& manager() const { return manager_; }
+  std::chrono::milliseconds timeout() const { return opts_.timeout; }
   caf::actor_system& system() { return self_->system(); }
 
  private:
@@ -140,13 +146,12 @@ int streams(session& s, const std::vector<std::string>&, const flags&) {
   return ok;
 }
 
+// Asks the manager, not the stream: a stream that is still replaying answers at once, with its
+// progress.
 int stream_state(session& s, const std::vector<std::string>& args, const flags&) {
-  auto stream = s.stream(args[0]);
-  if (!stream.ok()) return report(stream.error());
-  auto st = s.ask<stream_status>(*stream, status_atom::value);
+  auto st = s.ask<stream_status>(s.manager(), status_atom::value, args[0]);
   if (!st.ok()) return report(st.error());
-  print(
-      json{{"name", st->name},
+  json out{{"name", st->name},
            {"ready", st->ready},
            {"appliedSequence", st->applied_sequence},
            {"skippedEvents", st->skipped_events},
@@ -157,7 +162,92 @@ int stream_state(session& s, const std::vector<std::string>& args, const flags&)
            {"lag", st->lag},
            {"lastContactMs", st->last_contact_ms >= 0 ? json(st->last_contact_ms) : json(nullptr)},
            {"stale", st->stale},
-           {"consumer", st->consumer}});
+           {"consumer", st->consumer}};
+  if (!st->ready && st->replay_target > 0)
+    out["replay"] = {
+        {"applied", st->applied_sequence},
+        {"target", st->replay_target},
+        {"eventsPerSecond", st->replay_rate},
+        {"etaSeconds",
+         st->replay_eta_ms < 0 ? json(nullptr) : json((st->replay_eta_ms + 999) / 1000)}};
+  print(out);
+  return ok;
+}
+
+// import STREAM: JSON lines {"key":K,"data":D} from stdin, each put, up to kImportWindow in
+// flight; a progress line on stderr when it is a terminal; {"imported":N} at the end. Stops at
+// the first bad line or failed put (exit 1, naming it; what was put before stays).
+int import(session& s, const std::vector<std::string>& args, const flags&) {
+  constexpr uint64_t kImportWindow = 64;
+  auto stream = s.stream(args[0]);
+  if (!stream.ok()) return report(stream.error());
+  struct progress_state {
+    std::mutex mutex;
+    std::condition_variable changed;
+    uint64_t in_flight = 0;
+    uint64_t done = 0;
+    std::optional<status> failed;
+  };
+  auto state = std::make_shared<progress_state>();
+  auto completed = [state](const status& st) {
+    std::lock_guard<std::mutex> guard(state->mutex);
+    --state->in_flight;
+    if (st.ok())
+      ++state->done;
+    else if (!state->failed)
+      state->failed = st;
+    state->changed.notify_all();
+  };
+  // Sends the puts and counts their replies.
+  auto sender = s.system().spawn([target = *stream, completed, timeout = s.timeout()](
+                                     caf::event_based_actor* self) -> caf::behavior {
+    return {[=](put_atom, std::string& key, std::string& doc) {
+      self->request(target, timeout, put_atom::value, std::move(key), std::move(doc))
+          .then([completed](entry&) { completed(status::OK()); },
+                [completed](caf::error& err) { completed(to_status(err)); });
+    }};
+  });
+  progress_line progress(std::cerr, is_terminal(STDERR_FILENO));
+  // Waits until `ready` holds, updating the progress line meanwhile.
+  auto wait = [&](auto ready) {
+    std::unique_lock<std::mutex> lock(state->mutex);
+    while (!ready()) {
+      state->changed.wait_for(lock, std::chrono::milliseconds(250));
+      uint64_t done = state->done;
+      lock.unlock();
+      progress.update("eventbase: imported", done);
+      lock.lock();
+    }
+  };
+  std::optional<status> bad_line;
+  std::string line;
+  for (uint64_t number = 1; std::getline(std::cin, line); ++number) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto item = nlohmann::ordered_json::parse(line, nullptr, false);
+    if (item.is_discarded() || !item.is_object() || !item.contains("key") ||
+        !item["key"].is_string() || !item.contains("data")) {
+      bad_line = status(errc::invalid_argument,
+                        "line " + std::to_string(number) +
+                            " is not a JSON object {\"key\":\"...\",\"data\":...}");
+      break;
+    }
+    wait([&] { return state->in_flight < kImportWindow || state->failed; });
+    {
+      std::lock_guard<std::mutex> guard(state->mutex);
+      if (state->failed) break;
+      ++state->in_flight;
+    }
+    caf::anon_send(sender, put_atom::value, item["key"].get<std::string>(), item["data"].dump());
+  }
+  wait([&] { return state->in_flight == 0; });
+  caf::anon_send_exit(sender, caf::exit_reason::user_shutdown);
+  progress.finish("eventbase: imported", state->done);
+  if (bad_line || state->failed) {
+    status why = bad_line ? *bad_line : *state->failed;
+    return report(status(why.code(), why.message() + " (" + std::to_string(state->done) +
+                                         " documents imported before)"));
+  }
+  print(json{{"imported", state->done}});
   return ok;
 }
 
@@ -230,6 +320,7 @@ const std::map<std::string, command>& commands() {
       {"keys", {keys, 1, 2, "keys [--consistent] STREAM [REGEX]", true}},
       {"streams", {streams, 0, 0, "streams"}},
       {"status", {stream_state, 1, 1, "status STREAM"}},
+      {"import", {import, 1, 1, "import STREAM < JSON-LINES"}},
       {"watch", {nullptr, 2, 2, "watch STREAM GLOB"}},
   };
   return table;

@@ -35,7 +35,12 @@ commands:
                              behind (exit 1, "too slow: N changes outstanding")
   streams                 -> a JSON array of the streams open on the server
   status STREAM           -> the stream's replica state: appliedSequence, lastKnownSequence,
-                             lag (events), lastContactMs (with its consumer), stale, ...
+                             lag (events), lastContactMs (with its consumer), stale, ...;
+                             while it replays after opening, "replay":{"applied","target",
+                             "eventsPerSecond","etaSeconds"}
+  import STREAM           put every line {"key":...,"data":...} of stdin (64 in flight), with a
+                          progress line on stderr when it is a terminal -> {"imported":N};
+                          stops at the first bad line or failed put (exit 1)
 
 Reads are local by default: fast, and possibly behind writes made through other servers.
 With --consistent (after the command name) a read first learns the stream's last sequence

@@ -15,6 +15,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/config_value.hpp>
 
+#include "api/http_endpoint.hpp"
 #include "eventbase/log.hpp"
 #include "eventbase/node.hpp"
 
@@ -45,6 +46,7 @@ struct server_config : caf::actor_system_config {
   std::string tls_key;
   std::string tls_ca;
   std::string tls_key_password;
+  std::string http;
   bool insecure = false;  // --insecure: see take_insecure()
   int64_t max_message_bytes = 0;
   int64_t nats_wait = 30;
@@ -87,6 +89,9 @@ struct server_config : caf::actor_system_config {
         .add(tls_key, "tls-key", "PEM private key of --tls-cert")
         .add(tls_ca, "tls-ca", "PEM CA file: peers must present a certificate it signed")
         .add(tls_key_password, "tls-key-password", "passphrase of an encrypted --tls-key")
+        .add(http, "http",
+             "ADDR:PORT of the HTTP endpoint: GET /healthz and /metrics (off; an address that "
+             "is not loopback needs --insecure)")
         .add(max_message_bytes, "max-message-bytes",
              "largest message a peer may send; 0: NATS max_payload + 64 KiB (0)");
   }
@@ -205,6 +210,25 @@ int main(int argc, char** argv) {
                     "could read, write and delete every stream. Give --tls-cert, --tls-key and "
                     "--tls-ca, or --insecure to serve it in plaintext anyway",
                 2);
+  std::optional<eventbase::api::http_options> http;
+  if (!cfg.http.empty()) {
+    auto address = eventbase::api::parse_http_address(cfg.http);
+    if (!address.ok()) return fail(address.error().message(), 2);
+    if (!resolvable(address->first))
+      return fail(
+          "--http must name an IP address or a resolvable host name, not '" + address->first + "'",
+          2);
+    if (!cfg.insecure && !eventbase::is_loopback_address(address->first))
+      return fail("--http=" + cfg.http +
+                      " is not a loopback address: the HTTP endpoint has neither TLS nor "
+                      "authentication, and its metrics name every stream. Give --insecure to "
+                      "serve it there anyway (a trusted management network), or keep it on "
+                      "loopback behind a TLS proxy",
+                  2);
+    http.emplace();
+    http->host = address->first;
+    http->port = address->second;
+  }
   if (cfg.nats.empty() &&
       (!cfg.nats_tls_ca.empty() || !cfg.nats_tls_cert.empty() || !cfg.nats_tls_key.empty() ||
        !cfg.nats_creds.empty() || !cfg.nats_nkey.empty()))
@@ -260,12 +284,25 @@ int main(int argc, char** argv) {
     bool bad_option = node.error().code() == eventbase::errc::invalid_argument;
     return fail(node.error().to_string(), bad_option ? 2 : 1);
   }
+  std::unique_ptr<eventbase::api::http_endpoint> endpoint;
+  if (http) {
+    auto started = eventbase::api::http_endpoint::start(
+        *http, [n = *node]() mutable { return n.health(); },
+        [n = *node]() mutable { return n.metrics(); });
+    if (!started.ok()) {
+      node->stop();
+      return fail(started.error().to_string(), 1);
+    }
+    endpoint = std::move(*started);
+    std::cout << "eventbase-server http on " << http->host << ":" << endpoint->port() << std::endl;
+  }
   std::cout << "eventbase-server listening on " << node->bind() << ":" << node->port() << std::endl;
   EB_LOG_INFO("server", "NATS at " << node->nats_url());
 
   int signo = 0;
   sigwait(&stop_signals, &signo);
   EB_LOG_INFO("server", "signal " << signo << ": shutting down");
+  if (endpoint) endpoint->stop();  // before the node it asks
   auto stopped = node->stop();
   if (!stopped.ok()) return fail("shutdown: " + stopped.to_string(), 1);
   return 0;

@@ -102,13 +102,20 @@ struct stream_status {
   /// the stream since: reads may miss recent writes.
   bool stale = false;
   std::string consumer;  // the JetStream consumer's name; empty while it is being (re)created
+  // While the stream replays after opening (not ready yet): the sequence it catches up to (the
+  // stream's last at open time), events applied per second so far, and the estimated time
+  // until it is ready (-1: unknown). 0, 0, -1 once ready.
+  uint64_t replay_target = 0;
+  uint64_t replay_rate = 0;
+  int64_t replay_eta_ms = -1;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stream_status& x) {
   return f(caf::meta::type_name("eventbase::stream_status"), x.name, x.ready, x.applied_sequence,
            x.skipped_events, x.subscriptions, x.pending_writes, x.slow_subscriptions_ended,
-           x.last_known_sequence, x.lag, x.last_contact_ms, x.stale, x.consumer);
+           x.last_known_sequence, x.lag, x.last_contact_ms, x.stale, x.consumer, x.replay_target,
+           x.replay_rate, x.replay_eta_ms);
 }
 
 // -- typed actor interfaces -----------------------------------------------------------------
@@ -164,6 +171,9 @@ using manager_actor = caf::typed_actor<
     caf::replies_to<open_atom, std::string>::with<stream_actor>,
     // the names of the open streams, sorted
     caf::replies_to<list_atom>::with<std::vector<std::string>>,
+    // name -> the stream's status: at once while it opens (with its replay progress), else
+    // once it is open (opening it if needed)
+    caf::replies_to<status_atom, std::string>::with<stream_status>,
     // closes every stream (their data stays); replies when all have stopped
     caf::replies_to<close_atom>::with<ok_atom>,
     // deletes a stream: its JetStream stream and this node's local data

@@ -87,6 +87,18 @@ class node {
   /// The names of the open streams.
   result<std::vector<std::string>> open_streams();
 
+  /// Whether the node can serve: OK when its NATS connection is up and JetStream answers an
+  /// account-info request within `timeout`; else unavailable (or timeout) saying why. Blocks
+  /// the calling thread (never an actor's) for at most `timeout`. Thread-safe.
+  status health(std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
+  /// The node's metrics in Prometheus' text exposition format (README "Health and metrics"):
+  /// operations and their latency per stream, applied sequence and replay lag per stream, open
+  /// streams, subscriptions, the NATS connection's state and reconnects, the replica's size.
+  /// Asks the stream actors by message; blocks the calling thread up to about two seconds.
+  /// Thread-safe.
+  result<std::string> metrics();
+
   node() = default;  // an empty handle
 
   struct impl;

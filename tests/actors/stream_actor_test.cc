@@ -1,6 +1,7 @@
 #define CAF_SUITE stream_actor
 #include "actors/stream_actor_fixture.hpp"
 
+#include "eventbase/log.hpp"
 #include "protocol/base64.hpp"
 
 using namespace eventbase;
@@ -89,6 +90,53 @@ CAF_TEST(is ready only after replaying up to the last sequence) {
   deliver(3, "orders.c-put", js_put("c", "3"));
   CAF_CHECK(ready.ok());
   CAF_CHECK_EQUAL(status().applied_sequence, 3u);
+}
+
+CAF_TEST(a replaying stream reports and logs its progress) {
+  std::vector<std::string> lines;
+  log::set_level(log::level::info);
+  log::set_sink([&](log::level, std::string_view component, std::string_view message) {
+    if (component == "stream") lines.emplace_back(message);
+  });
+  spawn();
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"), stream_info(4));
+  grant_consumer("C1");
+  deliver(1, "orders.a-put", js_put("a", "1"));
+  advance_time(std::chrono::seconds(3));
+  sched.run();
+  deliver(2, "orders.b-put", js_put("b", "2"));  // 2 events in 3 s: 1 left, about 1.5 s
+  auto replaying = status();
+  CAF_CHECK(!replaying.ready);
+  CAF_CHECK_EQUAL(replaying.applied_sequence, 2u);
+  CAF_CHECK_EQUAL(replaying.replay_target, 4u);
+  CAF_CHECK_EQUAL(replaying.replay_eta_ms, 3000);  // (4 - 2) / (2 / 3 s)
+  advance_time(std::chrono::seconds(3));
+  sched.run();
+  deliver(3, "orders.c-put", js_put("c", "3"));  // 6 s since the replay began: a line is due
+  deliver(4, "orders.d-put", js_put("d", "4"));
+  auto ready = status();
+  CAF_CHECK(ready.ready);
+  CAF_CHECK_EQUAL(ready.replay_target, 0u);
+  CAF_CHECK_EQUAL(ready.replay_eta_ms, -1);
+  log::set_sink(nullptr);
+  log::set_level(log::level::warning);
+  std::string all;
+  for (auto& l : lines) all += l + "\n";
+  CAF_CHECK(all.find("'orders' replaying: 3 of 4 events applied (75.0%)") != std::string::npos);
+  CAF_CHECK(all.find("'orders' replayed 4 events in 6.0 s") != std::string::npos);
+}
+
+CAF_TEST(operations are counted with their latency for metrics) {
+  open();
+  auto get = ask<entry>(get_atom::value, std::string("k"));
+  CAF_CHECK(get.ok());
+  auto metrics =
+      ask_of<actors::stream_metrics>(actors::internal(actor), actors::metrics_atom::value).value();
+  CAF_CHECK_EQUAL(metrics.status.name, "orders");
+  auto& gets = metrics.operations[static_cast<size_t>(protocol::stats_operation::get)];
+  CAF_CHECK_EQUAL(gets.count, 1u);
+  CAF_CHECK_EQUAL(metrics.operations[static_cast<size_t>(protocol::stats_operation::put)].count,
+                  0u);
 }
 
 CAF_TEST(operations before ready are refused) {

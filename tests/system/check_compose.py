@@ -113,6 +113,16 @@ for name in nodes:
     for port in service.get("ports", []):
         check(str(port).split(":")[-1] == server_port,
               f"{name}: maps a port the server does not use")
+    # The healthcheck asks the node's HTTP endpoint (--http, loopback in the container) with a
+    # program the image has.
+    http = re.search(r"--http=(127\.0\.0\.1:\d+)", command)
+    check(http is not None, f"{name}: no --http=127.0.0.1:PORT for its healthcheck")
+    test = " ".join(map(str, service.get("healthcheck", {}).get("test", [])))
+    check(http is not None and f"http://{http.group(1)}/healthz" in test,
+          f"{name}: the healthcheck does not ask GET /healthz of its --http endpoint")
+    check(test.split(" ")[:2] == ["CMD", "curl"] and re.search(r"\bcurl\b", dockerfile),
+          f"{name}: the healthcheck runs curl, which the image must install")
+    check("libcpp-httplib0.11" in dockerfile, "the image lacks cpp-httplib (--http)")
 
 # The build context leaves out build trees and data paths.
 ignore_path = os.path.join(root, ".dockerignore")
