@@ -11,6 +11,7 @@
 //   - a consistent get on B right after a put on A sees it.
 // The measured figures are printed; EVENTBASE_CLUSTER_ROUNDS=N repeats the four roles N times
 // (for the medians in the README).
+#define CAF_SUITE failover
 #include "caf/test/unit_test.hpp"
 
 #include <algorithm>
@@ -256,7 +257,7 @@ struct round_result {
 
 }  // namespace
 
-CAF_TEST_FIXTURE_SCOPE(failover, fixture)
+CAF_TEST_FIXTURE_SCOPE(failover_tests, fixture)
 
 CAF_TEST(killing any nats server loses nothing and costs seconds) {
   int rounds = 1;
