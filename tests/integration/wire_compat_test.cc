@@ -208,12 +208,14 @@ CAF_TEST(a fresh replica of a compacted key shows the writers changes) {
   auto sub = watch(fresh, on_fresh);
   js_publish("dXNlcjE=", "-put", R"({"type":"PUT","id":"user1","data":{"js":true},"timestamp":9})");
   CAF_REQUIRE_EQUAL(on_fresh.wait_for(1).size(), 1u);
-  CAF_CHECK_EQUAL(fresh.get("user1").value().value().meta.changes, 6u);
+  auto after_js = fresh.get("user1").value().value();
+  CAF_CHECK_EQUAL(after_js.meta.changes, 6u);
   sub.unsubscribe();
   fresh.close();
   writer.close();
   auto again = stream::open(make_config(name, dir, "writer")).value();
-  CAF_CHECK_EQUAL(again.get("user1").value().value().meta.changes, 6u);
+  auto on_writer = again.get("user1").value().value();
+  CAF_CHECK_EQUAL(on_writer.meta.changes, 6u);
   again.close();
 }
 
