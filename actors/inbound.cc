@@ -28,7 +28,7 @@ inbound classify(nats::message&& msg, const std::string& prefix, const std::stri
     if (id.size() > writer_id.size() + 1 && id.compare(0, writer_id.size(), writer_id) == 0 &&
         id[writer_id.size()] == '.')
       parse_u64(id.substr(writer_id.size() + 1), in.own_write);
-    auto decoded = protocol::decode_event(msg.data);
+    auto decoded = protocol::decode_event(msg.data, msg.all_headers);
     if (decoded.ok())
       in.event = std::move(*decoded);
     else

@@ -22,6 +22,7 @@
 #include "actors/write_pipeline.hpp"
 #include "eventbase/log.hpp"
 #include "nats/transport.hpp"
+#include "protocol/event.hpp"
 #include "protocol/jetstream.hpp"
 #include "protocol/timestamp.hpp"
 #include "storage/stream_store.hpp"
@@ -477,6 +478,9 @@ void stream_state::apply_events(std::vector<inbound>& events) {
       continue;
     }
     const auto& ev = *in.event;
+    if (!ev.meta_problem.empty())
+      EB_LOG_WARN("stream", "'" << cfg.name << "': sequence " << in.stream_seq
+                                << ": metadata headers ignored: " << ev.meta_problem);
     bool want_old = subscriptions->matches_any(ev.key);
     applied out{&in, {}, std::nullopt};
     status st;
@@ -518,7 +522,9 @@ void stream_state::apply_events(std::vector<inbound>& events) {
 void stream_state::notify(const inbound& in, const std::string& record,
                           const std::optional<std::string>& old_record) {
   if (subscriptions->empty() && !cfg.on_message) return;
-  change c{cfg.name, in.event->key, in.stream_seq, record, old_record.value_or(""), in.msg.data};
+  change c{
+      cfg.name, in.event->key,           in.stream_seq,
+      record,   old_record.value_or(""), protocol::payload_for_subscribers(*in.event, in.msg.data)};
   auto started = op_start::now();
   auto deliver = [this](const subscriber_actor& to, const change& ch,
                         const std::optional<subscription_set::ack_point>& ack) {

@@ -21,8 +21,9 @@ namespace js = protocol::jetstream;
 
 namespace {
 
-// Room for the Nats-Msg-Id header inside the server's max_payload, which counts headers too.
-constexpr int64_t kHeaderAllowance = 128;
+// Room for the headers inside the server's max_payload, which counts them too: the NATS header
+// line and Nats-Msg-Id (about 60 bytes), Eventbase-Changes and Eventbase-Date-Created (about 90).
+constexpr int64_t kHeaderAllowance = 256;
 
 }  // namespace
 
@@ -38,11 +39,14 @@ write_pipeline::write_pipeline(settings config, nats::transport& nats, jetstream
 
 void write_pipeline::put(std::string key, std::string document, put_done done) {
   if (auto invalid = protocol::validate_key(key); !invalid.ok()) return done(invalid);
-  if (auto invalid = protocol::validate_document(document); !invalid.ok())
-    return done(status(errc::invalid_argument, "key '" + key + "': " + invalid.message()));
+  // Published as the JS library would publish the same document.
+  auto canonical = protocol::canonical_document(document);
+  if (!canonical.ok())
+    return done(
+        status(errc::invalid_argument, "key '" + key + "': " + canonical.error().message()));
   write op;
   op.key = std::move(key);
-  op.document = std::move(document);
+  op.document = std::move(*canonical);
   op.put_finished = std::move(done);
   submit(std::move(op));
 }
@@ -83,8 +87,8 @@ void write_pipeline::publish(uint64_t token) {
     if (*current_record) {
       if (auto view = protocol::decode_record(**current_record); view.ok()) previous = view->m;
     }
-    payload = protocol::encode_put_payload(op.key, op.document, now,
-                                           protocol::carry_meta(previous ? &*previous : nullptr));
+    payload = protocol::encode_put_payload(op.key, op.document, now);
+    op.meta_headers = protocol::meta_headers(protocol::carry_meta(previous ? &*previous : nullptr));
     subject = protocol::put_subject(config_.stream, op.key);
   } else {
     payload = protocol::encode_delete_payload(op.key, now);
@@ -114,6 +118,7 @@ void write_pipeline::send(uint64_t token) {
   op.ack_deadline = std::min(op.deadline, now_() + config_.ack_timeout);
   // The same id on every attempt: JetStream keeps one of them (its duplicate window).
   nats::headers hdrs{{"Nats-Msg-Id", config_.writer_id + "." + std::to_string(token)}};
+  hdrs.insert(hdrs.end(), op.meta_headers.begin(), op.meta_headers.end());
   auto st = nats_.publish(op.subject, op.payload, config_.ack_prefix + std::to_string(token), hdrs);
   op.published = true;
   if (!st.ok()) complete(token, st);  // closed for good, or the reconnect buffer is full

@@ -1,6 +1,7 @@
 // Puts and erases of one stream, from request to reply (internal to actors/).
 //
-// A write is published with a Nats-Msg-Id of "<writer_id>.<token>" and a reply subject
+// A write is published with a Nats-Msg-Id of "<writer_id>.<token>" (a put also with the key's
+// metadata as it will be after it, in headers: protocol/event.hpp) and a reply subject
 // "<ack_prefix><token>" for JetStream's acknowledgement. It completes when the replica applies
 // the event with that id (on_applied); if compaction removed the event before this node
 // consumed it (a later write of the same key replaced it), it completes as soon as the replica
@@ -92,8 +93,9 @@ class write_pipeline {
   struct write {
     enum class kind { put, erase } what = kind::put;
     std::string key;
-    std::string document;  // put: JSON text, until published
-    std::string subject;   // the event as published, for retries
+    std::string document;        // put: JSON text as JavaScript writes it, kept until published
+    nats::headers meta_headers;  // put: the metadata it carries (protocol::meta_headers)
+    std::string subject;         // the event as published, for retries
     std::string payload;
     put_done put_finished;
     erase_done erase_finished;

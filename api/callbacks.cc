@@ -7,6 +7,7 @@
 #include "api/stream_impl.hpp"
 #include "eventbase/log.hpp"
 #include "protocol/document.hpp"
+#include "protocol/js_json.hpp"
 #include "protocol/record.hpp"
 #include "protocol/timestamp.hpp"
 
@@ -17,9 +18,14 @@ caf::behavior requester(caf::event_based_actor* self) {
   return {[self](request_task& task) { task.run(self); }};
 }
 
-nlohmann::json parse_event(const std::string& text) {
-  auto event = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return event.is_discarded() ? nlohmann::json(text) : event;
+using ordered = nlohmann::ordered_json;
+
+// An event's JSON text as a tree, its fields in their order on the stream (the JS library's
+// "type", "id", "data", "timestamp"). Events hold a document one level down; a payload that does
+// not parse (the stream actor only hands on events it could decode) is passed as a string.
+ordered parse_event(const std::string& text) {
+  auto event = protocol::parse_json(text, protocol::kMaxDocumentDepth + 1);
+  return event.ok() ? std::move(*event) : ordered(text);
 }
 
 template <class Fn>
@@ -35,9 +41,9 @@ void run_user_code(const char* what, Fn&& fn) {
 
 // The parts of a change a subscription callback gets.
 struct decoded_change {
-  nlohmann::json data;  // null for a DELETE
+  ordered data;  // null for a DELETE
   std::optional<meta> m;
-  nlohmann::json event;  // with "oldData"
+  ordered event;  // with "oldData"
 };
 
 decoded_change decode_change(const change& c) {
@@ -48,8 +54,9 @@ decoded_change decode_change(const change& c) {
   }
   out.event = parse_event(c.event);
   if (out.event.is_object()) {
-    nlohmann::json old_data;
-    if (auto old = decode_record(c.old_record); old.ok() && *old) old_data = (*old)->data;
+    ordered old_data;
+    if (auto old = decode_record(c.old_record); old.ok() && *old)
+      old_data = std::move((*old)->data);
     out.event["oldData"] = std::move(old_data);
   }
   return out;
@@ -75,10 +82,10 @@ subscriber_actor::behavior_type change_callback_actor(subscriber_actor::pointer 
 
 subscriber_actor::behavior_type message_callback_actor(
     subscriber_actor::pointer,
-    std::function<void(const std::string& stream, const nlohmann::json& event)> callback) {
+    std::function<void(const std::string& stream, const ordered& event)> callback) {
   return {
       [callback](change_atom, change& c) {
-        nlohmann::json event = parse_event(c.event);
+        ordered event = parse_event(c.event);
         run_user_code("on_message callback", [&] { callback(c.stream, event); });
         return ok_atom::value;
       },
@@ -99,7 +106,7 @@ subscriber_actor spawn_change_callback(caf::actor_system& sys, change_callback c
 
 subscriber_actor spawn_message_callback(
     caf::actor_system& sys,
-    std::function<void(const std::string& stream, const nlohmann::json& event)> callback) {
+    std::function<void(const std::string& stream, const nlohmann::ordered_json& event)> callback) {
   return sys.spawn<caf::detached>(message_callback_actor, std::move(callback));
 }
 
@@ -138,14 +145,17 @@ nlohmann::ordered_json change_to_json(const change& c) {
   out["key"] = c.key;
   out["data"] = std::move(d.data);
   out["meta"] = d.m ? d.m->to_json() : nlohmann::ordered_json(nullptr);
-  // The event keeps the order of its fields on the stream ("type", "id", "data", ...).
-  auto event = nlohmann::ordered_json::parse(c.event, nullptr, /*allow_exceptions=*/false);
-  if (event.is_object())
-    event["oldData"] = nlohmann::ordered_json(d.event["oldData"]);
-  else
-    event = nlohmann::ordered_json(d.event);
-  out["event"] = std::move(event);
+  out["event"] = std::move(d.event);  // its fields in their order on the stream, then "oldData"
   return out;
+}
+
+std::string stringify(const nlohmann::ordered_json& value) {
+  std::string out;
+  if (protocol::stringify(value, out, protocol::invalid_utf8::replace,
+                          protocol::kMaxDocumentDepth + 2)
+          .ok())
+    return out;
+  return "null";
 }
 
 nlohmann::ordered_json meta::to_json() const {
@@ -163,7 +173,7 @@ nlohmann::ordered_json document::to_json() const {
   return out;
 }
 
-result<nlohmann::json> parse_document(std::string_view text) {
+result<nlohmann::ordered_json> parse_document(std::string_view text) {
   static_assert(kMaxDocumentDepth == protocol::kMaxDocumentDepth);
   return protocol::parse_document(text);
 }

@@ -8,7 +8,7 @@
 #include "actors/stream_actor.hpp"
 #include "api/stream_impl.hpp"
 #include "eventbase/log.hpp"
-#include "protocol/document.hpp"
+#include "protocol/js_json.hpp"
 #include "protocol/names.hpp"
 #include "protocol/timestamp.hpp"
 
@@ -19,15 +19,11 @@ using api::request_sync;
 
 namespace {
 
-result<std::string> to_json_text(const nlohmann::json& data) {
-  if (protocol::document_depth(data) > protocol::kMaxDocumentDepth)
-    return protocol::too_deep_error();  // dump() recurses once per level
-  try {
-    return data.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
-  } catch (const nlohmann::json::exception& e) {
-    return status(errc::invalid_argument,
-                  std::string("document cannot be serialized: ") + e.what());
-  }
+// The document as JavaScript writes it, or why it is no document (too deep, not UTF-8).
+result<std::string> to_json_text(const nlohmann::ordered_json& data) {
+  std::string text;
+  if (auto st = protocol::stringify(data, text); !st.ok()) return st;
+  return text;
 }
 
 result<document> to_document(const entry& e) {
@@ -117,9 +113,8 @@ result<stream> stream::open(stream_config config) {
   auto& sys = p->rt->system();
   if (config.on_message)
     p->on_message = api::spawn_message_callback(
-        sys, [callback = config.on_message](const std::string&, const nlohmann::json& event) {
-          callback(event);
-        });
+        sys, [callback = config.on_message](
+                 const std::string&, const nlohmann::ordered_json& event) { callback(event); });
   actors::stream_config actor_config;
   actor_config.name = config.stream_name;
   actor_config.stats_stream = config.stats_stream_name;
@@ -151,7 +146,7 @@ bool stream::is_open() const {
   return impl_ && !impl_->closed.load();
 }
 
-result<document> stream::put(const std::string& key, const nlohmann::json& data) {
+result<document> stream::put(const std::string& key, const nlohmann::ordered_json& data) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;
   auto text = to_json_text(data);
@@ -162,7 +157,7 @@ result<document> stream::put(const std::string& key, const nlohmann::json& data)
   return to_document(*reply);
 }
 
-void stream::put_async(const std::string& key, const nlohmann::json& data,
+void stream::put_async(const std::string& key, const nlohmann::ordered_json& data,
                        std::function<void(result<document>)> done) {
   if (!impl_) return done(status(errc::closed, "stream handle is empty"));
   if (auto st = impl_->check_open(); !st.ok()) return done(st);

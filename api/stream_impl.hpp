@@ -89,7 +89,7 @@ subscriber_actor spawn_change_callback(caf::actor_system& sys, change_callback c
 /// name (on_message of a stream and of a manager).
 subscriber_actor spawn_message_callback(
     caf::actor_system& sys,
-    std::function<void(const std::string& stream, const nlohmann::json& event)> callback);
+    std::function<void(const std::string& stream, const nlohmann::ordered_json& event)> callback);
 
 }  // namespace eventbase::api
 

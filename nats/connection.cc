@@ -1,7 +1,9 @@
+// The cnats connection: publishing, inboxes, reconnect listeners (see connection.hpp).
 #include "nats/connection.hpp"
 
 #include <atomic>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 
 #include <nats/nats.h>
@@ -148,6 +150,20 @@ void on_async_error(natsConnection*, natsSubscription*, natsStatus err, void*) {
   EB_LOG_WARN("nats", "asynchronous error: " << natsStatus_GetText(err));
 }
 
+// Appends every header of `msg`, with its first value, to `out`.
+void copy_headers(natsMsg* msg, headers& out) {
+  const char** keys = nullptr;
+  int count = 0;
+  if (natsMsgHeader_Keys(msg, &keys, &count) != NATS_OK) return;  // none
+  out.reserve(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    const char* value = nullptr;
+    if (natsMsgHeader_Get(msg, keys[i], &value) == NATS_OK)
+      out.emplace_back(keys[i], value != nullptr ? value : "");
+  }
+  std::free(static_cast<void*>(keys));
+}
+
 // One subscription on "<prefix>.>" whose messages go to a handler.
 class nats_inbox final : public inbox {
  public:
@@ -179,6 +195,7 @@ class nats_inbox final : public inbox {
       m.description = value;
     if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &value) == NATS_OK && value != nullptr)
       m.msg_id = value;
+    copy_headers(msg, m.all_headers);
     natsMsg_Destroy(msg);
     st->handler(std::move(m));
   }

@@ -15,6 +15,10 @@
 
 namespace eventbase::nats {
 
+/// Headers of a message (name, value). A received message lists each name once, with its first
+/// value (NATS allows several).
+using headers = std::vector<std::pair<std::string, std::string>>;
+
 /// A received message, copied out of the client library's buffers.
 struct message {
   std::string subject;
@@ -23,12 +27,10 @@ struct message {
   int status = 0;           // NATS "Status" header (100 heartbeat, 404, 408, 409, 503), 0 if none
   std::string description;  // NATS "Description" header
   std::string msg_id;       // "Nats-Msg-Id" header, the publisher's id of the message
+  headers all_headers;      // every header, those above included
 };
 
 using message_handler = std::function<void(message&&)>;
-
-/// Headers of a published message (name, value).
-using headers = std::vector<std::pair<std::string, std::string>>;
 
 /// A private subject prefix. Every message published to "<prefix>.<anything>" reaches the
 /// handler given to transport::open_inbox, on a NATS thread, in arrival order, until the inbox

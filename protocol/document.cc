@@ -1,11 +1,12 @@
-// Document checks (see document.hpp).
+// Document checks and parsing (see document.hpp).
 #include "protocol/document.hpp"
 
 #include <string>
-#include <utility>
-#include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "protocol/js_json.hpp"
+#include "protocol/json_msgpack.hpp"
 
 namespace eventbase::protocol {
 namespace {
@@ -41,6 +42,10 @@ struct depth_checker {
   }
 };
 
+status not_json() {
+  return status(errc::invalid_argument, "the document is not valid JSON");
+}
+
 }  // namespace
 
 status too_deep_error() {
@@ -52,26 +57,33 @@ status validate_document(std::string_view text) {
   depth_checker checker;
   if (nlohmann::json::sax_parse(text.begin(), text.end(), &checker)) return status::OK();
   if (checker.too_deep) return too_deep_error();
-  return status(errc::invalid_argument, "the document is not valid JSON");
+  return not_json();
 }
 
-result<nlohmann::json> parse_document(std::string_view text) {
-  if (auto st = validate_document(text); !st.ok()) return st;
-  return nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+result<nlohmann::ordered_json> parse_json(std::string_view text, size_t max_depth) {
+  // Text -> msgpack (SAX, no tree) -> tree: the msgpack has the exact count of every container,
+  // so the tree is built without growing any of them (json_msgpack.hpp).
+  std::string packed;
+  msgpack_builder builder(packed, max_depth);
+  if (!nlohmann::json::sax_parse(text.begin(), text.end(), &builder))
+    return builder.too_deep() ? too_deep_error() : not_json();
+  nlohmann::ordered_json out;
+  if (!msgpack_to_json(packed, out, max_depth))
+    return status(errc::internal, "a parsed document did not convert to a tree");
+  return out;
 }
 
-size_t document_depth(const nlohmann::json& value, size_t limit) {
-  size_t deepest = 0;
-  std::vector<std::pair<const nlohmann::json*, size_t>> pending{{&value, 0}};
-  while (!pending.empty()) {
-    auto [node, depth] = pending.back();
-    pending.pop_back();
-    if (!node->is_structured()) continue;
-    deepest = std::max(deepest, depth + 1);
-    if (deepest > limit) return deepest;
-    for (const auto& child : *node) pending.emplace_back(&child, depth + 1);
-  }
-  return deepest;
+result<nlohmann::ordered_json> parse_document(std::string_view text) {
+  return parse_json(text, kMaxDocumentDepth);
+}
+
+result<std::string> canonical_document(std::string_view text) {
+  auto doc = parse_document(text);
+  if (!doc.ok()) return doc.error();
+  std::string out;
+  out.reserve(text.size());
+  if (auto st = stringify(*doc, out); !st.ok()) return st;
+  return out;
 }
 
 }  // namespace eventbase::protocol

@@ -1,5 +1,7 @@
+// The event codec (see event.hpp).
 #include "protocol/event.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -9,6 +11,7 @@
 
 #include "protocol/base64.hpp"
 #include "protocol/document.hpp"
+#include "protocol/js_json.hpp"
 #include "protocol/json_msgpack.hpp"
 #include "protocol/record.hpp"
 #include "protocol/timestamp.hpp"
@@ -28,8 +31,10 @@ std::string key_subject(std::string_view stream, std::string_view key, std::stri
   return subject;
 }
 
-std::string json_string(std::string_view text) {
-  return json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
+// The key as a JSON string. Keys are valid UTF-8 when written here; a foreign key that is not
+// is written as a JavaScript decoder would read it.
+void append_key(std::string_view key, std::string& out) {
+  append_js_string(key, out, invalid_utf8::replace);
 }
 
 status corrupt(std::string reason) {
@@ -47,32 +52,33 @@ std::string delete_subject(std::string_view stream, std::string_view key) {
 }
 
 std::string encode_put_payload(std::string_view key, std::string_view data_json,
-                               int64_t timestamp_ms, const carried_meta& meta) {
+                               int64_t timestamp_ms) {
   std::string out;
-  out.reserve(data_json.size() + key.size() + 120);
+  out.reserve(data_json.size() + key.size() + 64);
   out += R"({"type":"PUT","id":)";
-  out += json_string(key);
+  append_key(key, out);
   out += R"(,"data":)";
   out.append(data_json);
   out += R"(,"timestamp":)";
   out += std::to_string(timestamp_ms);
-  out += R"(,"meta":{"changes":)";
-  out += std::to_string(meta.changes);
-  if (meta.date_created) {
-    out += R"(,"dateCreated":")";
-    out += format_iso8601_ms(*meta.date_created);
-    out += '"';
-  }
-  out += "}}";
+  out += '}';
   return out;
 }
 
 std::string encode_delete_payload(std::string_view key, int64_t timestamp_ms) {
   std::string out = R"({"type":"DELETE","id":)";
-  out += json_string(key);
+  append_key(key, out);
   out += R"(,"timestamp":)";
   out += std::to_string(timestamp_ms);
   out += '}';
+  return out;
+}
+
+header_list meta_headers(const carried_meta& meta) {
+  header_list out;
+  out.emplace_back(kChangesHeader, std::to_string(meta.changes));
+  if (meta.date_created)
+    out.emplace_back(kDateCreatedHeader, format_iso8601_ms(*meta.date_created));
   return out;
 }
 
@@ -212,6 +218,7 @@ class event_reader {
       field_ = field::timestamp;
     } else if (k == "meta") {
       field_ = field::meta;
+      ev.meta_in_body = true;
     } else {
       field_ = field::none;
     }
@@ -300,7 +307,49 @@ class event_reader {
 
 }  // namespace
 
-result<decoded_event> decode_event(std::string_view payload) {
+namespace {
+
+// A header value as an error message quotes it: at most 64 bytes.
+std::string excerpt(const std::string& value) {
+  return value.size() <= 64 ? value : value.substr(0, 64) + "...";
+}
+
+const std::string* find_header(const header_list& headers, std::string_view name) {
+  for (const auto& [key, value] : headers)
+    if (key == name) return &value;
+  return nullptr;
+}
+
+// The metadata headers of an event: nullopt when there are none; `problem` says why present
+// ones were not usable.
+std::optional<carried_meta> read_meta_headers(const header_list& headers, std::string& problem) {
+  const std::string* changes = find_header(headers, kChangesHeader);
+  const std::string* created = find_header(headers, kDateCreatedHeader);
+  if (changes == nullptr && created == nullptr) return std::nullopt;
+  carried_meta out;
+  if (changes == nullptr) {
+    problem = std::string(kDateCreatedHeader) + " without " + kChangesHeader;
+    return std::nullopt;
+  }
+  auto [end, ec] = std::from_chars(changes->data(), changes->data() + changes->size(), out.changes);
+  if (ec != std::errc() || end != changes->data() + changes->size() || out.changes == 0) {
+    problem = std::string(kChangesHeader) + " '" + excerpt(*changes) + "' is not a positive number";
+    return std::nullopt;
+  }
+  if (created != nullptr) {
+    out.date_created = parse_iso8601_ms(*created);
+    if (!out.date_created) {
+      problem = std::string(kDateCreatedHeader) + " '" + excerpt(*created) +
+                "' is not an ISO-8601 UTC time with milliseconds";
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+result<decoded_event> decode_event(std::string_view payload, const header_list& headers) {
   event_reader reader;
   bool parsed = json::sax_parse(payload.begin(), payload.end(), &reader);
   if (!parsed || !reader.problem.empty())
@@ -308,12 +357,22 @@ result<decoded_event> decode_event(std::string_view payload) {
   if (!reader.saw_type) return corrupt("event has no \"type\" string");
   if (!reader.saw_id) return corrupt("event has no non-empty \"id\" string");
   decoded_event ev = std::move(reader.ev);
+  if (auto carried = read_meta_headers(headers, ev.meta_problem)) ev.meta = *carried;
   if (ev.type == event_type::put) {
     if (!reader.saw_data) ev.data_msgpack.assign(1, static_cast<char>(0xc0));  // null
   } else {
     ev.data_msgpack.clear();
   }
   return ev;
+}
+
+std::string payload_for_subscribers(const decoded_event& ev, std::string_view payload) {
+  if (!ev.meta_in_body) return std::string(payload);
+  if (ev.type == event_type::erase) return encode_delete_payload(ev.key, ev.timestamp_ms);
+  auto doc = decode_document(ev.data_msgpack);
+  std::string data;
+  if (!doc.ok() || !stringify(*doc, data, invalid_utf8::replace).ok()) return std::string(payload);
+  return encode_put_payload(ev.key, data, ev.timestamp_ms);
 }
 
 }  // namespace eventbase::protocol

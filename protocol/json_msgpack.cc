@@ -1,7 +1,10 @@
+// JSON text <-> msgpack on the hot paths (see json_msgpack.hpp).
 #include "protocol/json_msgpack.hpp"
 
 #include <algorithm>
 #include <cstring>
+#include <string_view>
+#include <unordered_map>
 
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
@@ -122,24 +125,30 @@ bool msgpack_builder::end_array() {
 
 namespace {
 
-// Builds a JSON tree from msgpack-c's parse events. `open_` holds the containers being filled;
-// pointers stay valid because a container's elements are not touched while a nested one is open.
+// Builds an ordered JSON tree from msgpack-c's parse events. `open_` holds the containers being
+// filled; pointers stay valid because a container's elements are not touched while a nested one
+// is open, and because no container ever reallocates: each reserves its whole count up front.
+// The counts come from the input, so they are trusted only as far as the input could hold them:
+// every element and every map key and value has a byte of its own, so the counts of all
+// containers add up to at most the input's size, and a container that claims more is refused.
+// (An ordered_map that grew would also copy every member's subtree, since its keys are const.)
 class json_builder : public msgpack::null_visitor {
  public:
-  // `input_size` bounds the elements any array can have (each takes at least a byte).
-  json_builder(nlohmann::json& root, size_t input_size, size_t max_depth)
-      : root_(root), input_size_(input_size), max_depth_(max_depth) {}
+  using ordered = nlohmann::ordered_json;
+
+  json_builder(ordered& root, size_t input_size, size_t max_depth)
+      : root_(root), budget_(input_size), max_depth_(max_depth) {}
 
   bool visit_nil() { return place(nullptr) != nullptr; }
   bool visit_boolean(bool v) { return place(v) != nullptr; }
   bool visit_positive_integer(uint64_t v) {
-    return !in_key_ && place(static_cast<nlohmann::json::number_unsigned_t>(v)) != nullptr;
+    return place(static_cast<ordered::number_unsigned_t>(v)) != nullptr;
   }
   bool visit_negative_integer(int64_t v) {
-    return !in_key_ && place(static_cast<nlohmann::json::number_integer_t>(v)) != nullptr;
+    return place(static_cast<ordered::number_integer_t>(v)) != nullptr;
   }
-  bool visit_float32(float v) { return !in_key_ && place(static_cast<double>(v)) != nullptr; }
-  bool visit_float64(double v) { return !in_key_ && place(v) != nullptr; }
+  bool visit_float32(float v) { return place(static_cast<double>(v)) != nullptr; }
+  bool visit_float64(double v) { return place(v) != nullptr; }
   bool visit_str(const char* v, uint32_t size) {
     if (in_key_) {
       key_.assign(v, size);
@@ -150,11 +159,11 @@ class json_builder : public msgpack::null_visitor {
   bool visit_bin(const char*, uint32_t) { return false; }  // not JSON
   bool visit_ext(const char*, uint32_t) { return false; }
   bool start_array(uint32_t size) {
-    if (open_.size() >= max_depth_) return false;
-    auto* slot = place(nlohmann::json::array());
+    if (open_.size() >= max_depth_ || size > budget_) return false;
+    budget_ -= size;
+    auto* slot = place(ordered::array());
     if (slot == nullptr) return false;
-    // The count comes from the input: trust it only as far as the input could hold it.
-    slot->get_ref<nlohmann::json::array_t&>().reserve(std::min<size_t>(size, input_size_));
+    slot->get_ref<ordered::array_t&>().reserve(size);
     open_.push_back(slot);
     return true;
   }
@@ -162,10 +171,12 @@ class json_builder : public msgpack::null_visitor {
     open_.pop_back();
     return true;
   }
-  bool start_map(uint32_t) {
-    if (open_.size() >= max_depth_) return false;
-    auto* slot = place(nlohmann::json::object());
+  bool start_map(uint32_t size) {
+    if (open_.size() >= max_depth_ || size > budget_ / 2) return false;
+    budget_ -= 2 * static_cast<size_t>(size);
+    auto* slot = place(ordered::object());
     if (slot == nullptr) return false;
+    slot->get_ref<ordered::object_t&>().reserve(size);
     open_.push_back(slot);
     return true;
   }
@@ -178,6 +189,7 @@ class json_builder : public msgpack::null_visitor {
     return true;
   }
   bool end_map() {
+    merge_repeated_keys(open_.back()->get_ref<ordered::object_t&>());
     open_.pop_back();
     return true;
   }
@@ -185,33 +197,68 @@ class json_builder : public msgpack::null_visitor {
   void insufficient_bytes(size_t, size_t) {}
 
  private:
-  nlohmann::json* place(nlohmann::json value) {
+  ordered* place(ordered value) {
     if (in_key_) return nullptr;  // map keys must be strings
     if (open_.empty()) {
       root_ = std::move(value);
       return &root_;
     }
-    nlohmann::json* top = open_.back();
+    ordered* top = open_.back();
     if (top->is_array()) {
-      top->get_ref<nlohmann::json::array_t&>().push_back(std::move(value));
-      return &top->get_ref<nlohmann::json::array_t&>().back();
+      auto& elements = top->get_ref<ordered::array_t&>();
+      elements.push_back(std::move(value));
+      return &elements.back();
     }
-    auto& slot = (*top)[key_];
-    slot = std::move(value);
-    return &slot;
+    // Repeated keys are merged when the map ends (merge_repeated_keys).
+    auto& members = top->get_ref<ordered::object_t&>();
+    members.emplace_back(std::move(key_), std::move(value));
+    return &members.back().second;
   }
 
-  nlohmann::json& root_;
-  size_t input_size_;
+  // A key given twice keeps its first position and takes its last value, as JavaScript's
+  // JSON.parse does. Linear for small maps, n log n for large ones; no cost when no key repeats
+  // beyond finding that out.
+  static void merge_repeated_keys(ordered::object_t& members) {
+    constexpr size_t kCompareAll = 16;
+    bool repeated = false;
+    // (ordered_map's operator[] takes keys: index through data().)
+    const auto* member = members.data();
+    if (members.size() <= kCompareAll) {
+      for (size_t i = 1; i < members.size() && !repeated; ++i)
+        for (size_t j = 0; j < i && !repeated; ++j) repeated = member[i].first == member[j].first;
+    } else {
+      std::vector<std::string_view> keys;
+      keys.reserve(members.size());
+      for (auto& m : members) keys.emplace_back(m.first);
+      std::sort(keys.begin(), keys.end());
+      repeated = std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+    }
+    if (!repeated) return;
+    ordered::object_t merged;
+    merged.reserve(members.size());
+    std::unordered_map<std::string_view, size_t> position;  // views of `members`' keys
+    for (auto& [key, value] : members) {
+      auto [at, fresh] = position.emplace(key, merged.size());
+      if (fresh)
+        merged.emplace_back(key, std::move(value));
+      else
+        merged.data()[at->second].second = std::move(value);
+    }
+    position.clear();
+    members = std::move(merged);
+  }
+
+  ordered& root_;
+  size_t budget_;  // elements (map keys and values) all containers may still claim
   size_t max_depth_;
-  std::vector<nlohmann::json*> open_;
+  std::vector<ordered*> open_;
   std::string key_;
   bool in_key_ = false;
 };
 
 }  // namespace
 
-bool msgpack_to_json(std::string_view bytes, nlohmann::json& out, size_t max_depth) {
+bool msgpack_to_json(std::string_view bytes, nlohmann::ordered_json& out, size_t max_depth) {
   json_builder builder(out, bytes.size(), max_depth);
   size_t offset = 0;
   if (!msgpack::parse(bytes.data(), bytes.size(), offset, builder)) return false;

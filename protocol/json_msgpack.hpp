@@ -1,7 +1,9 @@
 // Fast conversions between JSON and msgpack for the hot paths. JSON -> msgpack: SAX events from
 // nlohmann's parser written straight into msgpack bytes, with no JSON tree in between. Decoding an
 // event on the hot path this way is several times cheaper than parsing it into nlohmann::json and
-// converting that.
+// converting that. msgpack -> JSON: an order-keeping tree (nlohmann::ordered_json), the one way
+// Eventbase builds document trees from bytes (protocol/document.hpp parses text through it).
+// Both keep the members of objects in the order they come in.
 //
 // Maps and arrays are written with 32-bit length headers (patched when they end), a valid
 // encoding that every msgpack reader accepts; scalars use their shortest form.
@@ -18,9 +20,13 @@
 namespace eventbase::protocol {
 
 /// Decodes one msgpack value into JSON with msgpack-c's parser, which hands strings over whole
-/// (nlohmann's from_msgpack reads them byte by byte). False when `bytes` is not exactly one
-/// valid value of the kinds JSON has, or nests deeper than `max_depth` levels.
-bool msgpack_to_json(std::string_view bytes, nlohmann::json& out, size_t max_depth);
+/// (nlohmann's from_msgpack reads them byte by byte). Maps keep the order of their keys; a key
+/// that appears twice in one map keeps its first position and takes its last value, as
+/// JavaScript's JSON.parse does. Linear in the input (n log n for maps with many keys), with
+/// memory bounded by the input's size, whatever the counts in the input claim. False when
+/// `bytes` is not exactly one valid value of the kinds JSON has (map keys must be strings), or
+/// nests deeper than `max_depth` levels.
+bool msgpack_to_json(std::string_view bytes, nlohmann::ordered_json& out, size_t max_depth);
 
 /// Writes JSON parse events as msgpack. Refuses (returns false from start_object/start_array)
 /// to nest containers deeper than `max_depth`.
@@ -40,6 +46,16 @@ class msgpack_builder {
   bool end_object();
   bool start_array(std::size_t size);
   bool end_array();
+  // The rest of the SAX interface, so that a builder can be handed to sax_parse directly: JSON
+  // text has no binary values, and a parse error ends the parse.
+  template <class Binary>
+  bool binary(Binary&) {
+    return false;
+  }
+  template <class Exception>
+  bool parse_error(std::size_t, const std::string&, const Exception&) {
+    return false;
+  }
 
   /// True once a complete value was written.
   bool complete() const { return started_ && open_.empty(); }

@@ -10,88 +10,14 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "protocol/utf8.hpp"
+
 namespace eventbase::protocol {
 
 namespace {
 
 /// Longest excerpt of a pattern or key quoted in an error message, in bytes.
 constexpr size_t kMaxQuotedBytes = 200;
-
-/// The UTF-8 sequence starting at s[i]: a well-formed character (RFC 3629: no overlong forms,
-/// no surrogates, at most U+10FFFF), or the maximal subpart of one that a decoder replaces by a
-/// single U+FFFD (the WHATWG / Unicode "maximal subpart" practice that JavaScript follows).
-struct utf8_unit {
-  size_t length;  // >= 1
-  bool valid;
-};
-
-utf8_unit utf8_next(std::string_view s, size_t i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) return {1, true};
-  size_t trail = 0;                    // continuation bytes needed
-  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the first continuation byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    trail = 1;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    trail = 2;
-    if (c == 0xE0) lo = 0xA0;  // no overlong forms
-    if (c == 0xED) hi = 0x9F;  // no surrogates
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    trail = 3;
-    if (c == 0xF0) lo = 0x90;  // no overlong forms
-    if (c == 0xF4) hi = 0x8F;  // nothing beyond U+10FFFF
-  } else {
-    return {1, false};  // a continuation byte, or a lead byte that never starts a character
-  }
-  size_t k = 1;
-  for (; k <= trail && i + k < s.size(); ++k) {
-    auto b = static_cast<unsigned char>(s[i + k]);
-    if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) break;
-  }
-  return {k, k == trail + 1};
-}
-
-/// Length of the well-formed UTF-8 character at s[i], or 0 when there is none.
-size_t utf8_length(std::string_view s, size_t i) {
-  utf8_unit u = utf8_next(s, i);
-  return u.valid ? u.length : 0;
-}
-
-/// Index of the first byte of `s` that does not start a well-formed character, or s.size().
-/// Fast on ASCII, which keys mostly are: eight bytes at a time.
-size_t first_invalid_utf8(std::string_view s) {
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    uint64_t word;
-    while (i + 8 <= n) {
-      std::memcpy(&word, s.data() + i, 8);
-      if ((word & 0x8080808080808080ull) != 0) break;
-      i += 8;
-    }
-    while (i < n && static_cast<unsigned char>(s[i]) < 0x80) ++i;
-    if (i == n) break;
-    utf8_unit u = utf8_next(s, i);
-    if (!u.valid) return i;
-    i += u.length;
-  }
-  return n;
-}
-
-/// `key` with each maximal invalid subpart from index `bad` on replaced by U+FFFD, in `out`.
-std::string_view replace_invalid_utf8(std::string_view key, size_t bad, std::string& out) {
-  out.assign(key.data(), bad);
-  for (size_t i = bad; i < key.size();) {
-    utf8_unit u = utf8_next(key, i);
-    if (u.valid) {
-      out.append(key.data() + i, u.length);
-    } else {
-      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
-    }
-    i += u.length;
-  }
-  return out;
-}
 
 /// `text` for an error message: at most kMaxQuotedBytes bytes (then "..."), whole characters,
 /// control characters and bytes that are not UTF-8 written as \xHH, so messages stay valid UTF-8.

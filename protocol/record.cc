@@ -1,3 +1,4 @@
+// Records: encoding and decoding (see record.hpp).
 #include "protocol/record.hpp"
 
 #include <limits>
@@ -99,16 +100,16 @@ result<record_view> decode_record(std::string_view bytes) {
   return view;
 }
 
-result<nlohmann::json> decode_document(std::string_view data_msgpack) {
-  nlohmann::json doc;
+result<nlohmann::ordered_json> decode_document(std::string_view data_msgpack) {
+  nlohmann::ordered_json doc;
   if (!msgpack_to_json(data_msgpack, doc, kMaxDocumentDepth))
     return status(errc::corrupt, "stored document is not valid msgpack (or nests deeper than " +
                                      std::to_string(kMaxDocumentDepth) + " levels)");
   return doc;
 }
 
-void append_msgpack(const nlohmann::json& value, std::string& out) {
-  nlohmann::json::to_msgpack(value, nlohmann::detail::output_adapter<char>(out));
+void append_msgpack(const nlohmann::ordered_json& value, std::string& out) {
+  nlohmann::ordered_json::to_msgpack(value, nlohmann::detail::output_adapter<char>(out));
 }
 
 nlohmann::json meta_to_json(const meta& m) {

@@ -6,9 +6,9 @@
 //
 // The header is an array of five integers written and read with msgpack-c (one parse); `data`
 // is the document as one msgpack value (written by nlohmann::json or json_msgpack.hpp, read by
-// json_msgpack.hpp; both keep JSON exactly). `sequence` is the stream sequence of the event
-// that produced the record. Readers reject any other format number, so the layout can evolve
-// behind a new one.
+// json_msgpack.hpp; both keep JSON exactly, and the members of maps in the order written).
+// `sequence` is the stream sequence of the event that produced the record. Readers reject any other
+// format number, so the layout can evolve behind a new one.
 #pragma once
 
 #include <cstdint>
@@ -46,11 +46,12 @@ struct record_view {
 /// corrupt when `bytes` is not a record of a known format.
 result<record_view> decode_record(std::string_view bytes);
 
-/// The document of a record as JSON; corrupt when the msgpack is malformed.
-result<nlohmann::json> decode_document(std::string_view data_msgpack);
+/// The document of a record as JSON, its objects' members in stored order (msgpack_to_json);
+/// corrupt when the msgpack is malformed.
+result<nlohmann::ordered_json> decode_document(std::string_view data_msgpack);
 
-/// Appends `value` in msgpack to `out`.
-void append_msgpack(const nlohmann::json& value, std::string& out);
+/// Appends `value` in msgpack to `out`, members in their order.
+void append_msgpack(const nlohmann::ordered_json& value, std::string& out);
 
 /// {"dateCreated":"...Z","dateModified":"...Z","changes":N}
 nlohmann::json meta_to_json(const meta& m);

@@ -38,7 +38,7 @@
 
 namespace eb = eventbase;
 using clock_type = std::chrono::steady_clock;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // documents keep their key order
 
 namespace {
 
@@ -51,6 +51,8 @@ a table of both with their ratio.
   --keys=N          events replayed into a fresh replica, and keys scanned (1000000)
   --ops=N           puts for the latency and throughput figures (5000)
   --doc-bytes=N     size of each document's payload string (100)
+  --doc-fields=N    members of each document (1), in an order that is not sorted, the payload
+                    string shared among them
   --inflight=N      concurrent puts for the throughput figure (64)
   --quick           small sizes, a smoke test (used by the tests)
   --work-dir=PATH   where data goes (default: a temporary directory, removed at the end)
@@ -63,6 +65,7 @@ struct options {
   size_t keys = 1000000;
   size_t ops = 5000;
   size_t doc_bytes = 100;
+  size_t doc_fields = 1;
   size_t inflight = 64;
   size_t small_keys = 10000;
   bool quick = false;
@@ -109,8 +112,14 @@ void must(const eb::status& st, const std::string& what) {
   if (!st.ok()) die(what + ": " + st.to_string());
 }
 
-std::string document_text(size_t bytes) {
-  return json{{"v", std::string(bytes, 'x')}}.dump();
+// {"v":"xxx..."} for one field; for more, {"f<n-1>":"xx..",...,"f0":"xx.."} (descending, so
+// that keeping the written order matters), `bytes` characters shared among them.
+std::string document_text(size_t bytes, size_t fields) {
+  if (fields <= 1) return json{{"v", std::string(bytes, 'x')}}.dump();
+  json doc = json::object();
+  for (size_t i = fields; i-- > 0;)
+    doc["f" + std::to_string(i)] = std::string(std::max<size_t>(1, bytes / fields), 'x');
+  return doc.dump();
 }
 
 // "user:0000042" for every tenth key, "item:0000042" otherwise.
@@ -181,10 +190,10 @@ eb::stream_config config_for(const std::string& stream, const std::string& nats,
 }
 
 // Writes `n` events of the Eventbase format to `stream` with raw asynchronous publishes.
-void populate(eb::bench::raw_jetstream& raw, const std::string& stream, size_t n,
-              size_t doc_bytes) {
+void populate(eb::bench::raw_jetstream& raw, const std::string& stream, size_t n, size_t doc_bytes,
+              size_t doc_fields) {
   must(raw.create_stream(stream), "create " + stream);
-  std::string doc = document_text(doc_bytes);
+  std::string doc = document_text(doc_bytes, doc_fields);
   std::vector<std::string> subjects;
   std::vector<std::string> payloads;
   const size_t chunk = 100000;  // bounded memory for any n
@@ -194,10 +203,12 @@ void populate(eb::bench::raw_jetstream& raw, const std::string& stream, size_t n
     for (size_t i = start; i < std::min(n, start + chunk); ++i) {
       auto key = key_of(i);
       subjects.push_back(eb::protocol::put_subject(stream, key));
-      payloads.push_back(
-          eb::protocol::encode_put_payload(key, doc, 0, eb::protocol::carry_meta(nullptr)));
+      payloads.push_back(eb::protocol::encode_put_payload(key, doc, 0));
     }
-    must(raw.publish_async(subjects, payloads, 4096), "populate " + stream);
+    // With the metadata headers an Eventbase writer adds, which the replay reads.
+    must(raw.publish_async(subjects, payloads, 4096,
+                           eb::protocol::meta_headers(eb::protocol::carry_meta(nullptr))),
+         "populate " + stream);
   }
 }
 
@@ -257,7 +268,7 @@ struct bench_run {
   std::string stream(const std::string& name) const { return "bench_" + name + "_" + tag; }
 
   void puts() {
-    std::string doc_text = document_text(opts.doc_bytes);
+    std::string doc_text = document_text(opts.doc_bytes, opts.doc_fields);
     json doc = json::parse(doc_text);
     size_t n = opts.ops;
     // Latency, one at a time.
@@ -266,8 +277,7 @@ struct bench_run {
     std::vector<std::string> subjects;
     for (size_t i = 0; i < n; ++i)
       subjects.push_back(eb::protocol::put_subject(raw_stream, key_of(i)));
-    std::string payload =
-        eb::protocol::encode_put_payload(key_of(0), doc_text, 0, eb::protocol::carry_meta(nullptr));
+    std::string payload = eb::protocol::encode_put_payload(key_of(0), doc_text, 0);
     auto raw_latency = must(raw->publish_sync(subjects, payload), "raw sync publish");
     auto db = must(eb::stream::open(config_for(stream("put"), nats, path("put"))), "open");
     std::vector<double> latency;
@@ -429,7 +439,7 @@ struct bench_run {
                                   cv.notify_all();
                                 }),
                     "subscribe");
-    json doc = json::parse(document_text(opts.doc_bytes));
+    json doc = json::parse(document_text(opts.doc_bytes, opts.doc_fields));
     std::vector<double> latency;
     size_t n = std::min<size_t>(opts.ops, 2000);
     for (size_t i = 0; i < n; ++i) {
@@ -527,14 +537,14 @@ struct bench_run {
 
   void small_keys() {
     auto name = stream("keys10k");
-    populate(*raw, name, opts.small_keys, opts.doc_bytes);
+    populate(*raw, name, opts.small_keys, opts.doc_bytes, opts.doc_fields);
     keys_figures(name, path("keys10k"), opts.small_keys, std::to_string(opts.small_keys));
   }
 
   void replay() {
     auto name = stream("replay");
     auto t = clock_type::now();
-    populate(*raw, name, opts.keys, opts.doc_bytes);
+    populate(*raw, name, opts.keys, opts.doc_bytes, opts.doc_fields);
     std::cerr << "  (populated " << opts.keys << " events in " << seconds_since(t) << " s)"
               << std::endl;
     double raw_seconds = must(raw->consume(name, opts.keys), "raw consumer");
@@ -602,6 +612,7 @@ int main(int argc, char** argv) {
       opts.work_dir = arg.substr(11);
     } else if (!parse_size(arg, "keys", opts.keys) && !parse_size(arg, "ops", opts.ops) &&
                !parse_size(arg, "doc-bytes", opts.doc_bytes) &&
+               !parse_size(arg, "doc-fields", opts.doc_fields) &&
                !parse_size(arg, "inflight", opts.inflight)) {
       std::cerr << "eventbase-bench: unknown option " << arg << "\n" << kHelp;
       return 2;
@@ -631,8 +642,8 @@ int main(int argc, char** argv) {
   }
   run.raw = must(eb::bench::raw_jetstream::connect(run.nats), "connect");
   std::cerr << "eventbase-bench: keys=" << opts.keys << " ops=" << opts.ops
-            << " doc-bytes=" << opts.doc_bytes << " inflight=" << opts.inflight
-            << " nats=" << run.nats << std::endl;
+            << " doc-bytes=" << opts.doc_bytes << " doc-fields=" << opts.doc_fields
+            << " inflight=" << opts.inflight << " nats=" << run.nats << std::endl;
   auto started = clock_type::now();
   auto wanted = [&](const char* group) {
     return opts.only.empty() || opts.only.find(std::string(",") + group + ",") != std::string::npos;

@@ -89,9 +89,9 @@ result<std::vector<double>> raw_jetstream::publish_sync(const std::vector<std::s
   return latencies;
 }
 
-result<double> raw_jetstream::publish_async(const std::vector<std::string>& subjects,
-                                            const std::vector<std::string>& payloads,
-                                            size_t window) {
+result<double> raw_jetstream::publish_async(
+    const std::vector<std::string>& subjects, const std::vector<std::string>& payloads,
+    size_t window, const std::vector<std::pair<std::string, std::string>>& headers) {
   // A context of its own: the window is a property of the context.
   jsOptions opts;
   jsOptions_Init(&opts);
@@ -108,8 +108,18 @@ result<double> raw_jetstream::publish_async(const std::vector<std::string>& subj
   auto start = clock_type::now();
   for (size_t i = 0; i < subjects.size() && s == NATS_OK; ++i) {
     const std::string& payload = payloads[i % payloads.size()];
-    s = js_PublishAsync(js, subjects[i].c_str(), payload.data(), static_cast<int>(payload.size()),
-                        nullptr);
+    if (headers.empty()) {
+      s = js_PublishAsync(js, subjects[i].c_str(), payload.data(), static_cast<int>(payload.size()),
+                          nullptr);
+      continue;
+    }
+    natsMsg* msg = nullptr;
+    s = natsMsg_Create(&msg, subjects[i].c_str(), nullptr, payload.data(),
+                       static_cast<int>(payload.size()));
+    for (auto it = headers.begin(); s == NATS_OK && it != headers.end(); ++it)
+      s = natsMsgHeader_Set(msg, it->first.c_str(), it->second.c_str());
+    if (s == NATS_OK) s = js_PublishMsgAsync(js, &msg, nullptr);  // takes the message
+    natsMsg_Destroy(msg);                                         // null once taken
   }
   if (s == NATS_OK) {
     jsPubOptions wait;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "eventbase/status.hpp"
@@ -27,10 +28,11 @@ class raw_jetstream {
   result<std::vector<double>> publish_sync(const std::vector<std::string>& subjects,
                                            const std::string& payload);
 
-  /// js_PublishAsync of every message with at most `window` unacknowledged; the seconds taken
-  /// until all are acknowledged.
-  result<double> publish_async(const std::vector<std::string>& subjects,
-                               const std::vector<std::string>& payloads, size_t window);
+  /// js_PublishAsync of every message (with `headers`, if any) with at most `window`
+  /// unacknowledged; the seconds taken until all are acknowledged.
+  result<double> publish_async(
+      const std::vector<std::string>& subjects, const std::vector<std::string>& payloads,
+      size_t window, const std::vector<std::pair<std::string, std::string>>& headers = {});
 
   /// Reads `count` messages of `stream` from its start with a pull consumer (batches of 1024,
   /// no acknowledgements); the seconds taken.

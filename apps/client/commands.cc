@@ -33,9 +33,9 @@ namespace {
 
 using nlohmann::json;
 
-template <class Json>
-void print(const Json& value) {
-  std::cout << value.dump() << '\n' << std::flush;
+// One line of output, written as JavaScript's JSON.stringify writes it.
+void print(const nlohmann::ordered_json& value) {
+  std::cout << stringify(value) << '\n' << std::flush;
 }
 
 int report(const status& st, int code = failed) {
@@ -93,11 +93,11 @@ int put(session& s, const std::vector<std::string>& args, const flags&) {
     in << std::cin.rdbuf();
     text = in.str();
   }
-  auto doc = parse_document(text);
-  if (!doc.ok()) return report(doc.error());
+  // Checked here for a clear error before connecting; the server stores it as written.
+  if (auto doc = parse_document(text); !doc.ok()) return report(doc.error());
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());
-  auto reply = s.ask<entry>(*stream, put_atom::value, args[1], doc->dump());
+  auto reply = s.ask<entry>(*stream, put_atom::value, args[1], text);
   if (!reply.ok()) return report(reply.error());
   auto out = entry_to_json(*reply);
   if (!out.ok()) return report(out.error());

@@ -9,9 +9,10 @@
 //   manager_actor     opens stream actors by name and closes idle ones
 //
 // Documents travel as JSON text in requests and as records in replies: a record is the
-// msgpack-encoded document plus its metadata (protocol/record.hpp); `eventbase::decode_record`
-// turns one into JSON. Every error reply is a caf::error of category "eventbase" whose code is an
-// eventbase::errc and whose context holds the message; `eventbase::to_status` converts it.
+// msgpack-encoded document plus its metadata (protocol/record.hpp), its objects' members in the
+// order they were written; `eventbase::decode_record` turns one into JSON that keeps that order.
+// Every error reply is a caf::error of category "eventbase" whose code is an eventbase::errc and
+// whose context holds the message; `eventbase::to_status` converts it.
 #pragma once
 
 #include <cstdint>
@@ -73,7 +74,11 @@ struct change {
   uint64_t sequence = 0;
   std::string record;      // the key's record after the event; empty for a DELETE
   std::string old_record;  // the record the event replaced; empty if the key was absent
-  std::string event;       // the event's JSON payload exactly as it is on the stream
+  // The event's JSON payload exactly as it is on the stream: {"type","id","data","timestamp"}
+  // as the JS library writes it ("data" absent for a DELETE). An event that an earlier version
+  // of Eventbase wrote with a "meta" member comes without it, so that the fields are the same
+  // whoever wrote the change.
+  std::string event;
 };
 
 template <class Inspector>

@@ -15,6 +15,10 @@
 // Every call returns a status or a result<T> (eventbase/status.hpp); nothing throws unless you
 // call result<T>::value() on an error. Handles are cheap to copy and share one instance.
 //
+// Documents are nlohmann::ordered_json: a document comes back exactly as it was written, its
+// objects' members in their order (README "Key order"). A plain nlohmann::json converts
+// implicitly, but it has sorted its keys already.
+//
 // Threads: synchronous calls block the calling thread only. Callbacks (subscriptions,
 // on_message, *_async completions) run on Eventbase's threads; a subscription's callback runs on
 // a thread of its own, so it may call the synchronous API, but an *_async completion must not
@@ -80,7 +84,7 @@ struct meta {
 
 /// A document with its metadata, what put and get return.
 struct document {
-  nlohmann::json data;
+  nlohmann::ordered_json data;  // as written, members in their order
   eventbase::meta meta;
 
   /// {"data": ..., "meta": {"dateCreated": ..., "dateModified": ..., "changes": N}}, in this order
@@ -90,29 +94,42 @@ struct document {
 struct change;  // eventbase/actors.hpp
 
 /// A change message as JSON, in this order: {"key", "data", "meta", "event"}, with data and meta
-/// null for a DELETE and "oldData" added to the event (as subscription callbacks get it).
+/// null for a DELETE and "oldData" added to the event (as subscription callbacks get it): the
+/// line `eventbase watch` prints (README "Watching changes").
 nlohmann::ordered_json change_to_json(const change& c);
+
+/// JSON text as JavaScript's JSON.stringify writes the same value: no white space, members in
+/// their order, numbers in JavaScript's shortest form (1e-7, 1e+21, 0.000001; integers with all
+/// their digits), only quotes, backslashes and control characters escaped. Strings that are not
+/// valid UTF-8 get U+FFFD for each invalid sequence. A value nested deeper than
+/// kMaxDocumentDepth + 2 levels (a change line holds documents two levels down), or holding a
+/// binary value, which no document has, gives "null".
+std::string stringify(const nlohmann::ordered_json& value);
 
 /// The deepest nesting of arrays and objects a document may have (README "Limits").
 inline constexpr size_t kMaxDocumentDepth = 512;
 
-/// Parses JSON text as a document, without recursion: invalid_argument when it is not JSON or
-/// nests deeper than kMaxDocumentDepth (a tree that deep could not be serialised safely).
-result<nlohmann::json> parse_document(std::string_view text);
+/// Parses JSON text as a document, without recursion, keeping its key order (a key written twice
+/// in one object keeps its first position and its last value, as JSON.parse does):
+/// invalid_argument when it is not JSON or nests deeper than kMaxDocumentDepth (a tree that deep
+/// could not be serialised safely).
+result<nlohmann::ordered_json> parse_document(std::string_view text);
 
 /// Decodes a stored record (eventbase::entry::record, eventbase::change::record) into a
 /// document; nullopt for an empty record (an absent key).
 result<std::optional<document>> decode_record(const std::string& record);
 
 /// Called for each change of a subscribed key, in stream order: `data` is null and `meta`
-/// empty for a DELETE. `event` is the event as on the stream ({"type","id","data","timestamp"})
-/// plus "oldData", the document before the change (null if none), as in the JS library.
+/// empty for a DELETE. `event` is the event as on the stream, whoever wrote it:
+/// {"type","id","data","timestamp"} ("data" absent for a DELETE), plus "oldData", the document
+/// before the change (null if none), as in the JS library (README "Watching changes").
 using change_callback =
-    std::function<void(const std::string& key, const nlohmann::json& data,
-                       const std::optional<meta>& meta, const nlohmann::json& event)>;
+    std::function<void(const std::string& key, const nlohmann::ordered_json& data,
+                       const std::optional<meta>& meta, const nlohmann::ordered_json& event)>;
 
-/// Called with every event this instance applies, as on the stream.
-using message_callback = std::function<void(const nlohmann::json& event)>;
+/// Called with every event this instance applies, as on the stream ({"type","id","data",
+/// "timestamp"}, without "oldData").
+using message_callback = std::function<void(const nlohmann::ordered_json& event)>;
 
 /// One stream (the JS library's createEventbase config).
 struct stream_config {
@@ -172,8 +189,10 @@ class stream {
   static result<stream> open(stream_config config);
 
   /// Stores `data` under `key`; returns once this instance can read it back.
-  result<document> put(const std::string& key, const nlohmann::json& data);
-  void put_async(const std::string& key, const nlohmann::json& data,
+  /// invalid_argument when `data` nests deeper than kMaxDocumentDepth or holds a string that
+  /// is not valid UTF-8.
+  result<document> put(const std::string& key, const nlohmann::ordered_json& data);
+  void put_async(const std::string& key, const nlohmann::ordered_json& data,
                  std::function<void(result<document>)> done);
 
   /// The document, or nullopt when the key is absent.
@@ -233,7 +252,7 @@ struct manager_config {
   /// How often each stream checks whether it is idle (cleanupIntervalMs). Default: 1 minute.
   std::chrono::milliseconds cleanup_interval{std::chrono::minutes(1)};
   /// Called with every event of every stream, with the stream's name. Default: none.
-  std::function<void(const std::string& stream, const nlohmann::json& event)> on_message;
+  std::function<void(const std::string& stream, const nlohmann::ordered_json& event)> on_message;
   /// Default: none, no stats.
   stats_stream_naming stats_stream_name;
   /// The manager's notices ("stream:opened", "stream:closed" in the JS library). Default: none.

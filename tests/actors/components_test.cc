@@ -25,7 +25,7 @@
 using namespace eventbase;
 using namespace eventbase::actors;
 using eventbase::test::scripted_transport;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // documents keep their key order
 
 namespace {
 
@@ -350,7 +350,7 @@ struct pipeline_rig {
 
   // Applies `p` (a published write) to the replica at `seq`, as the stream actor would.
   std::string apply(const published& p, uint64_t seq) {
-    auto ev = protocol::decode_event(p.payload).value();
+    auto ev = protocol::decode_event(p.payload, p.headers).value();
     storage::apply_batch batch(*store);
     std::string record;
     if (ev.type == protocol::event_type::put)
@@ -405,8 +405,10 @@ CAF_TEST(writes of one key wait for each other and bad input fails at once) {
   rig.writes.on_applied(rig.token(first[0]), rig.apply(first[0], 1));
   auto second = rig.puts_of("k");
   CAF_REQUIRE_EQUAL(second.size(), 1u);
-  // It carries the metadata that follows from the first.
-  CAF_CHECK_EQUAL(field(second[0].payload, "/meta/changes"), 2);
+  // It carries the metadata that follows from the first, in headers.
+  CAF_CHECK_EQUAL(second[0].header("Eventbase-Changes"), "2");
+  CAF_CHECK_EQUAL(second[0].header("Eventbase-Date-Created"), "1970-01-01T00:00:01.000Z");
+  CAF_CHECK_EQUAL(json::parse(second[0].payload).count("meta"), 0u);
   rig.writes.on_applied(rig.token(second[0]), rig.apply(second[0], 2));
   CAF_CHECK_EQUAL(order.back(), "second");
 }

@@ -41,6 +41,7 @@ CAF_TEST(deliveries are events with their sequences and own writes are recognise
   auto m = on(kPrefix + ".p.1.1", R"({"type":"PUT","id":"k","data":1,"timestamp":5})");
   m.reply = "$JS.ACK.orders.C1.1.42.7.1733565600123000000.0";
   m.msg_id = "W.12";
+  m.all_headers = {{"Nats-Msg-Id", "W.12"}, {"Eventbase-Changes", "4"}};
   auto ev = classify(std::move(m), kPrefix, "W");
   CAF_CHECK(ev.what == inbound::kind::event);
   CAF_CHECK_EQUAL(ev.consumer, "C1");
@@ -50,6 +51,7 @@ CAF_TEST(deliveries are events with their sequences and own writes are recognise
   CAF_CHECK_EQUAL(ev.own_write, 12u);
   CAF_REQUIRE(ev.event.has_value());
   CAF_CHECK_EQUAL(ev.event->key, "k");
+  CAF_CHECK_EQUAL(ev.event->meta.changes, 4u);  // the writer's metadata, from its headers
   // Another writer's id, and a malformed payload, which stays an event with its reason.
   auto other = on(kPrefix + ".p.1.1", "not json");
   other.reply = "$JS.ACK.orders.C1.1.43.8.1733565600123000000.0";

@@ -124,15 +124,18 @@ class stream_actor_fixture : public test_coordinator_fixture<actor_test_config> 
     grant_consumer("C1");
   }
 
-  /// Delivers a stream message as the current consumer would.
+  /// Delivers a stream message as the current consumer would, with `headers` (a Nats-Msg-Id
+  /// among them is also the message's msg_id).
   void deliver(uint64_t seq, const std::string& subject, const std::string& payload,
-               const std::string& msg_id = "", uint64_t time_ns = 1733565600123000000ULL) {
+               const nats::headers& headers = {}, uint64_t time_ns = 1733565600123000000ULL) {
     nats::message m;
     m.subject = subject;
     m.reply = "$JS.ACK.orders." + consumer + ".1." + std::to_string(seq) + "." +
               std::to_string(++consumer_seq) + "." + std::to_string(time_ns) + ".0";
     m.data = payload;
-    m.msg_id = msg_id;
+    m.all_headers = headers;
+    for (auto& [header, value] : headers)
+      if (header == "Nats-Msg-Id") m.msg_id = value;
     js->deliver(std::move(m));
     sched.run();
   }
@@ -140,7 +143,7 @@ class stream_actor_fixture : public test_coordinator_fixture<actor_test_config> 
   /// Delivers the event a write published, at stream sequence `seq`.
   void deliver_published(const published& p, uint64_t seq,
                          uint64_t time_ns = 1733565600123000000ULL) {
-    deliver(seq, p.subject, p.payload, p.header("Nats-Msg-Id"), time_ns);
+    deliver(seq, p.subject, p.payload, p.headers, time_ns);
   }
 
   /// Acknowledges the write `p` with stream sequence `seq`.
@@ -168,7 +171,7 @@ class stream_actor_fixture : public test_coordinator_fixture<actor_test_config> 
     return out;
   }
 
-  static nlohmann::json data_of(const std::string& record) {
+  static nlohmann::ordered_json data_of(const std::string& record) {
     auto view = protocol::decode_record(record).value();
     return protocol::decode_document(view.data_msgpack).value();
   }

@@ -6,7 +6,7 @@
 
 using namespace eventbase;
 using namespace eventbase::test;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // documents keep their key order
 
 namespace {
 
@@ -179,11 +179,15 @@ CAF_TEST(a put replies once applied with carried metadata) {
   auto put = ask<entry>(put_atom::value, std::string("k"), std::string(R"({"v":1})"));
   auto sent = expect_publish(kPutPrefix);
   CAF_CHECK(!sent.header("Nats-Msg-Id").empty());
+  // The body is the JS library's; the metadata travels in headers.
   auto payload = json::parse(sent.payload);
+  CAF_CHECK_EQUAL(payload.size(), 4u);
   CAF_CHECK_EQUAL(payload["type"], "PUT");
   CAF_CHECK_EQUAL(payload["id"], "k");
   CAF_CHECK_EQUAL(payload["data"], json({{"v", 1}}));
-  CAF_CHECK_EQUAL(payload["meta"], json({{"changes", 1}}));
+  CAF_CHECK(payload["timestamp"].is_number_unsigned());
+  CAF_CHECK_EQUAL(sent.header("Eventbase-Changes"), "1");
+  CAF_CHECK_EQUAL(sent.header("Eventbase-Date-Created"), "");  // a new key
   ack(sent, 1);
   CAF_CHECK(!put.arrived());  // acknowledged but not yet applied here
   deliver_published(sent, 1);
@@ -192,9 +196,67 @@ CAF_TEST(a put replies once applied with carried metadata) {
   CAF_CHECK_EQUAL(meta_of(put.value().record), (protocol::meta{1733565600123, 1733565600123, 1}));
   // The next put of the key carries what the replica knows.
   ask<entry>(put_atom::value, std::string("k"), std::string(R"({"v":2})"));
-  auto second = json::parse(expect_publish(kPutPrefix).payload);
-  CAF_CHECK_EQUAL(second["meta"]["changes"], 2);
-  CAF_CHECK_EQUAL(second["meta"]["dateCreated"], "2024-12-07T10:00:00.123Z");
+  auto second = expect_publish(kPutPrefix);
+  CAF_CHECK_EQUAL(second.header("Eventbase-Changes"), "2");
+  CAF_CHECK_EQUAL(second.header("Eventbase-Date-Created"), "2024-12-07T10:00:00.123Z");
+  CAF_CHECK_EQUAL(json::parse(second.payload).count("meta"), 0u);
+}
+
+// The document goes on the wire as JSON.stringify writes it (keys in their order, no white
+// space, JavaScript's numbers), and comes back in the same order.
+CAF_TEST(a put publishes the document as javascript writes it) {
+  open();
+  auto put = ask<entry>(put_atom::value, std::string("k"),
+                        std::string(R"({ "zeta" : 1.0, "alpha" : [1E2, 1e-7], "zeta" : 2 })"));
+  auto sent = expect_publish(kPutPrefix);
+  auto data_at = sent.payload.find(R"("data":)");
+  CAF_REQUIRE_NOT_EQUAL(data_at, std::string::npos);
+  CAF_CHECK_EQUAL(sent.payload.substr(0, data_at), R"({"type":"PUT","id":"k",)");
+  CAF_CHECK_EQUAL(sent.payload.substr(data_at, sent.payload.find(R"(,"timestamp":)") - data_at),
+                  R"("data":{"zeta":2,"alpha":[100,1e-7]})");
+  deliver_published(sent, 1);
+  CAF_REQUIRE(put.ok());
+  CAF_CHECK_EQUAL(data_of(put.value().record).dump(), R"({"zeta":2,"alpha":[100,1e-07]})");
+}
+
+// Metadata headers from another Eventbase node apply as written, so every replica agrees even
+// when compaction removed the key's earlier events.
+CAF_TEST(metadata headers of other writers apply) {
+  open();
+  deliver(1, kPutPrefix, js_put("k", "1"),
+          {{"Eventbase-Changes", "7"}, {"Eventbase-Date-Created", "2024-01-01T00:00:00.000Z"}});
+  auto got = ask<entry>(get_atom::value, std::string("k"));
+  CAF_REQUIRE(got.ok());
+  CAF_CHECK_EQUAL(meta_of(got.value().record), (protocol::meta{1704067200000, 1733565600123, 7}));
+  // Headers that do not parse are ignored: the event counts as a JS writer's.
+  deliver(2, kPutPrefix, js_put("k", "2"), {{"Eventbase-Changes", "many"}});
+  got = ask<entry>(get_atom::value, std::string("k"));
+  CAF_REQUIRE(got.ok());
+  CAF_CHECK_EQUAL(meta_of(got.value().record).changes, 8u);
+  CAF_CHECK_EQUAL(data_of(got.value().record), json(2));
+  CAF_CHECK_EQUAL(status().skipped_events, 0u);
+}
+
+// An event an earlier Eventbase wrote, with its metadata in the body: the metadata still
+// applies, and subscribers get the event without it, like any other writer's.
+CAF_TEST(events with metadata in the body still apply and reach subscribers without it) {
+  open();
+  auto changes = std::make_shared<std::vector<change>>();
+  auto subscriber = spawn_collector(sys, changes);
+  CAF_REQUIRE(ask<uint64_t>(subscribe_atom::value, std::string("*"), subscriber).ok());
+  deliver(1, kPutPrefix,
+          R"({"type":"PUT","id":"k","data":{"b":1,"a":2},"timestamp":5,)"
+          R"("meta":{"changes":3,"dateCreated":"2024-01-01T00:00:00.000Z"}})");
+  std::string js_written = R"({"type":"PUT","id":"j","data":{"b":1,"a":2},"timestamp":6})";
+  deliver(2, "orders.ag==-put", js_written);
+  auto got = ask<entry>(get_atom::value, std::string("k"));
+  CAF_REQUIRE(got.ok());
+  CAF_CHECK_EQUAL(meta_of(got.value().record), (protocol::meta{1704067200000, 1733565600123, 3}));
+  CAF_REQUIRE_EQUAL(changes->size(), 2u);
+  CAF_CHECK_EQUAL(changes->at(0).event,
+                  R"({"type":"PUT","id":"k","data":{"b":1,"a":2},"timestamp":5})");
+  CAF_CHECK_EQUAL(changes->at(1).event, js_written);  // as on the stream, byte for byte
+  caf::anon_send_exit(subscriber, caf::exit_reason::user_shutdown);
 }
 
 CAF_TEST(a put may be applied before its acknowledgement) {
@@ -230,7 +292,7 @@ CAF_TEST(writes of one key run one after the other) {
   deliver_published(p1, 1);
   CAF_CHECK(first.ok());
   auto p2 = expect_publish(kPutPrefix);
-  CAF_CHECK_EQUAL(field(p2.payload, "/meta/changes"), 2);
+  CAF_CHECK_EQUAL(p2.header("Eventbase-Changes"), "2");
   deliver_published(p2, 2);
   CAF_REQUIRE(second.ok());
   CAF_CHECK_EQUAL(meta_of(second.value().record).changes, 2u);

@@ -1,6 +1,6 @@
 // Fuzz target: protocol::decode_record and decode_document over any bytes, as a record arrives in
 // an `entry` from a remote CAF node (or from a damaged replica). What decodes must re-encode to
-// the same record.
+// the same record, and print as JSON that parses.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz_check.hpp"
+#include "protocol/document.hpp"
+#include "protocol/js_json.hpp"
 #include "protocol/record.hpp"
 
 using namespace eventbase::protocol;
@@ -33,5 +35,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string twice;
   append_msgpack(decode_document(again->data_msgpack).value(), twice);
   FUZZ_CHECK(twice == msgpack);
+  // What a reader prints of it (eventbase get / watch) is JSON that parses again, whatever
+  // bytes its strings hold.
+  std::string text;
+  FUZZ_CHECK(stringify(*doc, text, invalid_utf8::replace).ok());
+  FUZZ_CHECK(parse_document(text).ok());
   return 0;
 }

@@ -7,7 +7,7 @@
 
 using namespace eventbase;
 using namespace eventbase::test;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // documents keep their key order
 
 namespace {
 

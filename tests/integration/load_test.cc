@@ -10,7 +10,7 @@
 
 using namespace eventbase;
 using namespace eventbase::test;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // documents keep their key order
 
 CAF_TEST(1000 puts with 64 in flight are all applied and readable) {
   temp_dir dir;

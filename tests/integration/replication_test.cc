@@ -7,7 +7,7 @@
 
 using namespace eventbase;
 using namespace eventbase::test;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // documents keep their key order
 
 namespace {
 
@@ -168,7 +168,7 @@ CAF_TEST(a garbage message is skipped and later events still apply) {
 }
 
 CAF_TEST(events written by the js library apply on a stream the js library created) {
-  // The JS library creates its streams without a per-subject limit and writes no "meta".
+  // The JS library creates its streams without a per-subject limit and writes no metadata.
   raw_client raw;
   namespace js = protocol::jetstream;
   js::stream_settings settings{name, {name + ".*"}, -1, 1};

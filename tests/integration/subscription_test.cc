@@ -6,16 +6,11 @@
 
 using namespace eventbase;
 using namespace eventbase::test;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // documents keep their key order
 
 namespace {
 
-struct update {
-  std::string key;
-  json data;
-  std::optional<meta> m;
-  json event;
-};
+using update = callback_args;
 
 struct fixture {
   temp_dir dir;
@@ -23,13 +18,7 @@ struct fixture {
   stream db = stream::open(make_config(name, dir)).value();
 
   subscription watch(const std::string& glob, collector<update>& into) {
-    return db
-        .subscribe(glob,
-                   [&into](const std::string& key, const json& data, const std::optional<meta>& m,
-                           const json& event) {
-                     into.add(update{key, data, m, event});
-                   })
-        .value();
+    return collect(db, glob, into);
   }
 
   ~fixture() { db.close(); }

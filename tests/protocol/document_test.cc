@@ -11,6 +11,7 @@
 using namespace eventbase;
 using namespace eventbase::protocol;
 using nlohmann::json;
+using nlohmann::ordered_json;
 
 namespace {
 
@@ -25,6 +26,11 @@ std::string nested_msgpack(size_t depth) {
   for (size_t i = 0; i < depth; ++i) out += std::string("\xdd\x00\x00\x00\x01", 5);
   out += '\x01';
   return out;
+}
+
+// The key of the member at `index` of an object (ordered_json's iterators take no offsets).
+std::string key_at(const ordered_json& object, size_t index) {
+  return object.get_ref<const ordered_json::object_t&>().data()[index].first;
 }
 
 }  // namespace
@@ -78,9 +84,88 @@ CAF_TEST(events with too deep documents are malformed and do not crash) {
 }
 
 CAF_TEST(stored documents deeper than the limit do not decode) {
-  json out;
+  nlohmann::ordered_json out;
   CAF_CHECK(msgpack_to_json(nested_msgpack(kMaxDocumentDepth), out, kMaxDocumentDepth));
   CAF_CHECK(!msgpack_to_json(nested_msgpack(kMaxDocumentDepth + 1), out, kMaxDocumentDepth));
   CAF_CHECK(!msgpack_to_json(nested_msgpack(100000), out, kMaxDocumentDepth));
   CAF_CHECK_EQUAL(decode_document(nested_msgpack(100000)).error().code(), errc::corrupt);
+}
+
+// What nlohmann's own ordered_json parser makes of the same text (quadratic in the members of
+// an object, fine for these small cases): the same members in the same order.
+CAF_TEST(parsed documents keep their key order) {
+  for (const char* text :
+       {R"({"zeta":1,"alpha":2,"mid":{"b":1,"a":2}})", R"([{"b":[{"d":1,"c":2}],"a":null}])",
+        R"({"10":1,"2":2,"b":3,"a":4})", R"({"a":1,"b":2,"a":3})",
+        R"({"x":{"p":1},"y":2,"x":{"q":[1,{"s":1,"r":2}]}})", "{}", "[]", R"("s")", "1.5"}) {
+    auto parsed = parse_document(text);
+    CAF_REQUIRE(parsed.ok());
+    CAF_CHECK_EQUAL(parsed->dump(), ordered_json::parse(text).dump());
+  }
+}
+
+// A key written twice keeps its first position and its last value, as JSON.parse does; found
+// in linear time however many keys an object has.
+CAF_TEST(repeated keys keep their first position and last value) {
+  auto small = parse_document(R"({"a":1,"b":{"x":1},"a":{"y":2}})").value();
+  CAF_CHECK_EQUAL(small.dump(), R"({"a":{"y":2},"b":{"x":1}})");
+  std::string text = "{";
+  for (int i = 0; i < 1000; ++i)
+    text += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  text += R"("k500":"last","k0":"again"})";
+  auto large = parse_document(text).value();
+  CAF_REQUIRE_EQUAL(large.size(), 1000u);
+  CAF_CHECK_EQUAL(key_at(large, 0), "k0");
+  CAF_CHECK_EQUAL(large["k0"], "again");
+  CAF_CHECK_EQUAL(large["k500"], "last");
+  CAF_CHECK_EQUAL(key_at(large, 500), "k500");
+  CAF_CHECK_EQUAL(key_at(large, 999), "k999");
+}
+
+// 200,000 distinct keys in one object: nlohmann's ordered_json parser would compare about
+// 2 * 10^10 keys; this is linear (plus a sort).
+CAF_TEST(objects with many keys parse in linear time) {
+  std::string text = "{";
+  for (int i = 0; i < 200000; ++i) text += "\"key" + std::to_string(i) + "\":1,";
+  text.back() = '}';
+  auto parsed = parse_document(text);
+  CAF_REQUIRE(parsed.ok());
+  CAF_CHECK_EQUAL(parsed->size(), 200000u);
+  CAF_CHECK_EQUAL(key_at(*parsed, 199999), "key199999");
+}
+
+// msgpack counts come from the input: a container that claims more elements than the input
+// could hold is refused before anything is reserved for it.
+CAF_TEST(msgpack counts beyond the input are refused) {
+  ordered_json out;
+  // A map and an array claiming 2^32 - 1 entries, each in 6 bytes.
+  CAF_CHECK(!msgpack_to_json(std::string("\xdf\xff\xff\xff\xff\xc0", 6), out, kMaxDocumentDepth));
+  CAF_CHECK(!msgpack_to_json(std::string("\xdd\xff\xff\xff\xff\xc0", 6), out, kMaxDocumentDepth));
+  // 500 nested arrays each claiming 2^32 - 1 elements: refused at once, no memory reserved.
+  std::string nested;
+  for (int i = 0; i < 500; ++i) nested += std::string("\xdd\xff\xff\xff\xff", 5);
+  CAF_CHECK(!msgpack_to_json(nested, out, kMaxDocumentDepth));
+  // Maps need string keys.
+  CAF_CHECK(!msgpack_to_json(std::string("\x81\x01\x02", 3), out, kMaxDocumentDepth));
+  CAF_CHECK(msgpack_to_json(std::string("\x81\xa1k\x02", 4), out, kMaxDocumentDepth));
+  CAF_CHECK_EQUAL(out.dump(), R"({"k":2})");
+}
+
+// What the JS library publishes for the same document: Node 20's JSON.stringify(JSON.parse(x)).
+CAF_TEST(canonical documents are what javascript writes) {
+  std::pair<const char*, const char*> cases[] = {
+      {R"({"zeta":1,"alpha":2,"mid":{"b":1,"a":2}})",
+       R"({"zeta":1,"alpha":2,"mid":{"b":1,"a":2}})"},
+      {R"({ "b" : [ 1.0 , 2.50, -0, 1E2, 1e-7 ], "a" : "\u00e9\/\u2028" })",
+       "{\"b\":[1,2.5,0,100,1e-7],\"a\":\"\xC3\xA9/\xE2\x80\xA8\"}"},
+      {R"({"a":1,"b":{"x":1},"a":{"y":2}})", R"({"a":{"y":2},"b":{"x":1}})"},
+      {R"([12345678901234567000,0.1,1e21,123e-20,-1.5e300,5e-324])",
+       R"([12345678901234567000,0.1,1e+21,1.23e-18,-1.5e+300,5e-324])"},
+      {R"("\u0000\u001f\u007f")", "\"\\u0000\\u001f\x7f\""},
+  };
+  for (auto& [text, js] : cases) CAF_CHECK_EQUAL(canonical_document(text).value(), js);
+  CAF_CHECK_EQUAL(canonical_document("{").error().code(), errc::invalid_argument);
+  auto deep = canonical_document(nested_arrays(kMaxDocumentDepth + 1));
+  std::string why = deep.ok() ? "" : deep.error().message();
+  CAF_CHECK_EQUAL(why, "the document nests deeper than 512 levels");
 }

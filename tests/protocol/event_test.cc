@@ -10,7 +10,7 @@
 
 using namespace eventbase;
 using namespace eventbase::protocol;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // documents keep their key order
 
 namespace {
 
@@ -25,23 +25,27 @@ CAF_TEST(subjects use base64 keys) {
   CAF_CHECK_EQUAL(delete_subject("orders", "a.b*c>d"), "orders.YS5iKmM+ZA==-delete");
 }
 
-// The JS library writes JSON.stringify({type, id, data, timestamp}); a PUT from Eventbase is the
-// same bytes with the "meta" member appended, a DELETE is byte-identical.
+// The JS library writes JSON.stringify({type, id, data, timestamp}); Eventbase's payloads are
+// the same bytes (the expected strings are Node 20's output for the same event).
 CAF_TEST(payloads match json stringify) {
   std::string key = "k\"\\\n\x01\xC3\xA9";
-  auto put = encode_put_payload(key, R"({"a":[1,2.5,"x"],"b":null})", 1733565600123,
-                                carried_meta{1, std::nullopt});
-  std::string js = R"({"type":"PUT","id":"k\"\\\n\u0001é","data":{"a":[1,2.5,"x"],"b":null},)"
-                   R"("timestamp":1733565600123)";
-  CAF_CHECK_EQUAL(put, js + R"(,"meta":{"changes":1}})");
+  auto put = encode_put_payload(key, R"({"a":[1,2.5,"x"],"b":null})", 1733565600123);
+  CAF_CHECK_EQUAL(put, R"({"type":"PUT","id":"k\"\\\n\u0001é","data":{"a":[1,2.5,"x"],"b":null},)"
+                       R"("timestamp":1733565600123})");
   auto del = encode_delete_payload("spa\xC3\x9F \xF0\x9F\x8E\x89", 1733565600123);
   CAF_CHECK_EQUAL(del, R"({"type":"DELETE","id":"spaß 🎉","timestamp":1733565600123})");
 }
 
-CAF_TEST(put round trips with carried meta) {
-  auto payload = encode_put_payload("user:1", R"({"name":"Ada"})", 42,
-                                    carried_meta{3, int64_t{1733565600123}});
-  auto ev = decode_event(payload);
+CAF_TEST(put round trips with carried meta in headers) {
+  carried_meta carried{3, int64_t{1733565600123}};
+  auto headers = meta_headers(carried);
+  CAF_CHECK_EQUAL(headers, (header_list{{"Eventbase-Changes", "3"},
+                                        {"Eventbase-Date-Created", "2024-12-07T10:00:00.123Z"}}));
+  CAF_CHECK_EQUAL(meta_headers(carried_meta{1, std::nullopt}),
+                  (header_list{{"Eventbase-Changes", "1"}}));
+  auto payload = encode_put_payload("user:1", R"({"name":"Ada"})", 42);
+  headers.emplace(headers.begin(), "Nats-Msg-Id", "w.1");  // other headers do not matter
+  auto ev = decode_event(payload, headers);
   CAF_REQUIRE(ev.ok());
   CAF_CHECK(ev->type == event_type::put);
   CAF_CHECK_EQUAL(ev->key, "user:1");
@@ -123,6 +127,72 @@ CAF_TEST(timestamps beyond int64 saturate) {
     CAF_REQUIRE(ev.ok());
     CAF_CHECK_EQUAL(ev->timestamp_ms, c.second);
   }
+}
+
+// Eventbase before the headers wrote the same metadata into the body; such events stay on
+// streams (one per key after compaction) and still carry their metadata.
+CAF_TEST(metadata in the body of earlier events is still read) {
+  std::string legacy = R"({"type":"PUT","id":"k","data":{"z":1,"a":2},"timestamp":7,)"
+                       R"("meta":{"changes":4,"dateCreated":"2024-12-07T10:00:00.123Z"}})";
+  auto ev = decode_event(legacy);
+  CAF_REQUIRE(ev.ok());
+  CAF_CHECK(ev->meta_in_body);
+  CAF_CHECK_EQUAL(ev->meta.changes, 4u);
+  CAF_CHECK_EQUAL(ev->meta.date_created.value_or(0), 1733565600123);
+  // Subscribers get the JS library's fields only, in its order, the document as stored.
+  CAF_CHECK_EQUAL(payload_for_subscribers(*ev, legacy),
+                  R"({"type":"PUT","id":"k","data":{"z":1,"a":2},"timestamp":7})");
+  // Headers win over the body.
+  auto both = decode_event(legacy, meta_headers(carried_meta{9, std::nullopt}));
+  CAF_REQUIRE(both.ok());
+  CAF_CHECK_EQUAL(both->meta.changes, 9u);
+  CAF_CHECK(!both->meta.date_created);
+  // Events without a body "meta" are handed on as they are, byte for byte.
+  std::string js = R"({"type":"PUT","id":"k","data":{ "z" : 1 },"timestamp":7})";
+  auto plain = decode_event(js);
+  CAF_REQUIRE(plain.ok());
+  CAF_CHECK(!plain->meta_in_body);
+  CAF_CHECK_EQUAL(payload_for_subscribers(*plain, js), js);
+  std::string legacy_delete = R"({"type":"DELETE","id":"k","timestamp":8,"meta":{"changes":1}})";
+  auto del = decode_event(legacy_delete);
+  CAF_REQUIRE(del.ok());
+  CAF_CHECK_EQUAL(payload_for_subscribers(*del, legacy_delete),
+                  R"({"type":"DELETE","id":"k","timestamp":8})");
+}
+
+// Metadata headers that do not parse leave the event valid: it applies as a JS writer's would.
+CAF_TEST(unusable metadata headers are ignored with a reason) {
+  std::string payload = R"({"type":"PUT","id":"k","data":1,"timestamp":7})";
+  std::pair<header_list, const char*> cases[] = {
+      {{{"Eventbase-Changes", "x"}}, "Eventbase-Changes 'x' is not a positive number"},
+      {{{"Eventbase-Changes", "0"}}, "Eventbase-Changes '0' is not a positive number"},
+      {{{"Eventbase-Changes", "-3"}}, "Eventbase-Changes '-3' is not a positive number"},
+      {{{"Eventbase-Changes", "99999999999999999999"}},
+       "Eventbase-Changes '99999999999999999999' is not a positive number"},
+      {{{"Eventbase-Changes", "2"}, {"Eventbase-Date-Created", "yesterday"}},
+       "Eventbase-Date-Created 'yesterday' is not an ISO-8601 UTC time with milliseconds"},
+      {{{"Eventbase-Date-Created", "2024-12-07T10:00:00.123Z"}},
+       "Eventbase-Date-Created without Eventbase-Changes"},
+  };
+  for (auto& [headers, why] : cases) {
+    auto ev = decode_event(payload, headers);
+    CAF_REQUIRE(ev.ok());
+    CAF_CHECK_EQUAL(ev->meta.changes, 0u);
+    CAF_CHECK(!ev->meta.date_created);
+    CAF_CHECK_EQUAL(ev->meta_problem, why);
+  }
+  auto fine = decode_event(payload, meta_headers(carried_meta{2, std::nullopt}));
+  CAF_REQUIRE(fine.ok());
+  CAF_CHECK(fine->meta_problem.empty());
+}
+
+// A document keeps its key order through the decoding of its event (into the stored msgpack).
+CAF_TEST(decoding keeps the key order of documents) {
+  auto ev = decode_event(
+      R"({"type":"PUT","id":"k","data":{"zeta":1,"alpha":2,"mid":{"b":1,"a":2}},"timestamp":7})");
+  CAF_REQUIRE(ev.ok());
+  auto doc = decode_document(ev->data_msgpack).value();
+  CAF_CHECK_EQUAL(doc.dump(), R"({"zeta":1,"alpha":2,"mid":{"b":1,"a":2}})");
 }
 
 CAF_TEST(rejects malformed events with a reason) {

@@ -17,7 +17,7 @@
 using namespace eventbase;
 using namespace eventbase::protocol;
 using namespace eventbase::storage;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // documents keep their key order
 
 namespace {
 

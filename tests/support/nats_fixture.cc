@@ -42,7 +42,7 @@ stream_config make_config(const std::string& name, const temp_dir& dir, const st
   return config;
 }
 
-nlohmann::json data_of(stream& db, const std::string& key) {
+nlohmann::ordered_json data_of(stream& db, const std::string& key) {
   auto got = db.get(key);
   if (!got.ok() || !got->has_value()) return nullptr;
   return (*got)->data;
@@ -52,6 +52,16 @@ meta meta_of(stream& db, const std::string& key) {
   auto got = db.get(key);
   if (!got.ok() || !got->has_value()) return meta{};
   return (*got)->meta;
+}
+
+subscription collect(stream& db, const std::string& glob, collector<callback_args>& into) {
+  return db
+      .subscribe(glob,
+                 [&into](const std::string& key, const nlohmann::ordered_json& data,
+                         const std::optional<meta>& m, const nlohmann::ordered_json& event) {
+                   into.add(callback_args{key, data, m, event});
+                 })
+      .value();
 }
 
 struct raw_client::impl {
@@ -109,6 +119,40 @@ std::string raw_client::request(const std::string& subject, const std::string& b
     throw std::runtime_error("request to " + subject + " failed");
   std::string out(natsMsg_GetData(reply), natsMsg_GetDataLength(reply));
   natsMsg_Destroy(reply);
+  return out;
+}
+
+std::optional<std::string> raw_client::stored_message::header(const std::string& name) const {
+  for (auto& [key, value] : headers)
+    if (key == name) return value;
+  return std::nullopt;
+}
+
+std::optional<raw_client::stored_message> raw_client::last_message(const std::string& stream,
+                                                                   const std::string& subject) {
+  jsCtx* js = nullptr;
+  if (natsConnection_JetStream(&js, impl_->conn, nullptr) != NATS_OK)
+    throw std::runtime_error("raw client has no JetStream context");
+  natsMsg* msg = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetLastMsg(&msg, js, stream.c_str(), subject.c_str(), nullptr, &code);
+  jsCtx_Destroy(js);
+  if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) return std::nullopt;
+  if (s != NATS_OK) throw std::runtime_error("cannot read the last message on " + subject);
+  stored_message out;
+  out.sequence = natsMsg_GetSequence(msg);
+  out.data.assign(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  const char** keys = nullptr;
+  int count = 0;
+  if (natsMsgHeader_Keys(msg, &keys, &count) == NATS_OK) {
+    for (int i = 0; i < count; ++i) {
+      const char* value = nullptr;
+      if (natsMsgHeader_Get(msg, keys[i], &value) == NATS_OK)
+        out.headers.emplace_back(keys[i], value != nullptr ? value : "");
+    }
+    std::free(static_cast<void*>(keys));
+  }
+  natsMsg_Destroy(msg);
   return out;
 }
 

@@ -9,7 +9,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "eventbase/eventbase.hpp"
@@ -34,7 +36,7 @@ stream_config make_config(const std::string& name, const temp_dir& dir,
 /// The document stored under `key` (null when absent or on error). Returns a value: CAF's
 /// check macros bind their arguments by reference, so they must not get references into
 /// temporaries such as `db.get(k).value().value().data`.
-nlohmann::json data_of(stream& db, const std::string& key);
+nlohmann::ordered_json data_of(stream& db, const std::string& key);
 
 /// The metadata of `key` (changes 0 when absent).
 meta meta_of(stream& db, const std::string& key);
@@ -51,8 +53,24 @@ class raw_client {
   std::vector<std::string> wait_for(
       size_t n, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   std::vector<std::string> received();
-  /// A JetStream API request, answered synchronously (test code may block).
+  /// A JetStream API request, answered synchronously (test code may block). A request to a
+  /// stream's subject is a JetStream publish, as the JS library's js.publish sends it (no
+  /// headers), answered with the acknowledgement.
   std::string request(const std::string& subject, const std::string& body);
+
+  /// A message as JetStream stores it.
+  struct stored_message {
+    uint64_t sequence = 0;
+    std::string data;
+    std::vector<std::pair<std::string, std::string>> headers;  // each name once, first value
+
+    /// The first value of header `name`; nullopt when the message has none.
+    std::optional<std::string> header(const std::string& name) const;
+  };
+
+  /// The last message JetStream stores on `subject` of `stream` (cnats' js_GetLastMsg, what
+  /// jsm.streams.getMessage does in the JS client); nullopt when there is none.
+  std::optional<stored_message> last_message(const std::string& stream, const std::string& subject);
 
   struct impl;
 
@@ -90,5 +108,16 @@ class collector {
   std::condition_variable cv_;
   std::vector<T> items_;
 };
+
+/// The arguments of one call of a subscription's callback.
+struct callback_args {
+  std::string key;
+  nlohmann::ordered_json data;
+  std::optional<meta> m;
+  nlohmann::ordered_json event;
+};
+
+/// Subscribes to `glob` on `db`, adding the arguments of every callback to `into`.
+subscription collect(stream& db, const std::string& glob, collector<callback_args>& into);
 
 }  // namespace eventbase::test

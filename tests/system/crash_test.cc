@@ -61,7 +61,7 @@ std::string key_of(char kind, uint64_t id) {
   return buf;
 }
 
-json doc_of(const std::string& key) {
+nlohmann::ordered_json doc_of(const std::string& key) {
   return {{"key", key}, {"text", "crash test document " + key}};
 }
 
@@ -450,8 +450,7 @@ class crash_run {
       std::string key = book_->key(id);
       auto ack = json::parse(
           nats_.request(protocol::put_subject(stream_, key),
-                        protocol::encode_put_payload(key, doc_of(key).dump(), protocol::now_ms(),
-                                                     protocol::carry_meta(nullptr))),
+                        protocol::encode_put_payload(key, doc_of(key).dump(), protocol::now_ms())),
           nullptr, false);
       if (!member(ack, "seq").is_number()) {
         book_->wrong("backlog publish of " + key + " not acknowledged: " + ack.dump());

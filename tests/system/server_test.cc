@@ -120,6 +120,66 @@ CAF_TEST(watch streams changes across processes until interrupted) {
   server->process().stop();
 }
 
+// A change prints the same watch line whoever wrote it: Eventbase (here through the client) or
+// the JavaScript library (raw NATS: its payload, no headers). README "Watching changes" lists
+// the fields. Documents print in their order, as JSON.stringify writes them.
+CAF_TEST(watch lines are the same for eventbase and js writers) {
+  using ordered = nlohmann::ordered_json;
+  temp_dir dir;
+  auto server = must_start(dir.sub("data"), {"--nats=" + nats_server().url()});
+  auto s = unique_name("lines");
+  auto watch = start_watch(server->address(), s, "*");
+  const std::string doc = R"({"zeta":1,"alpha":[1,1e-7]})";
+  auto put =
+      run_client(server->address(), {"put", s, "cpp", R"({ "zeta" : 1, "alpha" : [1.0, 1E-7] })"});
+  CAF_REQUIRE_EQUAL(put.exit_code, 0);
+  CAF_CHECK_EQUAL(put.out[0].rfind(R"({"data":)" + doc + R"(,"meta":{"dateCreated":")", 0), 0u);
+  raw_client js;
+  js.request(s + ".anM=-put",  // base64("js")
+             R"({"type":"PUT","id":"js","data":)" + doc + R"(,"timestamp":1733565600123})");
+  CAF_CHECK_EQUAL(run_client(server->address(), {"delete", s, "cpp"}).exit_code, 0);
+  js.request(s + ".anM=-delete", R"({"type":"DELETE","id":"js","timestamp":1733565600124})");
+  CAF_REQUIRE(watch->wait_for_stdout(
+      [](const std::string& l) { return l.find("\"DELETE\",\"id\":\"js\"") != std::string::npos; },
+      std::chrono::seconds(20)));
+  auto lines = watch->output();
+  CAF_REQUIRE_EQUAL(lines.size(), 4u);
+  std::vector<ordered> parsed;
+  for (auto& line : lines) parsed.push_back(ordered::parse(line));
+  auto names = [](const ordered& object) {
+    std::vector<std::string> out;
+    for (auto it = object.begin(); it != object.end(); ++it) out.push_back(it.key());
+    return out;
+  };
+  using list = std::vector<std::string>;
+  for (auto& line : parsed) CAF_CHECK_EQUAL(names(line), (list{"key", "data", "meta", "event"}));
+  // The two PUTs: the same fields, the document in its order.
+  for (size_t i : {0, 1}) {
+    CAF_CHECK_EQUAL(names(parsed[i]["event"]),
+                    (list{"type", "id", "data", "timestamp", "oldData"}));
+    CAF_CHECK_EQUAL(stringify(parsed[i]["data"]), doc);
+    CAF_CHECK_EQUAL(stringify(parsed[i]["event"]["data"]), doc);
+    CAF_CHECK_EQUAL(parsed[i]["meta"]["changes"], 1);
+  }
+  auto meta = stringify(parsed[1]["meta"]);
+  CAF_CHECK_EQUAL(lines[1], R"({"key":"js","data":)" + doc + R"(,"meta":)" + meta +
+                                R"(,"event":{"type":"PUT","id":"js","data":)" + doc +
+                                R"(,"timestamp":1733565600123,"oldData":null}})");
+  // The two DELETEs.
+  for (size_t i : {2, 3}) {
+    CAF_CHECK_EQUAL(names(parsed[i]["event"]), (list{"type", "id", "timestamp", "oldData"}));
+    CAF_CHECK(parsed[i]["data"].is_null());
+    CAF_CHECK(parsed[i]["meta"].is_null());
+    CAF_CHECK_EQUAL(stringify(parsed[i]["event"]["oldData"]), doc);
+  }
+  CAF_CHECK_EQUAL(lines[3], R"({"key":"js","data":null,"meta":null,"event":{"type":"DELETE",)"
+                            R"("id":"js","timestamp":1733565600124,"oldData":)" +
+                                doc + "}}");
+  watch->signal(SIGINT);
+  CAF_CHECK_EQUAL(watch->wait(std::chrono::seconds(20)).value_or(-1), 0);
+  server->process().stop();
+}
+
 CAF_TEST(two nodes on one nats see each others writes) {
   temp_dir dir;
   auto one = must_start(dir.sub("one"), {"--nats=" + nats_server().url()});
