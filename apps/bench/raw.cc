@@ -1,11 +1,22 @@
 #include "bench/raw.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
+#include <unistd.h>
 
 #include <nats/nats.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
 
 namespace eventbase::bench {
 namespace {
@@ -162,6 +173,332 @@ result<double> raw_jetstream::consume(const std::string& stream, size_t count) {
   natsSubscription_Destroy(sub);
   if (received < count) return nats_error("the raw consumer stopped early", s, code);
   return elapsed;
+}
+
+// -- raw_pipeline -------------------------------------------------------------------------------
+
+struct raw_pipeline::impl {
+  natsConnection* conn = nullptr;
+  jsCtx* js = nullptr;
+  natsSubscription* deliveries = nullptr;
+  rocksdb::DB* db = nullptr;
+  std::string stream;
+  std::string consumer;
+  std::string inbox;         // pull request n replies to "<inbox>.<n>"
+  std::string next_subject;  // $JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>
+  std::string pull_body;
+
+  // Completion: bit 1 acknowledged, bit 2 applied; a token with both is complete.
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::unordered_map<uint64_t, uint8_t> progress;
+  uint64_t completed = 0;
+  std::string failure;  // the first failure, if any
+  uint64_t next_token = 1;
+
+  // The consumer side, touched on cnats' delivery thread (and by start_pulls before any
+  // delivery can come).
+  struct pull {
+    uint64_t id;
+    int64_t remaining;
+  };
+  std::deque<pull> pulls;
+  uint64_t next_pull = 1;
+  rocksdb::WriteBatch batch;
+  std::vector<uint64_t> batch_tokens;
+  uint64_t batch_seq = 0;
+  static constexpr int64_t kBatch = 1024;  // as Eventbase pulls (stream_options::pull_batch)
+
+  // The delivery subscription has ended for good (its completion callback ran).
+  std::mutex done_mutex;
+  std::condition_variable done_changed;
+  bool deliveries_done = false;
+
+  void mark(uint64_t token, uint8_t bit) {
+    bool complete = false;
+    {
+      std::lock_guard<std::mutex> guard(mutex);
+      auto& flags = progress[token];
+      flags |= bit;
+      if (flags == 3) {
+        progress.erase(token);
+        ++completed;
+        complete = true;
+      }
+    }
+    if (complete) changed.notify_one();
+  }
+
+  void fail(const std::string& why) {
+    {
+      std::lock_guard<std::mutex> guard(mutex);
+      if (failure.empty()) failure = why;
+    }
+    changed.notify_one();
+  }
+
+  // Keeps two pull requests outstanding, as Eventbase's consumer does.
+  void top_up() {
+    while (pulls.size() < 2) {
+      uint64_t id = next_pull++;
+      std::string reply = inbox + "." + std::to_string(id);
+      natsStatus s =
+          natsConnection_PublishRequest(conn, next_subject.c_str(), reply.c_str(), pull_body.data(),
+                                        static_cast<int>(pull_body.size()));
+      if (s != NATS_OK) return fail(std::string("pull request: ") + natsStatus_GetText(s));
+      pulls.push_back(pull{id, kBatch});
+    }
+  }
+
+  void commit() {
+    if (batch_tokens.empty()) return;
+    std::string seq = std::to_string(batch_seq);
+    batch.Put("applied-sequence", seq);
+    auto st = db->Write(rocksdb::WriteOptions(), &batch);  // Eventbase's apply: WAL, no sync
+    batch.Clear();
+    if (!st.ok()) fail("RocksDB write: " + st.ToString());
+    for (auto token : batch_tokens) mark(token, 2);
+    batch_tokens.clear();
+  }
+
+  static uint64_t token_of(natsMsg* msg) {
+    const char* id = nullptr;
+    if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK || id == nullptr) return 0;
+    const char* dot = std::strrchr(id, '.');
+    uint64_t token = 0;
+    if (dot != nullptr) std::from_chars(dot + 1, id + std::strlen(id), token);
+    return token;
+  }
+
+  static void on_delivery(natsConnection*, natsSubscription* sub, natsMsg* msg, void* closure) {
+    auto* p = static_cast<impl*>(closure);
+    const char* status = nullptr;
+    if (natsMsgHeader_Get(msg, "Status", &status) == NATS_OK && status != nullptr) {
+      int code = std::atoi(status);
+      if (code == 404 || code == 408 || code == 409) {  // the pull ended: replace it
+        const char* subject = natsMsg_GetSubject(msg);
+        const char* dot = std::strrchr(subject, '.');
+        uint64_t id = 0;
+        if (dot != nullptr) std::from_chars(dot + 1, subject + std::strlen(subject), id);
+        auto& pulls = p->pulls;
+        pulls.erase(
+            std::remove_if(pulls.begin(), pulls.end(), [id](const pull& x) { return x.id == id; }),
+            pulls.end());
+        p->top_up();
+      } else if (code != 100) {
+        p->fail("pull request failed: " + std::string(status));
+      }
+    } else {
+      jsMsgMetaData* meta = nullptr;
+      if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+        p->batch_seq = meta->Sequence.Stream;
+        jsMsgMetaData_Destroy(meta);
+      }
+      p->batch.Put(
+          rocksdb::Slice(natsMsg_GetSubject(msg)),
+          rocksdb::Slice(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
+      p->batch_tokens.push_back(token_of(msg));
+      if (!p->pulls.empty() && --p->pulls.front().remaining <= 0) {
+        p->pulls.pop_front();
+        p->top_up();
+      }
+    }
+    natsMsg_Destroy(msg);
+    // Apply what has come once nothing more is queued: a batch when events come together.
+    int queued = 0;
+    natsSubscription_GetPending(sub, &queued, nullptr);
+    if (queued == 0 || static_cast<int64_t>(p->batch_tokens.size()) >= kBatch) p->commit();
+  }
+
+  static void on_deliveries_done(void* closure) {
+    auto* p = static_cast<impl*>(closure);
+    std::lock_guard<std::mutex> guard(p->done_mutex);
+    p->deliveries_done = true;
+    p->done_changed.notify_all();
+  }
+
+  static void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+    auto* p = static_cast<impl*>(closure);
+    uint64_t token = token_of(msg);
+    if (pa != nullptr)
+      p->mark(token, 1);
+    else
+      p->fail(std::string("publish not acknowledged: ") +
+              (pae != nullptr && pae->ErrText != nullptr ? pae->ErrText : "?"));
+    natsMsg_Destroy(msg);
+  }
+
+  natsStatus publish(const std::string& subject, const std::string& payload, const headers& hdrs,
+                     uint64_t token) {
+    natsMsg* msg = nullptr;
+    natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, payload.data(),
+                                  static_cast<int>(payload.size()));
+    std::string id = "raw." + std::to_string(token);
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
+    for (auto it = hdrs.begin(); s == NATS_OK && it != hdrs.end(); ++it)
+      s = natsMsgHeader_Set(msg, it->first.c_str(), it->second.c_str());
+    if (s == NATS_OK) s = js_PublishMsgAsync(js, &msg, nullptr);  // takes the message
+    natsMsg_Destroy(msg);                                         // null once taken
+    return s;
+  }
+
+  uint64_t completed_now() {
+    std::lock_guard<std::mutex> guard(mutex);
+    return completed;
+  }
+
+  // Waits until `count` tokens are complete; false (with the failure) on a failure or after
+  // 60 s without progress.
+  status wait_completed(uint64_t count) {
+    std::unique_lock<std::mutex> guard(mutex);
+    bool ok = changed.wait_for(guard, std::chrono::seconds(60),
+                               [&] { return completed >= count || !failure.empty(); });
+    if (!failure.empty()) return status(errc::unavailable, failure);
+    if (!ok) return status(errc::timeout, "the raw pipeline stalled");
+    return status::OK();
+  }
+};
+
+result<std::unique_ptr<raw_pipeline>> raw_pipeline::open(const std::string& url,
+                                                         const std::string& stream,
+                                                         const std::string& db_path) {
+  std::unique_ptr<raw_pipeline> out(new raw_pipeline());
+  out->impl_ = std::make_unique<impl>();
+  impl& p = *out->impl_;
+  p.stream = stream;
+  // As Eventbase connects: each publish written at once (nats/connection.cc).
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
+  if (s == NATS_OK) s = natsConnection_Connect(&p.conn, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) return nats_error("cannot connect to " + url, s);
+
+  jsOptions js_opts;
+  jsOptions_Init(&js_opts);
+  js_opts.PublishAsync.MaxPending = 1 << 16;  // the pipeline's own window is the bound
+  js_opts.PublishAsync.AckHandler = impl::on_ack;
+  js_opts.PublishAsync.AckHandlerClosure = &p;
+  s = natsConnection_JetStream(&p.js, p.conn, &js_opts);
+  if (s != NATS_OK) return nats_error("no JetStream context", s);
+
+  // The stream as Eventbase creates it (protocol::jetstream::stream_create_request).
+  jsStreamConfig scfg;
+  jsStreamConfig_Init(&scfg);
+  std::string wildcard = stream + ".*";
+  const char* subjects[] = {wildcard.c_str()};
+  scfg.Name = stream.c_str();
+  scfg.Subjects = subjects;
+  scfg.SubjectsLen = 1;
+  scfg.Storage = js_FileStorage;
+  scfg.Retention = js_LimitsPolicy;
+  scfg.Discard = js_DiscardOld;
+  scfg.Replicas = 1;
+  scfg.MaxMsgsPerSubject = 1;
+  jsStreamInfo* sinfo = nullptr;
+  jsErrCode code = jsErrCode(0);
+  s = js_AddStream(&sinfo, p.js, &scfg, nullptr, &code);
+  if (sinfo) jsStreamInfo_Destroy(sinfo);
+  if (s != NATS_OK) return nats_error("cannot create stream " + stream, s, code);
+
+  // The consumer as Eventbase creates it (protocol::jetstream::consumer_create_request).
+  jsConsumerConfig ccfg;
+  jsConsumerConfig_Init(&ccfg);
+  ccfg.DeliverPolicy = js_DeliverByStartSequence;
+  ccfg.OptStartSeq = 1;
+  ccfg.AckPolicy = js_AckNone;
+  ccfg.ReplayPolicy = js_ReplayInstant;
+  ccfg.InactiveThreshold = int64_t{120} * 1000000000;
+  ccfg.MemoryStorage = true;
+  ccfg.Replicas = 1;
+  jsConsumerInfo* cinfo = nullptr;
+  s = js_AddConsumer(&cinfo, p.js, stream.c_str(), &ccfg, nullptr, &code);
+  if (s == NATS_OK) p.consumer = cinfo->Name;
+  if (cinfo) jsConsumerInfo_Destroy(cinfo);
+  if (s != NATS_OK) return nats_error("cannot create the consumer of " + stream, s, code);
+  p.next_subject = "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + p.consumer;
+  // Eventbase's pull request: 1024 messages, max(4 MiB, max payload + 64 KiB), 30 s, 1 s
+  // heartbeats (actors/stream_actor.cc, stream_options).
+  int64_t max_bytes =
+      std::max<int64_t>(int64_t{4} << 20, natsConnection_GetMaxPayload(p.conn) + (64 << 10));
+  p.pull_body = "{\"batch\":" + std::to_string(impl::kBatch) +
+                ",\"max_bytes\":" + std::to_string(max_bytes) +
+                ",\"expires\":30000000000,\"idle_heartbeat\":1000000000}";
+
+  rocksdb::Options db_opts;
+  db_opts.create_if_missing = true;
+  auto st = rocksdb::DB::Open(db_opts, db_path, &p.db);
+  if (!st.ok()) return status(errc::storage, "raw pipeline database: " + st.ToString());
+
+  char inbox[128];
+  std::snprintf(inbox, sizeof inbox, "_INBOX.rawpipe%d", static_cast<int>(::getpid()));
+  p.inbox = inbox;
+  std::string wildcard_inbox = p.inbox + ".>";
+  s = natsConnection_Subscribe(&p.deliveries, p.conn, wildcard_inbox.c_str(), impl::on_delivery,
+                               &p);
+  if (s == NATS_OK)
+    s = natsSubscription_SetOnCompleteCB(p.deliveries, impl::on_deliveries_done, &p);
+  if (s == NATS_OK) s = natsSubscription_SetPendingLimits(p.deliveries, 1 << 20, 1 << 30);
+  if (s == NATS_OK) s = natsConnection_Flush(p.conn);  // subscribed before pulling
+  if (s != NATS_OK) return nats_error("cannot subscribe to " + wildcard_inbox, s);
+  p.top_up();
+  if (!p.failure.empty()) return status(errc::unavailable, p.failure);
+  return out;
+}
+
+raw_pipeline::~raw_pipeline() {
+  impl& p = *impl_;
+  if (p.deliveries) {
+    natsSubscription_Unsubscribe(p.deliveries);
+    {
+      std::unique_lock<std::mutex> guard(p.done_mutex);
+      p.done_changed.wait_for(guard, std::chrono::seconds(5), [&] { return p.deliveries_done; });
+    }
+    natsSubscription_Destroy(p.deliveries);
+  }
+  if (p.js) {
+    if (!p.consumer.empty())
+      js_DeleteConsumer(p.js, p.stream.c_str(), p.consumer.c_str(), nullptr, nullptr);
+    js_DeleteStream(p.js, p.stream.c_str(), nullptr, nullptr);
+    jsCtx_Destroy(p.js);
+  }
+  if (p.conn) natsConnection_Destroy(p.conn);
+  delete p.db;
+}
+
+result<std::vector<double>> raw_pipeline::one_at_a_time(const std::vector<std::string>& subjects,
+                                                        const std::string& payload,
+                                                        const headers& hdrs) {
+  impl& p = *impl_;
+  std::vector<double> latencies;
+  latencies.reserve(subjects.size());
+  uint64_t base = p.completed_now();  // only this thread publishes: nothing is incomplete now
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    auto start = clock_type::now();
+    natsStatus s = p.publish(subjects[i], payload, hdrs, p.next_token++);
+    if (s != NATS_OK) return nats_error("js_PublishMsgAsync failed", s);
+    if (auto st = p.wait_completed(base + i + 1); !st.ok()) return st;
+    latencies.push_back(seconds_since(start) * 1e6);
+  }
+  return latencies;
+}
+
+result<double> raw_pipeline::windowed(const std::vector<std::string>& subjects,
+                                      const std::string& payload, const headers& hdrs,
+                                      size_t window) {
+  impl& p = *impl_;
+  uint64_t base = p.completed_now();
+  auto start = clock_type::now();
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    if (i >= window) {
+      if (auto st = p.wait_completed(base + i + 1 - window); !st.ok()) return st;
+    }
+    natsStatus s = p.publish(subjects[i], payload, hdrs, p.next_token++);
+    if (s != NATS_OK) return nats_error("js_PublishMsgAsync failed", s);
+  }
+  if (auto st = p.wait_completed(base + subjects.size()); !st.ok()) return st;
+  return seconds_since(start);
 }
 
 // -- raw_replica --------------------------------------------------------------------------------

@@ -44,6 +44,41 @@ class raw_jetstream {
   std::unique_ptr<impl> impl_;
 };
 
+/// The raw event-sourcing pipeline: what an Eventbase put needs done at the least, written with
+/// cnats and RocksDB directly. A publish (js_PublishMsgAsync, acknowledged through cnats' ack
+/// handler) is complete when JetStream has acknowledged it AND a pull consumer on the same stream
+/// has delivered it and it is written to RocksDB. The consumer is the one Eventbase creates
+/// (ephemeral, no acknowledgements, in-memory state, by start sequence), pulled from the same way
+/// (two outstanding pull requests of `batch` messages, `expires`, idle heartbeats); the events
+/// are applied on cnats' delivery thread, as many per WriteBatch as are queued (one when they
+/// come one at a time), each under its key with the applied sequence beside it, with
+/// Eventbase's WriteOptions (no sync: the WAL is written, not synced).
+class raw_pipeline {
+ public:
+  using headers = std::vector<std::pair<std::string, std::string>>;
+
+  /// Connects (with the NATS options that matter for latency as Eventbase sets them), creates
+  /// `stream` like Eventbase does, its consumer, and a RocksDB database at `db_path`.
+  static result<std::unique_ptr<raw_pipeline>> open(const std::string& url,
+                                                    const std::string& stream,
+                                                    const std::string& db_path);
+  ~raw_pipeline();
+
+  /// Publishes each event (subject, the one payload, `hdrs` plus a Nats-Msg-Id) one at a time,
+  /// each waiting for its acknowledgement and its application; the latency of each, in µs.
+  result<std::vector<double>> one_at_a_time(const std::vector<std::string>& subjects,
+                                            const std::string& payload, const headers& hdrs);
+
+  /// The same with at most `window` events incomplete; the seconds until all are complete.
+  result<double> windowed(const std::vector<std::string>& subjects, const std::string& payload,
+                          const headers& hdrs, size_t window);
+
+ private:
+  raw_pipeline() = default;
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
 /// A read-only RocksDB view of an Eventbase data path, to read a stream's records directly.
 class raw_replica {
  public:
