@@ -196,8 +196,8 @@ struct raw_pipeline::impl {
   std::string failure;  // the first failure, if any
   uint64_t next_token = 1;
 
-  // The consumer side, touched on cnats' delivery thread (and by start_pulls before any
-  // delivery can come).
+  // The consumer side, touched on cnats' delivery thread (and by open's first top_up, before
+  // any delivery can come).
   struct pull {
     uint64_t id;
     int64_t remaining;
