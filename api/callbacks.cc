@@ -1,7 +1,12 @@
 // The actors that run user code: the requester (completions of *_async calls) and the
 // detached callback actors of subscriptions and on_message.
+#include <algorithm>
+#include <optional>
+#include <vector>
+
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "api/stream_impl.hpp"
@@ -14,8 +19,39 @@
 namespace eventbase::api {
 namespace {
 
-caf::behavior requester(caf::event_based_actor* self) {
-  return {[self](request_task& task) { task.run(self); }};
+using requester_tick_atom = caf::atom_constant<caf::atom("eb_rqtick")>;
+
+struct requester_state {
+  call_deadlines deadlines;
+  std::optional<call_deadlines::time_point> wake_at;  // the earliest tick on its way
+  static const char* name;
+};
+
+const char* requester_state::name = "eventbase.requester";
+
+caf::behavior requester(caf::stateful_actor<requester_state>* self) {
+  // One delayed message at a time (for the earliest deadline), not one per call.
+  auto wake_by = [self](call_deadlines::time_point at) {
+    auto& s = self->state;
+    if (at == call_deadlines::time_point::max()) return;  // no deadline
+    if (s.wake_at && *s.wake_at <= at) return;
+    s.wake_at = at;
+    auto delay = std::max<caf::timespan>(at - std::chrono::steady_clock::now(),
+                                         std::chrono::milliseconds(1));
+    self->delayed_send(self, delay, requester_tick_atom::value);
+  };
+  return {
+      [self, wake_by](request_task& task) {
+        requester_context context{self, self->state.deadlines, wake_by};
+        task.run(context);
+      },
+      [self, wake_by](requester_tick_atom) {
+        auto& s = self->state;
+        auto now = std::chrono::steady_clock::now();
+        if (s.wake_at && now >= *s.wake_at) s.wake_at.reset();
+        if (auto next = s.deadlines.expire_due(now)) wake_by(*next);
+      },
+  };
 }
 
 using ordered = nlohmann::ordered_json;
@@ -94,6 +130,34 @@ subscriber_actor::behavior_type message_callback_actor(
 }
 
 }  // namespace
+
+uint64_t call_deadlines::add(time_point deadline, std::function<void()> expire) {
+  uint64_t id = next_id_++;
+  auto at = by_deadline_.emplace(deadline, id);
+  pending_.emplace(id, pending{std::move(expire), at});
+  return id;
+}
+
+bool call_deadlines::settle(uint64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return false;
+  by_deadline_.erase(it->second.at);
+  pending_.erase(it);
+  return true;
+}
+
+std::optional<call_deadlines::time_point> call_deadlines::expire_due(time_point now) {
+  std::vector<std::function<void()>> due;  // run after the bookkeeping: they may add calls
+  while (!by_deadline_.empty() && by_deadline_.begin()->first <= now) {
+    auto it = pending_.find(by_deadline_.begin()->second);
+    due.push_back(std::move(it->second.expire));
+    pending_.erase(it);
+    by_deadline_.erase(by_deadline_.begin());
+  }
+  for (auto& expire : due) expire();
+  if (by_deadline_.empty()) return std::nullopt;
+  return by_deadline_.begin()->first;
+}
 
 caf::actor spawn_requester(caf::actor_system& sys) {
   return sys.spawn(requester);
