@@ -36,7 +36,7 @@ constexpr size_t kMaxQuotedBytes = 100;
 /// `text` for an error message: at most kMaxQuotedBytes bytes, valid UTF-8.
 std::string quoted(const std::string& text) {
   std::string cut = text.substr(0, kMaxQuotedBytes);
-  // The cut may split a character: drop what no longer decodes at the end, then repair the rest.
+  // The cut may split a character, and the text may not be UTF-8: such bytes become U+FFFD.
   size_t bad = first_invalid_utf8(cut);
   std::string repaired;
   std::string out(replace_invalid_utf8(cut, bad, repaired));
@@ -83,7 +83,7 @@ class compiler {
       }
       node::field f;
       f.path_text = name;
-      if (auto st = split_path(name, f.path); !st.ok()) return st;
+      if (auto st = split_field_path(name, f.path); !st.ok()) return st;
       if (auto st = compile_conditions(name, value, f.conditions); !st.ok()) return st;
       out.fields.push_back(std::move(f));
     }
@@ -97,18 +97,6 @@ class compiler {
     if (++clauses_ > kMaxFilterClauses)
       return invalid("more than " + std::to_string(kMaxFilterClauses) + " clauses");
     return status::OK();
-  }
-
-  static status split_path(const std::string& text, std::vector<std::string>& out) {
-    size_t start = 0;
-    while (true) {
-      size_t dot = text.find('.', start);
-      std::string part = text.substr(start, dot == std::string::npos ? dot : dot - start);
-      if (part.empty()) return invalid("empty step in field path " + quoted(text));
-      out.push_back(std::move(part));
-      if (dot == std::string::npos) return status::OK();
-      start = dot + 1;
-    }
   }
 
   status compile_logical(const std::string& name, const json& value, node& out) {
@@ -398,6 +386,18 @@ bool filter::matches_all() const {
 
 const json& filter::spec() const {
   return root_->spec;
+}
+
+status split_field_path(const std::string& text, std::vector<std::string>& out) {
+  size_t start = 0;
+  while (true) {
+    size_t dot = text.find('.', start);
+    std::string part = text.substr(start, dot == std::string::npos ? dot : dot - start);
+    if (part.empty()) return invalid("empty step in field path " + quoted(text));
+    out.push_back(std::move(part));
+    if (dot == std::string::npos) return status::OK();
+    start = dot + 1;
+  }
 }
 
 int compare_numbers(const json& a, const json& b) {

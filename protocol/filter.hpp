@@ -36,6 +36,8 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -76,6 +78,10 @@ class filter {
   explicit filter(std::shared_ptr<const node> root) : root_(std::move(root)) {}
   std::shared_ptr<const node> root_;  // never null
 };
+
+/// Appends the steps of the dotted field path `text` to `out`; invalid_argument "filter: empty
+/// step in field path '...'" for "", "a..b", ".a" or "a.".
+status split_field_path(const std::string& text, std::vector<std::string>& out);
 
 /// The order of two numbers (-1, 0, 1), exact across integer, unsigned and floating values.
 /// Both must be numbers.
