@@ -1,6 +1,9 @@
 // replica_reader (see replica_reader.hpp).
 #include "actors/replica_reader.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include "protocol/document.hpp"
 #include "protocol/names.hpp"
 #include "storage/stream_store.hpp"
 
@@ -38,6 +41,84 @@ result<std::vector<std::string>> replica_reader::keys(const std::string& pattern
   if (!done.ok()) return done.error();
   keys_listed(pattern, started);
   return out;
+}
+
+namespace {
+
+/// The JSON text `text` ("" for `empty`) for a query's filter or options.
+result<nlohmann::ordered_json> parse_query_part(const std::string& text, const char* what,
+                                                nlohmann::ordered_json empty) {
+  if (text.empty()) return empty;
+  auto parsed = protocol::parse_json(text, protocol::kMaxDocumentDepth);
+  if (!parsed.ok())
+    return status(errc::invalid_argument, std::string(what) + ": " + parsed.error().message());
+  return parsed;
+}
+
+/// Runs `q` to its end in short slices, so that no more than a slice's documents are held at
+/// once (a query with a limit stops reading at its limit).
+status run_to_end(query_scan& q) {
+  constexpr auto kSlice = std::chrono::milliseconds(5);
+  while (true) {
+    auto done = replica_reader::continue_query(q, std::chrono::steady_clock::now() + kSlice);
+    if (!done.ok()) return done.error();
+    if (*done) return status::OK();
+  }
+}
+
+}  // namespace
+
+result<std::unique_ptr<query_scan>> replica_reader::start_query(const std::string& filter_text,
+                                                                const std::string& options_text,
+                                                                bool count_only) {
+  auto spec = parse_query_part(filter_text, "filter", nlohmann::ordered_json::object());
+  if (!spec.ok()) return spec.error();
+  auto compiled = protocol::filter::compile(*spec);
+  if (!compiled.ok()) return compiled.error();
+  protocol::query_options options;
+  if (!count_only) {
+    auto given = parse_query_part(options_text, "query options", nullptr);
+    if (!given.ok()) return given.error();
+    auto parsed = protocol::parse_query_options(*given);
+    if (!parsed.ok()) return parsed.error();
+    options = std::move(*parsed);
+  }
+  auto scan = store_->scan_keys(protocol::key_pattern());
+  if (!scan.ok()) return scan.error();
+  return std::make_unique<query_scan>(
+      query_scan{protocol::query_run(std::move(*compiled), std::move(options), count_only),
+                 std::move(*scan),
+                 {},
+                 {}});
+}
+
+result<bool> replica_reader::continue_query(query_scan& q,
+                                            std::chrono::steady_clock::time_point until) {
+  q.keys.clear();
+  q.records.clear();
+  auto done = q.scan->next(q.keys, &q.records, until);
+  if (!done.ok()) return done;
+  for (size_t i = 0; i < q.keys.size(); ++i) {
+    auto more = q.run.add(q.keys[i], q.records[i]);
+    if (!more.ok()) return more.error();
+    if (!*more) return true;  // later documents cannot change the answer
+  }
+  return *done;
+}
+
+result<protocol::query_results> replica_reader::query(const std::string& filter_text,
+                                                      const std::string& options_text) {
+  auto q = start_query(filter_text, options_text, false);
+  if (!q.ok()) return q.error();
+  if (auto st = run_to_end(**q); !st.ok()) return st;
+  return (*q)->run.finish();
+}
+
+result<uint64_t> replica_reader::count(const std::string& filter_text) {
+  auto q = start_query(filter_text, "", true);
+  if (!q.ok()) return q.error();
+  if (auto st = run_to_end(**q); !st.ok()) return st;
+  return (*q)->run.matched();
 }
 
 }  // namespace eventbase::actors

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -57,13 +58,14 @@ struct stream_state {
     std::function<void(const status&)> proceed;  // runs once: ok to read, or why not
   };
 
-  /// A keys request being answered in slices.
+  /// A read answered in slices (a keys scan, a query): `step` runs one slice and says whether
+  /// the read is complete; `finish` answers the request once, with ok when the read is complete
+  /// or with why not.
   struct scan {
-    std::unique_ptr<storage::key_scan> keys;
-    caf::typed_response_promise<std::vector<std::string>> promise;
-    std::vector<std::string> found;
+    std::function<result<bool>(std::chrono::steady_clock::time_point until)> step;
+    std::function<void(const status&)> finish;
+    std::string what;  // "listing the keys of 's' matching 'p'", for the timeout error
     time_point deadline;
-    op_start started;
   };
 
   stream_state() = default;
@@ -91,8 +93,12 @@ struct stream_state {
   void apply_events(std::vector<inbound>& events);
   void notify(const inbound& in, const std::string& record,
               const std::optional<std::string>& old_record);
-  void start_scan(std::unique_ptr<storage::key_scan> keys,
-                  caf::typed_response_promise<std::vector<std::string>> promise, op_start started);
+  void start_scan(scan read);
+  void start_keys_scan(std::unique_ptr<storage::key_scan> keys,
+                       caf::typed_response_promise<std::vector<std::string>> promise,
+                       op_start started);
+  template <class Reply>
+  void start_query(std::unique_ptr<query_scan> query, caf::typed_response_promise<Reply> promise);
   void continue_scan(uint64_t id);
   void await_consistency(std::function<void(const status&)> proceed);
   void check_consistent_reads();
@@ -130,7 +136,7 @@ struct stream_state {
   std::unique_ptr<write_pipeline> writes;
   std::unique_ptr<subscription_set> subscriptions;
 
-  // keys scans in progress
+  // keys scans and queries in progress
   uint64_t next_scan = 1;
   std::map<uint64_t, scan> scans;
 
@@ -373,7 +379,7 @@ void stream_state::stop(const status& why) {
   for (auto& rp : ready_waiters) rp.deliver(to_error(why));
   ready_waiters.clear();
   if (writes) writes->fail_all(why);
-  for (auto& [id, running] : scans) running.promise.deliver(to_error(why));
+  for (auto& [id, running] : scans) running.finish(why);
   scans.clear();  // their iterators go before the store does
   auto reads = std::move(consistent_reads);
   consistent_reads.clear();
@@ -552,42 +558,76 @@ void stream_state::notify(const inbound& in, const std::string& record,
   if (cfg.on_message) caf::anon_send(cfg.on_message, change_atom::value, c);
 }
 
-// -- keys scans ---------------------------------------------------------------------------------
+// -- reads in slices: keys scans and queries ---------------------------------------------------
 
-void stream_state::start_scan(std::unique_ptr<storage::key_scan> keys,
-                              caf::typed_response_promise<std::vector<std::string>> promise,
-                              op_start started) {
+void stream_state::start_scan(scan read) {
   uint64_t id = next_scan++;
-  auto& running = scans[id];
-  running.keys = std::move(keys);
-  running.promise = std::move(promise);
-  running.deadline = now() + cfg.options.operation_timeout;
-  running.started = started;
+  read.deadline = now() + cfg.options.operation_timeout;
+  scans.emplace(id, std::move(read));
   continue_scan(id);
+}
+
+void stream_state::start_keys_scan(std::unique_ptr<storage::key_scan> keys,
+                                   caf::typed_response_promise<std::vector<std::string>> promise,
+                                   op_start started) {
+  std::shared_ptr<storage::key_scan> running = std::move(keys);
+  auto found = std::make_shared<std::vector<std::string>>();
+  std::string pattern = running->pattern().pattern();
+  scan read;
+  read.what = "listing the keys of '" + cfg.name + "' matching '" + pattern + "'";
+  read.step = [running, found](auto until) { return running->next(*found, until); };
+  read.finish = [this, promise, found, pattern, started](const status& st) mutable {
+    if (!st.ok()) {
+      promise.deliver(to_error(st));
+      return;
+    }
+    reader->keys_listed(pattern, started);
+    promise.deliver(std::move(*found));
+  };
+  start_scan(std::move(read));
+}
+
+template <class Reply>
+void stream_state::start_query(std::unique_ptr<query_scan> query,
+                               caf::typed_response_promise<Reply> promise) {
+  std::shared_ptr<query_scan> running = std::move(query);
+  scan read;
+  read.what = "querying '" + cfg.name + "'";
+  read.step = [running](auto until) { return replica_reader::continue_query(*running, until); };
+  read.finish = [running, promise](const status& st) mutable {
+    if (!st.ok()) {
+      promise.deliver(to_error(st));
+      return;
+    }
+    if constexpr (std::is_same_v<Reply, uint64_t>) {
+      promise.deliver(running->run.matched());
+    } else {
+      auto results = running->run.finish();
+      if (!results.ok()) {
+        promise.deliver(to_error(results.error()));
+        return;
+      }
+      promise.deliver(query_reply{std::move(results->keys), std::move(results->records)});
+    }
+  };
+  start_scan(std::move(read));
 }
 
 void stream_state::continue_scan(uint64_t id) {
   auto it = scans.find(id);
   if (it == scans.end()) return;
   auto& running = it->second;
-  auto until = std::chrono::steady_clock::now() + cfg.options.scan_slice;
-  auto done = running.keys->next(running.found, until);
+  auto done = running.step(std::chrono::steady_clock::now() + cfg.options.scan_slice);
   if (done.ok() && !*done && now() >= running.deadline)
-    done = status(errc::timeout, "listing the keys of '" + cfg.name + "' matching '" +
-                                     running.keys->pattern().pattern() + "' took longer than " +
+    done = status(errc::timeout, running.what + " took longer than " +
                                      std::to_string(cfg.options.operation_timeout.count()) + " ms");
-  if (!done.ok()) {
-    running.promise.deliver(to_error(done.error()));
-    scans.erase(it);
-    return;
-  }
-  if (!*done) {
+  if (done.ok() && !*done) {
     self->send(self, scan_atom::value, id);  // the next slice, after what is queued already
     return;
   }
-  reader->keys_listed(running.keys->pattern().pattern(), running.started);
-  running.promise.deliver(std::move(running.found));
-  scans.erase(it);
+  auto finish = std::move(running.finish);
+  scans.erase(it);  // before answering: the scan's iterator goes first
+  finish(done.ok() ? status::OK() : done.error());
 }
 
 // -- consistent reads ---------------------------------------------------------------------------
@@ -784,7 +824,27 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         auto keys = s.reader->scan(pattern);
         if (!keys.ok()) return to_error(keys.error());
         auto promise = self->make_response_promise<std::vector<std::string>>();
-        s.start_scan(std::move(*keys), promise, started);
+        s.start_keys_scan(std::move(*keys), promise, started);
+        return promise;
+      },
+      [self](query_atom, std::string& filter, std::string& options) -> caf::result<query_reply> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto query = s.reader->start_query(filter, options, false);
+        if (!query.ok()) return to_error(query.error());
+        auto promise = self->make_response_promise<query_reply>();
+        s.start_query(std::move(*query), promise);
+        return promise;
+      },
+      [self](count_atom, std::string& filter) -> caf::result<uint64_t> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto query = s.reader->start_query(filter, "", true);
+        if (!query.ok()) return to_error(query.error());
+        auto promise = self->make_response_promise<uint64_t>();
+        s.start_query(std::move(*query), promise);
         return promise;
       },
       [self](get_atom, std::string& key, consistent_atom) -> caf::result<entry> {
@@ -827,7 +887,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
                 rp.deliver(to_error(fresh.error()));
                 return;
               }
-              self->state.start_scan(std::move(*fresh), rp, started);
+              self->state.start_keys_scan(std::move(*fresh), rp, started);
             });
         return rp;
       },

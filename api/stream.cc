@@ -215,6 +215,36 @@ result<std::vector<std::string>> stream::keys(const std::string& pattern,
   return impl_->reader->keys(pattern);
 }
 
+result<keyed_document> stream::insert(const nlohmann::ordered_json& data) {
+  std::string key = random_uuid();
+  auto doc = put(key, data);
+  if (!doc.ok()) return doc.error();
+  return keyed_document{std::move(key), std::move(doc->data), std::move(doc->meta)};
+}
+
+result<std::vector<keyed_document>> stream::query(const nlohmann::ordered_json& filter,
+                                                  const nlohmann::ordered_json& options) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  auto filter_text = to_json_text(filter);
+  if (!filter_text.ok()) return filter_text.error();
+  auto options_text = to_json_text(options);
+  if (!options_text.ok()) return options_text.error();
+  impl_->reads->note();
+  auto found = impl_->reader->query(*filter_text, *options_text);
+  if (!found.ok()) return found.error();
+  return decode_query_reply(query_reply{std::move(found->keys), std::move(found->records)});
+}
+
+result<uint64_t> stream::count(const nlohmann::ordered_json& filter) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  auto filter_text = to_json_text(filter);
+  if (!filter_text.ok()) return filter_text.error();
+  impl_->reads->note();
+  return impl_->reader->count(*filter_text);
+}
+
 result<subscription> stream::subscribe(const std::string& glob, change_callback callback) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;

@@ -141,6 +141,11 @@ key_scan::~key_scan() = default;
 
 result<bool> key_scan::next(std::vector<std::string>& out,
                             std::chrono::steady_clock::time_point until) {
+  return next(out, nullptr, until);
+}
+
+result<bool> key_scan::next(std::vector<std::string>& out, std::vector<std::string>* records,
+                            std::chrono::steady_clock::time_point until) {
   std::shared_lock<std::shared_mutex> guard(store_.lifecycle_);
   if (store_.closed_) return closed_error(store_.name_);
   auto& it = *impl_->it;
@@ -156,12 +161,15 @@ result<bool> key_scan::next(std::vector<std::string>& out,
     if (!key.starts_with(literal)) break;  // past the keys with the literal prefix
     if (key.size() > skip) {               // the stream's own key (its sequence) is not a document
       std::string_view view(key.data() + skip, key.size() - skip);
-      if (pattern_.matches_all()) {
+      bool matched = pattern_.matches_all();
+      if (!matched) {
+        auto found = pattern_.matches(view);
+        if (!found.ok()) return found.error();  // "regex too complex": the scan fails
+        matched = *found;
+      }
+      if (matched) {
         out.emplace_back(view);
-      } else {
-        auto matched = pattern_.matches(view);
-        if (!matched.ok()) return matched.error();  // "regex too complex": the scan fails
-        if (*matched) out.emplace_back(view);
+        if (records != nullptr) records->emplace_back(it.value().data(), it.value().size());
       }
     }
     if (++examined % kKeysPerClockCheck == 0 && std::chrono::steady_clock::now() >= until) {

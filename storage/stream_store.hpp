@@ -109,6 +109,10 @@ class key_scan {
   /// store was closed, RocksDB failed, or the pattern exceeded its limits on a key.
   result<bool> next(std::vector<std::string>& out, std::chrono::steady_clock::time_point until);
 
+  /// The same, appending to `records` (when not null) the record of each key appended to `out`.
+  result<bool> next(std::vector<std::string>& out, std::vector<std::string>* records,
+                    std::chrono::steady_clock::time_point until);
+
   const protocol::key_pattern& pattern() const { return pattern_; }
 
  private:

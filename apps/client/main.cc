@@ -28,6 +28,14 @@ commands:
   delete STREAM KEY       -> {"purged":N}
   keys [--consistent] STREAM [REGEX]
                           -> a JSON array of the keys matching the ECMAScript REGEX, sorted
+  insert STREAM JSON      store JSON under a new random UUID v4
+                          -> {"id":...,"data":...,"meta":...}
+  query [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] STREAM FILTER
+                          -> one line {"key":...,"data":...,"meta":...} per document matching
+                             the MongoDB-style FILTER (README "Queries"), in key order or as
+                             --sort says ({"field":1 or -1,...}); --project={"field":1,...}
+                             keeps only those fields of each document's data
+  count STREAM FILTER     -> the number of documents matching FILTER
   watch STREAM GLOB       -> one line per change of a key matching GLOB ('*' matches any run),
                              {"key":...,"data":...,"meta":...,"event":{...}} (data and meta null
                              for a delete), until SIGINT or SIGTERM (exit 0), or until the

@@ -4,7 +4,8 @@
 // (on every node that talks to Eventbase actors), and use the typed handles below. The same
 // messages work locally and across CAF's network layer.
 //
-//   stream_actor      one stream: put / get / erase / keys / subscribe / close / drop
+//   stream_actor      one stream: put / get / erase / keys / query / count / subscribe / close /
+//                     drop
 //   subscriber_actor  receives `change` messages; implement it to watch a stream
 //   manager_actor     opens stream actors by name and closes idle ones
 //
@@ -53,6 +54,9 @@ using ended_atom = caf::atom_constant<caf::atom("eb_ended")>;
 /// Marks a read as consistent: it reflects every write JetStream acknowledged before the read
 /// began, on whichever node it runs (see stream_actor).
 using consistent_atom = caf::atom_constant<caf::atom("eb_consist")>;
+/// Queries by content (protocol/filter.hpp, protocol/query.hpp).
+using query_atom = caf::atom_constant<caf::atom("eb_query")>;
+using count_atom = caf::atom_constant<caf::atom("eb_count")>;
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -85,6 +89,18 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, change& x) {
   return f(caf::meta::type_name("eventbase::change"), x.stream, x.key, x.sequence, x.record,
            x.old_record, x.event);
+}
+
+/// The answer to a query: the matching documents in order, each a key and its record (as in
+/// `entry`, its data projected when the query asked for it).
+struct query_reply {
+  std::vector<std::string> keys;
+  std::vector<std::string> records;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, query_reply& x) {
+  return f(caf::meta::type_name("eventbase::query_reply"), x.keys, x.records);
 }
 
 /// What a stream actor reports about itself.
@@ -151,6 +167,12 @@ using stream_actor = caf::typed_actor<
     // than answer from a stale replica when JetStream cannot say within the operation timeout.
     caf::replies_to<get_atom, std::string, consistent_atom>::with<entry>,
     caf::replies_to<keys_atom, std::string, consistent_atom>::with<std::vector<std::string>>,
+    // (filter, options: {"sort","limit","offset","project"}, both JSON text) -> the matching
+    // documents in order, from the local replica. Runs in slices like keys, within the
+    // operation timeout; invalid_argument for a bad filter or options (protocol/query.hpp).
+    caf::replies_to<query_atom, std::string, std::string>::with<query_reply>,
+    // filter (JSON text) -> how many documents match, from the local replica
+    caf::replies_to<count_atom, std::string>::with<uint64_t>,
     // (glob, subscriber) -> subscription id; the subscription ends with the subscriber
     caf::replies_to<subscribe_atom, std::string, subscriber_actor>::with<uint64_t>,
     caf::replies_to<unsubscribe_atom, uint64_t>::with<ok_atom>,
