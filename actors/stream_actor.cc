@@ -626,7 +626,7 @@ void stream_state::continue_scan(uint64_t id) {
     return;
   }
   auto finish = std::move(running.finish);
-  scans.erase(it);  // before answering: the scan's iterator goes first
+  scans.erase(it);  // over: a slice still queued for it finds nothing
   finish(done.ok() ? status::OK() : done.error());
 }
 

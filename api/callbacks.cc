@@ -187,8 +187,14 @@ nlohmann::ordered_json keyed_document::to_json() const {
 }
 
 std::string random_uuid() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t high = rng(), low = rng();
+  // 128 bits straight from std::random_device (libstdc++: RDRAND or getrandom): a generator seeded
+  // with one 32-bit value would repeat its keys across 2^32 seeds, which many client processes
+  // (one insert each) reach within a birthday bound of about 77,000 inserts.
+  std::random_device entropy;
+  auto word = [&entropy] {
+    return (static_cast<uint64_t>(entropy()) << 32) | static_cast<uint64_t>(entropy());
+  };
+  uint64_t high = word(), low = word();
   high = (high & ~0xF000ull) | 0x4000ull;                // version 4
   low = (low & ~(0xC000ull << 48)) | (0x8000ull << 48);  // variant 10xx
   char buf[37];
