@@ -37,10 +37,14 @@ namespace js = protocol::jetstream;
 // covers a missed one.
 constexpr auto kAckTimeout = std::chrono::seconds(60);
 
+// 64 random bits as hex. Straight from the system's entropy source, not a generator seeded
+// with 32 bits: writer ids of different processes must not repeat, since JetStream
+// de-duplicates writes by the Nats-Msg-Id they prefix.
 std::string random_id() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::random_device entropy;
+  uint64_t value = (uint64_t{entropy()} << 32) ^ uint64_t { entropy() };
   char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(value));
   return buf;
 }
 

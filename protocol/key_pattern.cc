@@ -69,7 +69,7 @@ size_t class_end(std::string_view p, size_t i) {
     char c = p[j];
     if (c == '\\') {
       if (j + 1 < p.size() && p[j + 1] == 'Q') return npos;
-      ++j;
+      j += (j + 1 < p.size() && p[j + 1] == 'c') ? 2 : 1;  // "\cX": X belongs to the escape
     } else if (c == '[' && j + 1 < p.size() && std::strchr(":.=", p[j + 1]) != nullptr) {
       return npos;  // [:alpha:] and friends
     } else if (c == ']') {
@@ -98,7 +98,8 @@ bool no_top_level_alternation(std::string_view p) {
     char c = p[i];
     if (c == '\\') {
       if (i + 1 < p.size() && p[i + 1] == 'Q') return false;  // \Q...\E quotes anything
-      ++i;
+      // "\cX" is one escape of three characters, whatever X is ("\c(" opens no group).
+      i += (i + 1 < p.size() && p[i + 1] == 'c') ? 2 : 1;
     } else if (c == '[') {
       i = class_end(p, i);
       if (i == npos) return false;
@@ -128,6 +129,16 @@ prefix_scan scan_literal_prefix(std::string_view p) {
   size_t i = 1;
   while (i < p.size()) {
     char c = p[i];
+    // Constructs PCRE2 reads as nothing at all (\E outside \Q, a comment, an option setting)
+    // let a quantifier after them apply to the character before them ("^b\E*" is "^b*"):
+    // that character is not required.
+    bool nothing = (c == '\\' && i + 1 < p.size() && p[i + 1] == 'E') ||
+                   (c == '(' && i + 2 < p.size() && p[i + 1] == '?' &&
+                    std::strchr(":=!<|>", p[i + 2]) == nullptr);
+    if (nothing) {
+      if (last != npos) out.prefix.resize(last);
+      return out;
+    }
     if (c == '\\') {
       if (i + 1 < p.size() && is_ascii_punct(p[i + 1])) {  // "\." is a literal '.'
         last = out.prefix.size();

@@ -211,25 +211,27 @@ int streams(session& s, const std::vector<std::string>&, const flags&) {
 int stream_state(session& s, const std::vector<std::string>& args, const flags&) {
   auto st = s.ask<stream_status>(s.manager(), status_atom::value, args[0]);
   if (!st.ok()) return report(st.error());
-  json out{{"name", st->name},
-           {"ready", st->ready},
-           {"appliedSequence", st->applied_sequence},
-           {"skippedEvents", st->skipped_events},
-           {"subscriptions", st->subscriptions},
-           {"pendingWrites", st->pending_writes},
-           {"slowSubscriptionsEnded", st->slow_subscriptions_ended},
-           {"lastKnownSequence", st->last_known_sequence},
-           {"lag", st->lag},
-           {"lastContactMs", st->last_contact_ms >= 0 ? json(st->last_contact_ms) : json(nullptr)},
-           {"stale", st->stale},
-           {"consumer", st->consumer}};
+  using ordered = nlohmann::ordered_json;  // fields in the order listed here
+  ordered out{
+      {"name", st->name},
+      {"ready", st->ready},
+      {"appliedSequence", st->applied_sequence},
+      {"skippedEvents", st->skipped_events},
+      {"subscriptions", st->subscriptions},
+      {"pendingWrites", st->pending_writes},
+      {"slowSubscriptionsEnded", st->slow_subscriptions_ended},
+      {"lastKnownSequence", st->last_known_sequence},
+      {"lag", st->lag},
+      {"lastContactMs", st->last_contact_ms >= 0 ? ordered(st->last_contact_ms) : ordered(nullptr)},
+      {"stale", st->stale},
+      {"consumer", st->consumer}};
   if (!st->ready && st->replay_target > 0)
     out["replay"] = {
         {"applied", st->applied_sequence},
         {"target", st->replay_target},
         {"eventsPerSecond", st->replay_rate},
         {"etaSeconds",
-         st->replay_eta_ms < 0 ? json(nullptr) : json((st->replay_eta_ms + 999) / 1000)}};
+         st->replay_eta_ms < 0 ? ordered(nullptr) : ordered((st->replay_eta_ms + 999) / 1000)}};
   print(out);
   return ok;
 }

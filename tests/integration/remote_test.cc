@@ -49,6 +49,7 @@ struct server_node : caf_node {
                                            }())
                                                .value();
   manager_actor manager;
+  notice_listener_actor listener;
   uint16_t port = 0;
   collector<std::string> closed;
 
@@ -59,7 +60,7 @@ struct server_node : caf_node {
     mc.options.idle_timeout = keep_alive;
     mc.options.idle_check_interval = std::chrono::milliseconds(100);
     manager = actors::spawn_manager(sys, std::move(mc));
-    auto listener =
+    listener =
         sys.spawn([this](notice_listener_actor::pointer) -> notice_listener_actor::behavior_type {
           return {[](opened_atom, const std::string&) {},
                   [this](closed_atom, const std::string& name) { closed.add(name); }};
@@ -71,6 +72,10 @@ struct server_node : caf_node {
   ~server_node() {
     ask<ok_atom>(manager, close_atom::value);
     caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
+    // The listener writes into `closed`: it must be gone before the members are.
+    caf::scoped_actor self{sys};
+    self->send_exit(listener, caf::exit_reason::kill);
+    self->wait_for(listener);
   }
 };
 

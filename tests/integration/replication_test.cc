@@ -71,8 +71,7 @@ CAF_TEST(a consistent read on another instance sees every acknowledged write) {
   CAF_REQUIRE(keys.ok());
   CAF_CHECK_EQUAL(keys->size(), 50u);
   // A bad pattern fails at once, as a local read does.
-  CAF_CHECK_EQUAL(b.keys("(", read_consistency::consistent).error().code(),
-                  errc::invalid_argument);
+  CAF_CHECK_EQUAL(b.keys("(", read_consistency::consistent).error().code(), errc::invalid_argument);
   a.close();
   b.close();
 }

@@ -129,6 +129,14 @@ CAF_TEST(literal prefix) {
   CAF_CHECK_EQUAL(regex_literal_prefix("^abc|"), "");
   CAF_CHECK_EQUAL(regex_literal_prefix("^(a|b)c"), "");
   CAF_CHECK_EQUAL(regex_literal_prefix("^a(b|c)"), "a");
+  // What PCRE2 reads as nothing lets a quantifier reach the character before it (found by the
+  // key_pattern fuzz target: "^b\E*" matched "" with a prefix "b").
+  CAF_CHECK_EQUAL(regex_literal_prefix("^b\\E*"), "");
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab(?#note)*"), "");
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab(?x) *"), "");
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab(?:c)"), "ab");
+  // "\c(" is one escape (a control character), not a group: the '|' after it is top level.
+  CAF_CHECK_EQUAL(regex_literal_prefix("^ab\\c(|x"), "");
   CAF_CHECK_EQUAL(regex_literal_prefix("^a(?:b|c)|d"), "");
   CAF_CHECK_EQUAL(regex_literal_prefix("^a(?=b|c)d"), "a");
   CAF_CHECK_EQUAL(regex_literal_prefix("^a(?<n>b|c)"), "a");
