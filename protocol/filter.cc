@@ -338,7 +338,7 @@ result<bool> evaluate(const node& n, const json& doc) {
   std::vector<const json*> values;
   for (const auto& f : n.fields) {
     values.clear();
-    if (doc.is_object()) resolve(doc, f.path, 0, values);  // other documents have no fields
+    resolve_field(doc, f.path, values);
     auto r = holds_all(values, f.conditions);
     if (!r.ok() || !*r) return r;
   }
@@ -386,6 +386,11 @@ bool filter::matches_all() const {
 
 const json& filter::spec() const {
   return root_->spec;
+}
+
+void resolve_field(const json& doc, const std::vector<std::string>& path,
+                   std::vector<const json*>& out) {
+  if (doc.is_object()) resolve(doc, path, 0, out);  // other documents have no fields
 }
 
 status split_field_path(const std::string& text, std::vector<std::string>& out) {

@@ -83,6 +83,12 @@ class filter {
 /// step in field path '...'" for "", "a..b", ".a" or "a.".
 status split_field_path(const std::string& text, std::vector<std::string>& out);
 
+/// Appends to `out` the values the dotted field `path` reaches in `doc` as filters resolve it
+/// (see above: through objects, and through arrays into their object elements and at numeric
+/// steps); nothing when `doc` is not an object. The pointers point into `doc`.
+void resolve_field(const nlohmann::ordered_json& doc, const std::vector<std::string>& path,
+                   std::vector<const nlohmann::ordered_json*>& out);
+
 /// The order of two numbers (-1, 0, 1), exact across integer, unsigned and floating values.
 /// Both must be numbers.
 int compare_numbers(const nlohmann::ordered_json& a, const nlohmann::ordered_json& b);

@@ -208,6 +208,10 @@ query_run::~query_run() = default;
 query_run::query_run(query_run&&) noexcept = default;
 query_run& query_run::operator=(query_run&&) noexcept = default;
 
+void query_run::add_matches(uint64_t n) {
+  state_->matched += n;
+}
+
 uint64_t query_run::examined() const {
   return state_->examined;
 }

@@ -71,6 +71,9 @@ class query_run {
   /// record, or the filter's regex exceeded its limits.
   result<bool> add(std::string_view key, std::string_view record);
 
+  /// Counts `n` matches found without examining documents (a count an index answers alone).
+  void add_matches(uint64_t n);
+
   /// Documents examined and matched so far.
   uint64_t examined() const;
   uint64_t matched() const;

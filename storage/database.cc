@@ -17,6 +17,8 @@ namespace eventbase::storage {
 namespace {
 
 constexpr char kDataFamily[] = "data";
+constexpr char kIndexFamily[] = "index";
+constexpr char kIndexDefinitionPrefix[] = "index:";  // + stream id + field (stream_store)
 constexpr char kFormatKey[] = "format";
 constexpr char kFormat[] = "2";
 constexpr char kNextIdKey[] = "next-stream-id";
@@ -56,10 +58,16 @@ rocksdb::WriteOptions durable() {
   return options;
 }
 
-// Deletes the data of the stream with `id` (its documents and its sequence) in `batch`.
-void delete_stream_range(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* data,
-                         uint64_t id) {
+// Deletes the data of the stream with `id` (its documents and its sequence) in `batch`; with
+// `index` and `meta`, its index entries and definitions as well.
+void delete_stream_range(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* data, uint64_t id,
+                         rocksdb::ColumnFamilyHandle* index = nullptr,
+                         rocksdb::ColumnFamilyHandle* meta = nullptr) {
   batch.DeleteRange(data, stream_prefix(id), stream_prefix(id + 1));
+  if (index != nullptr) batch.DeleteRange(index, stream_prefix(id), stream_prefix(id + 1));
+  if (meta != nullptr)
+    batch.DeleteRange(meta, kIndexDefinitionPrefix + stream_prefix(id),
+                      kIndexDefinitionPrefix + stream_prefix(id + 1));
 }
 
 }  // namespace
@@ -107,8 +115,9 @@ status database::load() {
     if (!st.ok()) return storage_error("cannot list column families in '" + path_ + "'", st);
   }
   if (names.empty()) names.push_back(rocksdb::kDefaultColumnFamilyName);
-  if (std::find(names.begin(), names.end(), kDataFamily) == names.end())
-    names.push_back(kDataFamily);
+  // A database written before indexes existed has no index family: it is created empty.
+  for (const char* family : {kDataFamily, kIndexFamily})
+    if (std::find(names.begin(), names.end(), family) == names.end()) names.push_back(family);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (auto& name : names) descriptors.emplace_back(name, family_options(options_, cache_));
 
@@ -131,6 +140,8 @@ status database::load() {
       meta_ = handle;
     else if (name == kDataFamily)
       data_ = handle;
+    else if (name == kIndexFamily)
+      index_ = handle;
     else if (name.rfind(kSlotPrefix, 0) == 0)
       slots.emplace(name, handle);
     else
@@ -153,7 +164,8 @@ status database::load() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
   for (it->Seek(kMigratingPrefix); it->Valid() && it->key().starts_with(kMigratingPrefix);
        it->Next()) {
-    if (auto id = decode_u64(it->value().ToStringView())) delete_stream_range(cleanup, data_, *id);
+    if (auto id = decode_u64(it->value().ToStringView()))
+      delete_stream_range(cleanup, data_, *id, index_, meta_);
     cleanup.Delete(meta_, it->key());
   }
   for (it->Seek(kMappingPrefix); it->Valid() && it->key().starts_with(kMappingPrefix); it->Next()) {
@@ -228,6 +240,7 @@ status database::migrate_slots(std::map<std::string, rocksdb::ColumnFamilyHandle
 database::~database() {
   if (db_) {
     if (data_ != nullptr) db_->DestroyColumnFamilyHandle(data_);
+    if (index_ != nullptr) db_->DestroyColumnFamilyHandle(index_);
     if (meta_ != nullptr) db_->DestroyColumnFamilyHandle(meta_);
     db_->Close();
     db_.reset();
@@ -270,8 +283,12 @@ result<std::shared_ptr<stream_store>> database::open_stream(const std::string& s
   } else if (!st.IsNotFound()) {
     return storage_error("cannot read stored sequence of stream '" + stream + "'", st);
   }
-  auto store =
-      std::make_shared<stream_store>(shared_from_this(), stream, db_.get(), data_, id, applied);
+  auto store = std::make_shared<stream_store>(shared_from_this(), stream, db_.get(), data_, meta_,
+                                              index_, id, applied);
+  if (auto loaded = store->load_indexes(); !loaded.ok()) {
+    store->mark_closed();
+    return loaded;
+  }
   open_[stream] = store;
   return store;
 }
@@ -285,7 +302,7 @@ status database::drop_stream(const std::string& stream) {
   auto it = ids_.find(stream);
   if (it == ids_.end()) return status::OK();
   rocksdb::WriteBatch batch;
-  delete_stream_range(batch, data_, it->second);
+  delete_stream_range(batch, data_, it->second, index_, meta_);
   batch.Delete(meta_, kMappingPrefix + stream);
   auto st = db_->Write(durable(), &batch);
   if (!st.ok()) return storage_error("cannot drop storage of stream '" + stream + "'", st);
@@ -308,7 +325,7 @@ std::vector<std::string> database::stream_names() const {
 
 uint64_t database::approximate_size() const {
   uint64_t total = 0;
-  for (auto* family : {meta_, data_}) {
+  for (auto* family : {meta_, data_, index_}) {
     if (family == nullptr) continue;
     uint64_t value = 0;
     if (db_->GetIntProperty(family, rocksdb::DB::Properties::kLiveSstFilesSize, &value))
