@@ -22,12 +22,27 @@ class stream_store;
 
 namespace eventbase::actors {
 
-/// A query over the replica in progress: its run and the scan that feeds it (see
+struct index_execution;  // replica_reader.cc
+
+/// A query over the replica in progress: its run and what feeds it, a scan of every document or
+/// an index plan (protocol/query_plan.hpp) over a consistent view (see
 /// replica_reader::start_query).
 struct query_scan {
+  explicit query_scan(protocol::query_run r);
+  ~query_scan();
+  query_scan(const query_scan&) = delete;
+  query_scan& operator=(const query_scan&) = delete;
+
   protocol::query_run run;
-  std::unique_ptr<storage::key_scan> scan;
-  std::vector<std::string> keys, records;  // of the current slice
+  std::unique_ptr<storage::key_scan> scan;   // a scan plan
+  std::vector<std::string> keys, records;    // of the current slice
+  std::unique_ptr<index_execution> indexed;  // an index plan
+
+  /// The explain answer, JSON text: {"plan":{"index":FIELD or null,"type":"scan"|"equality"|
+  /// "in"|"range"|"prefix"|"sort","sort":"index"|"memory"|null,"covered":B,
+  /// "keys_examined":N},"examined":N,"returned":M}, for a query complete with `returned`
+  /// results.
+  std::string explain(uint64_t returned) const;
 };
 
 class replica_reader {
@@ -61,6 +76,8 @@ class replica_reader {
   result<protocol::query_results> query(const std::string& filter_text,
                                         const std::string& options_text);
   result<uint64_t> count(const std::string& filter_text);
+  /// The query's explain answer (query_scan::explain), after running it in full.
+  result<std::string> explain(const std::string& filter_text, const std::string& options_text);
 
  private:
   std::shared_ptr<storage::stream_store> store_;

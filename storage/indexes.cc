@@ -348,7 +348,7 @@ result<bool> index_view::cursor::next(
 }
 
 status index_view::get(const std::vector<std::string>& keys,
-                       std::vector<std::optional<std::string>>& records) const {
+                       std::vector<std::optional<std::string>>& records, bool in_key_order) const {
   std::shared_lock<std::shared_mutex> guard(store_.lifecycle_);
   if (store_.closed_) return closed_error(store_.name_);
   records.clear();
@@ -362,7 +362,7 @@ status index_view::get(const std::vector<std::string>& keys,
   rocksdb::ReadOptions options;
   options.snapshot = snapshot_;
   store_.db_->MultiGet(options, store_.family_, slices.size(), slices.data(), values.data(),
-                       statuses.data(), /*sorted_input=*/true);
+                       statuses.data(), in_key_order);
   for (size_t i = 0; i < keys.size(); ++i) {
     if (statuses[i].IsNotFound()) continue;
     if (!statuses[i].ok()) return storage_error("cannot read documents", statuses[i]);

@@ -204,10 +204,10 @@ class index_view {
   std::unique_ptr<cursor> entries(uint32_t id, const std::string& begin, const std::string& end,
                                   bool reverse) const;
 
-  /// The records of `keys` (nullopt for an absent key), from the snapshot; `records` is
-  /// resized to match.
-  status get(const std::vector<std::string>& keys,
-             std::vector<std::optional<std::string>>& records) const;
+  /// The records of `keys` (nullopt for an absent key), from the snapshot, in one MultiGet;
+  /// `records` is resized to match. `in_key_order`: the keys are sorted (faster).
+  status get(const std::vector<std::string>& keys, std::vector<std::optional<std::string>>& records,
+             bool in_key_order) const;
 
  private:
   friend class stream_store;

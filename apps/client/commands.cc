@@ -77,6 +77,7 @@ class session {
 // The command's options (after its name), e.g. --consistent.
 struct flags {
   bool consistent = false;
+  bool explain = false;  // query --explain
   // query: {"sort","limit","offset","project"} as given by --sort=JSON, --limit=N, ...
   nlohmann::ordered_json query_options = nlohmann::ordered_json::object();
 };
@@ -141,11 +142,20 @@ int insert(session& s, const std::vector<std::string>& args, const flags&) {
   return ok;
 }
 
-// query [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] STREAM FILTER: one line
-// {"key","data","meta"} per result, in order.
+// query [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] [--explain] STREAM FILTER: one
+// line {"key","data","meta"} per result, in order; with --explain, the plan object instead.
 int query(session& s, const std::vector<std::string>& args, const flags& with) {
   auto target = stream_with_json(s, args[0], args[1]);
   if (!target.ok()) return report(target.error());
+  if (with.explain) {
+    auto plan = s.ask<std::string>(target->stream, explain_atom::value, target->text,
+                                   stringify(with.query_options));
+    if (!plan.ok()) return report(plan.error());
+    auto parsed = parse_document(*plan);
+    if (!parsed.ok()) return report(parsed.error());
+    print(*parsed);
+    return ok;
+  }
   auto reply = s.ask<query_reply>(target->stream, query_atom::value, target->text,
                                   stringify(with.query_options));
   if (!reply.ok()) return report(reply.error());
@@ -162,6 +172,63 @@ int count(session& s, const std::vector<std::string>& args, const flags&) {
   auto n = s.ask<uint64_t>(target->stream, count_atom::value, target->text);
   if (!n.ok()) return report(n.error());
   print(*n);
+  return ok;
+}
+
+nlohmann::ordered_json index_to_json(const index_info& index) {
+  nlohmann::ordered_json out;
+  out["field"] = index.field;
+  out["state"] = index.state;
+  out["multikey"] = index.multikey;
+  out["progress"] = index.progress;
+  return out;
+}
+
+// index create [--no-wait] STREAM FIELD -> the index once ready (or at once with --no-wait);
+// index drop STREAM FIELD -> {"dropped":FIELD}; index list STREAM -> a JSON array.
+int index(session& s, const std::vector<std::string>& given, const flags&) {
+  std::vector<std::string> args;
+  bool wait = true;
+  for (const auto& arg : given) {
+    if (arg == "--no-wait")
+      wait = false;
+    else
+      args.push_back(arg);
+  }
+  const std::string& action = args[0];
+  bool create = action == "create", drop = action == "drop", list = action == "list";
+  if ((!create && !drop && !list) || args.size() != (list ? 2u : 3u) || (!wait && !create)) {
+    std::cerr << "eventbase: usage: eventbase index create [--no-wait] STREAM FIELD | index drop "
+                 "STREAM FIELD | index list STREAM"
+              << std::endl;
+    return usage;
+  }
+  auto stream = s.stream(args[1]);
+  if (!stream.ok()) return report(stream.error());
+  if (list) {
+    auto indexes = s.ask<std::vector<index_info>>(*stream, index_list_atom::value);
+    if (!indexes.ok()) return report(indexes.error());
+    auto out = nlohmann::ordered_json::array();
+    for (const auto& i : *indexes) out.push_back(index_to_json(i));
+    print(out);
+    return ok;
+  }
+  if (drop) {
+    auto done = s.ask<ok_atom>(*stream, index_drop_atom::value, args[2]);
+    if (!done.ok()) return report(done.error());
+    print(nlohmann::ordered_json{{"dropped", args[2]}});
+    return ok;
+  }
+  auto made = s.ask<index_info>(*stream, index_create_atom::value, args[2], wait);
+  if (!made.ok()) {
+    if (made.error().code() == errc::timeout)
+      return report(
+          status(errc::timeout, "the index on '" + args[2] +
+                                    "' is still building (its progress: eventbase index list " +
+                                    args[1] + "; --timeout=SECONDS waits longer)"));
+    return report(made.error());
+  }
+  print(index_to_json(*made));
   return ok;
 }
 
@@ -411,8 +478,12 @@ const std::map<std::string, command>& commands() {
       {"keys", {keys, 1, 2, "keys [--consistent] STREAM [REGEX]", true}},
       {"insert", {insert, 2, 2, "insert STREAM JSON"}},
       {"query",
-       {query, 2, 2, "query [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] STREAM FILTER",
+       {query, 2, 2,
+        "query [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] [--explain] STREAM FILTER",
         false, true}},
+      {"index",
+       {index, 2, 4,
+        "index create [--no-wait] STREAM FIELD | index drop STREAM FIELD | index list STREAM"}},
       {"count", {count, 2, 2, "count STREAM FILTER"}},
       {"streams", {streams, 0, 0, "streams"}},
       {"status", {stream_state, 1, 1, "status STREAM"}},
@@ -438,6 +509,8 @@ int run(const options& opts) {
   while (!args.empty() && args.front().size() > 2 && args.front().compare(0, 2, "--") == 0) {
     if (args.front() == "--consistent" && cmd.takes_consistent) {
       with.consistent = true;
+    } else if (args.front() == "--explain" && cmd.takes_query_options) {
+      with.explain = true;
     } else if (cmd.takes_query_options && parse_query_option(args.front(), with)) {
       // taken
     } else {

@@ -27,6 +27,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "eventbase/index_info.hpp"
 #include "eventbase/status.hpp"
 
 namespace eventbase {
@@ -57,6 +58,11 @@ using consistent_atom = caf::atom_constant<caf::atom("eb_consist")>;
 /// Queries by content (protocol/filter.hpp, protocol/query.hpp).
 using query_atom = caf::atom_constant<caf::atom("eb_query")>;
 using count_atom = caf::atom_constant<caf::atom("eb_count")>;
+/// Secondary indexes (README "Indexes") and the plan of a query.
+using index_create_atom = caf::atom_constant<caf::atom("eb_icreate")>;
+using index_drop_atom = caf::atom_constant<caf::atom("eb_idrop")>;
+using index_list_atom = caf::atom_constant<caf::atom("eb_ilist")>;
+using explain_atom = caf::atom_constant<caf::atom("eb_explain")>;
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -101,6 +107,13 @@ struct query_reply {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_reply& x) {
   return f(caf::meta::type_name("eventbase::query_reply"), x.keys, x.records);
+}
+
+/// A secondary index of a stream (eventbase/index_info.hpp), as index_list and index_create
+/// report it.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, index_info& x) {
+  return f(caf::meta::type_name("eventbase::index_info"), x.field, x.state, x.multikey, x.progress);
 }
 
 /// What a stream actor reports about itself.
@@ -173,6 +186,19 @@ using stream_actor = caf::typed_actor<
     caf::replies_to<query_atom, std::string, std::string>::with<query_reply>,
     // filter (JSON text) -> how many documents match, from the local replica
     caf::replies_to<count_atom, std::string>::with<uint64_t>,
+    // (filter, options) as for query -> the query's plan and the documents it examined and
+    // returned, JSON text {"plan":{"index":FIELD or null,"type",...},"examined":N,"returned":M}
+    // (README "Indexes"); the query runs in full, its results are not sent
+    caf::replies_to<explain_atom, std::string, std::string>::with<std::string>,
+    // (field, wait) -> the index on the dotted field path, declared if new (creating an
+    // existing one is no error) and built in the background from the local replica; with
+    // wait, the reply comes once it is ready (the requester's timeout bounds the wait).
+    // invalid_argument for a bad path or past 64 indexes
+    caf::replies_to<index_create_atom, std::string, bool>::with<index_info>,
+    // field -> deletes the index; not_found when there is none
+    caf::replies_to<index_drop_atom, std::string>::with<ok_atom>,
+    // -> every index of the stream, in the order they were created
+    caf::replies_to<index_list_atom>::with<std::vector<index_info>>,
     // (glob, subscriber) -> subscription id; the subscription ends with the subscriber
     caf::replies_to<subscribe_atom, std::string, subscriber_actor>::with<uint64_t>,
     caf::replies_to<unsubscribe_atom, uint64_t>::with<ok_atom>,

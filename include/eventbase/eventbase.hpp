@@ -36,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eventbase/index_info.hpp"
 #include "eventbase/status.hpp"
 
 namespace eventbase {
@@ -231,9 +232,10 @@ class stream {
   /// The documents matching the MongoDB-style `filter` (README "Queries"; `{}` matches all),
   /// read from the local replica, in key order unless `options` says otherwise: an object with
   /// any of "sort" (field -> 1 or -1, several fields, stable), "limit" (0: none), "offset" and
-  /// "project" (field -> 1: the results' data holds only those fields). No index is used: every
-  /// document is examined, on the calling thread, holding only what the answer needs (without a
-  /// sort, reading stops at the limit). invalid_argument naming the offending part of a bad
+  /// "project" (field -> 1: the results' data holds only those fields). Runs on the calling
+  /// thread, through a ready index when one serves the filter or the sort (README "Indexes"),
+  /// else examining every document, holding only what the answer needs (without a sort,
+  /// reading stops at the limit). invalid_argument naming the offending part of a bad
   /// filter or options.
   result<std::vector<keyed_document>> query(
       const nlohmann::ordered_json& filter,
@@ -241,6 +243,27 @@ class stream {
 
   /// How many documents of the local replica match `filter`; errors of query.
   result<uint64_t> count(const nlohmann::ordered_json& filter);
+
+  /// Runs the query as query does and returns its plan instead of its results:
+  /// {"plan":{"index":FIELD or null,"type":"scan"|"equality"|"in"|"range"|"prefix"|"sort",
+  /// "sort":"index"|"memory"|null,...},"examined":N,"returned":M} (README "Indexes").
+  result<nlohmann::ordered_json> explain(
+      const nlohmann::ordered_json& filter,
+      const nlohmann::ordered_json& options = nlohmann::ordered_json::object());
+
+  /// Declares a secondary index on the dotted field path `field` of this node's replica, built
+  /// in the background from the documents it holds and kept in step with every later change;
+  /// queries use it once it is "ready" (README "Indexes"). Creating an index that exists is no
+  /// error (it is returned as it is). With `wait`, returns once the index is ready, or
+  /// errc::timeout when that takes longer than the stream's timeout (the build goes on; see
+  /// list_indexes). invalid_argument for a bad path or when the stream has 64 indexes.
+  result<index_info> create_index(const std::string& field, bool wait = true);
+
+  /// Deletes the index on `field`; not_found when there is none.
+  status drop_index(const std::string& field);
+
+  /// The stream's indexes on this node, in the order they were created.
+  result<std::vector<index_info>> list_indexes();
 
   /// Calls `callback` for every later change of a key matching `glob` ('*' matches any run of
   /// characters, everything else is literal).
