@@ -79,7 +79,7 @@ status check_field(const std::string& field, std::vector<std::string>& path) {
   };
   if (field.size() > kMaxIndexFieldBytes)
     return bad("is longer than " + std::to_string(kMaxIndexFieldBytes) + " bytes");
-  if (protocol::first_invalid_utf8(field) != std::string::npos) return bad("is not UTF-8");
+  if (protocol::first_invalid_utf8(field) != field.size()) return bad("is not UTF-8");
   if (auto st = protocol::split_field_path(field, path); !st.ok())
     return status(errc::invalid_argument, st.message());
   for (const auto& step : path)
