@@ -1,6 +1,7 @@
 // Queries through the client exactly as README "Queries" names them, against eventbase-server
 // and a real nats-server: `eventbase insert`, `eventbase query` with --sort, --limit, --offset
-// and --project, `eventbase count`, and the errors of bad filters and options. Expected results
+// and --project and --explain, `eventbase count`, `eventbase index create|drop|list`, and the
+// errors of bad filters, options and index commands. Expected results
 // are computed here from the documents the test wrote.
 #define CAF_SUITE queries
 #include "caf/test/unit_test.hpp"
@@ -169,6 +170,75 @@ CAF_TEST(bad filters and options are errors naming the offending part) {
   CAF_CHECK_EQUAL(client({"query", "--limit=-1", stream, "{}"}).exit_code, 2);
   CAF_CHECK_EQUAL(client({"query", "--bogus=1", stream, "{}"}).exit_code, 2);
   CAF_CHECK_EQUAL(client({"count", "--limit=1", stream, "{}"}).exit_code, 2);
+}
+
+CAF_TEST(index commands and explain) {
+  CAF_CHECK_EQUAL(single_json_line(client({"index", "list", stream})), json::array());
+  auto scan = single_json_line(client({"query", "--explain", stream, R"({"age":42})"}));
+  CAF_CHECK_EQUAL(field(scan, "/plan/index"), json(nullptr));
+  CAF_CHECK_EQUAL(field(scan, "/plan/type"), json("scan"));
+  CAF_CHECK_EQUAL(member(scan, "examined"), json(kDocuments));
+  auto forty_two = expected([](const json& d) { return d["age"] == 42; });
+  CAF_CHECK_EQUAL(member(scan, "returned"), json(forty_two.size()));
+
+  // create waits until the index is ready; creating it again returns it as it is.
+  auto age = single_json_line(client({"index", "create", stream, "age"}));
+  CAF_CHECK_EQUAL(
+      age,
+      json({{"field", "age"}, {"state", "ready"}, {"multikey", false}, {"progress", kDocuments}}));
+  CAF_CHECK_EQUAL(single_json_line(client({"index", "create", stream, "age"})), age);
+  auto tags = single_json_line(client({"index", "create", "--no-wait", stream, "tags"}));
+  CAF_CHECK_EQUAL(member(tags, "field"), json("tags"));
+  tags = single_json_line(client({"index", "create", stream, "tags"}));
+  CAF_CHECK_EQUAL(member(tags, "state"), json("ready"));
+  CAF_CHECK_EQUAL(member(tags, "multikey"), json(true));
+  auto list = single_json_line(client({"index", "list", stream}));
+  CAF_REQUIRE_EQUAL(list.size(), 2u);
+  CAF_CHECK_EQUAL(list[0], age);
+  CAF_CHECK_EQUAL(list[1], tags);
+
+  // The planner uses them: the same results, fewer documents examined.
+  auto indexed = single_json_line(client({"query", "--explain", stream, R"({"age":42})"}));
+  CAF_CHECK_EQUAL(field(indexed, "/plan/index"), json("age"));
+  CAF_CHECK_EQUAL(field(indexed, "/plan/type"), json("equality"));
+  CAF_CHECK_EQUAL(member(indexed, "examined"), json(forty_two.size()));
+  CAF_CHECK_EQUAL(member(indexed, "returned"), json(forty_two.size()));
+  CAF_CHECK_EQUAL(keys_printed(client({"query", stream, R"({"age":42})"})), forty_two);
+  auto old = expected([](const json& d) { return d["age"] >= 90; });
+  CAF_CHECK_EQUAL(keys_printed(client({"query", stream, R"({"age":{"$gte":90}})"})), old);
+  CAF_CHECK_EQUAL(single_json_line(client({"count", stream, R"({"age":{"$gte":90}})"})),
+                  json(old.size()));
+  auto with_b = expected([](const json& d) { return d["tags"].size() == 2; });
+  CAF_CHECK_EQUAL(keys_printed(client({"query", stream, R"({"tags":"b"})"})), with_b);
+  auto sorted = single_json_line(
+      client({"query", "--explain", "--sort={\"age\":-1}", "--limit=3", stream, "{}"}));
+  CAF_CHECK_EQUAL(field(sorted, "/plan/index"), json("age"));
+  CAF_CHECK_EQUAL(field(sorted, "/plan/sort"), json("index"));
+  CAF_CHECK_EQUAL(member(sorted, "returned"), json(3));
+  // Sorted through the index, ties in key order: computed here.
+  std::vector<json> all;
+  for (int i = 0; i < kDocuments; ++i) all.push_back({{"key", key_of(i)}, {"doc", document_of(i)}});
+  std::stable_sort(all.begin(), all.end(),
+                   [](const json& x, const json& y) { return x["doc"]["age"] > y["doc"]["age"]; });
+  std::vector<std::string> want;
+  for (size_t i = 4; i < 12; ++i) want.push_back(all[i]["key"]);
+  CAF_CHECK_EQUAL(keys_printed(client(
+                      {"query", "--sort={\"age\":-1}", "--limit=8", "--offset=4", stream, "{}"})),
+                  want);
+
+  // Drop, and the errors.
+  CAF_CHECK_EQUAL(single_json_line(client({"index", "drop", stream, "age"})),
+                  json({{"dropped", "age"}}));
+  auto again = client({"index", "drop", stream, "age"});
+  CAF_CHECK_EQUAL(again.exit_code, 1);
+  CAF_CHECK(!again.err.empty() && contains(again.err[0], "not_found"));
+  CAF_CHECK_EQUAL(single_json_line(client({"index", "list", stream})).size(), 1u);
+  auto bad = client({"index", "create", stream, "a..b"});
+  CAF_CHECK_EQUAL(bad.exit_code, 1);
+  CAF_CHECK(!bad.err.empty() && contains(bad.err[0], "invalid_argument"));
+  CAF_CHECK_EQUAL(client({"index", "rebuild", stream, "age"}).exit_code, 2);
+  CAF_CHECK_EQUAL(client({"index", "list", stream, "age"}).exit_code, 2);
+  CAF_CHECK_EQUAL(client({"index", "drop", "--no-wait", stream, "age"}).exit_code, 2);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
