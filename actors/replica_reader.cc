@@ -233,15 +233,17 @@ struct index_execution {
 
   result<bool> step(protocol::query_run& run, std::chrono::steady_clock::time_point until) {
     if (how == mode::count) {
-      uint64_t n = 0;
-      auto done = read_entries(
-          [&n](std::string_view, std::string_view) {
-            ++n;
-            return true;
-          },
-          until);
-      run.add_matches(n);
-      return done;
+      while (auto* c = current_cursor()) {
+        uint64_t n = 0;
+        auto done = c->count(n, until);
+        keys_examined += n;
+        run.add_matches(n);
+        if (!done.ok()) return done.error();
+        if (!*done) return false;
+        cursor.reset();
+        ++range;
+      }
+      return true;
     }
     if (how == mode::collect && !ranges_done) {
       auto done = read_entries(
@@ -281,7 +283,7 @@ std::string query_scan::explain(uint64_t returned) const {
       plan["sort"] = nullptr;
     else
       plan["sort"] = indexed->plan.order != 0 ? "index" : "memory";
-    plan["covered"] = indexed->how == index_execution::mode::count;
+    plan["covered"] = indexed->plan.covered;
     plan["keys_examined"] = indexed->keys_examined;
   } else {
     plan["index"] = nullptr;
@@ -340,6 +342,8 @@ result<std::unique_ptr<query_scan>> replica_reader::start_query(const std::strin
     x->how = index_execution::mode::stream;
   else
     x->how = index_execution::mode::collect;
+  // Exact candidates need no second look (a count reads none of them).
+  if (plan.covered) q->run.assume_matches();
   x->plan = std::move(plan);
   q->indexed = std::move(x);
   return q;

@@ -163,6 +163,7 @@ struct query_run::state {
   filter f;
   query_options options;
   bool count_only = false;
+  bool assume_matches = false;
   uint64_t examined = 0;
   uint64_t matched = 0;
 
@@ -212,6 +213,10 @@ void query_run::add_matches(uint64_t n) {
   state_->matched += n;
 }
 
+void query_run::assume_matches() {
+  state_->assume_matches = true;
+}
+
 uint64_t query_run::examined() const {
   return state_->examined;
 }
@@ -225,12 +230,15 @@ result<bool> query_run::add(std::string_view key, std::string_view record) {
   bool sorted = !s.options.sort.empty();
   if (!s.count_only && !sorted && s.matched >= s.wanted()) return false;
   json doc;
-  if (!s.f.matches_all() || (!s.count_only && sorted)) {
+  bool check = !s.f.matches_all() && !s.assume_matches;
+  if (check || (!s.count_only && sorted)) {
     auto view = decode_record(record);
     if (!view.ok()) return view.error();
     auto decoded = decode_document(view->data_msgpack);
     if (!decoded.ok()) return decoded.error();
     doc = std::move(*decoded);
+  }
+  if (check) {
     auto matches = s.f.matches(doc);
     if (!matches.ok()) return matches.error();
     if (!*matches) return true;

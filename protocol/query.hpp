@@ -74,6 +74,10 @@ class query_run {
   /// Counts `n` matches found without examining documents (a count an index answers alone).
   void add_matches(uint64_t n);
 
+  /// Every document added from now on matches the filter: the caller knows (an index expresses
+  /// the filter exactly), so add() decodes a document only when a sort needs its values.
+  void assume_matches();
+
   /// Documents examined and matched so far.
   uint64_t examined() const;
   uint64_t matched() const;

@@ -6,6 +6,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -40,7 +41,7 @@ status storage_error(const std::string& what, const rocksdb::Status& st) {
   return status(errc::storage, what + ": " + st.ToString());
 }
 
-rocksdb::ColumnFamilyOptions family_options(const database_options& opts,
+rocksdb::ColumnFamilyOptions family_options(const std::string& family, const database_options& opts,
                                             const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = opts.memtable_budget_bytes / 2;
@@ -48,6 +49,18 @@ rocksdb::ColumnFamilyOptions family_options(const database_options& opts,
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
   table.cache_index_and_filter_blocks = true;
+  // Indexes (and filters) in partitions of a block each, with only their small top level pinned:
+  // the index block of a large file as one piece can exceed a cache shard, and was then read and
+  // decompressed again by every point read (each document an index query fetches is one).
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.metadata_block_size = 4096;
+  table.pin_top_level_index_and_filter = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  if (family == kDataFamily) {
+    // Point reads of documents skip the files that do not hold the key.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.partition_filters = true;
+  }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
 }
@@ -119,7 +132,7 @@ status database::load() {
   for (const char* family : {kDataFamily, kIndexFamily})
     if (std::find(names.begin(), names.end(), family) == names.end()) names.push_back(family);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (auto& name : names) descriptors.emplace_back(name, family_options(options_, cache_));
+  for (auto& name : names) descriptors.emplace_back(name, family_options(name, options_, cache_));
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;

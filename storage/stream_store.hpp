@@ -194,6 +194,10 @@ class index_view {
     result<bool> next(const std::function<bool(std::string_view, std::string_view)>& visit,
                       std::chrono::steady_clock::time_point until);
 
+    /// Adds to `n` the number of the next entries, until the range ends (true) or `until`
+    /// passes (false).
+    result<bool> count(uint64_t& n, std::chrono::steady_clock::time_point until);
+
    private:
     friend class index_view;
     cursor() = default;
