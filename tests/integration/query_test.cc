@@ -1,6 +1,7 @@
 // Queries through the C++ API (eventbase.hpp stream::insert, query, count) against a real
 // nats-server: results follow puts, updates and deletes, options apply, bad filters are
-// invalid_argument, and insert's keys are fresh UUID v4s.
+// invalid_argument, and insert's keys are fresh UUID v4s; indexes (create, list, explain, drop)
+// and that they survive closing and reopening the stream.
 #define CAF_SUITE query_api
 #include "caf/test/unit_test.hpp"
 
@@ -85,6 +86,51 @@ CAF_TEST(bad filters and options are invalid arguments) {
   auto count = db.count(json::array());
   CAF_REQUIRE(!count.ok());
   CAF_CHECK_EQUAL(count.error().code(), errc::invalid_argument);
+}
+
+CAF_TEST(indexes through the api survive a reopen) {
+  for (int i = 0; i < 300; ++i)
+    CAF_REQUIRE(
+        db.put("k" + std::to_string(1000 + i), {{"age", i % 30}, {"tags", {"t", i % 4}}}).ok());
+  auto age = db.create_index("age");
+  CAF_REQUIRE(age.ok());
+  CAF_CHECK_EQUAL(age->state, "ready");
+  CAF_CHECK_EQUAL(age->progress, 300u);
+  CAF_CHECK(!age->multikey);
+  auto tags = db.create_index("tags", /*wait=*/false);
+  CAF_REQUIRE(tags.ok());
+  CAF_REQUIRE(db.put("k2000", {{"age", 7}, {"tags", {"new"}}}).ok());  // while it builds
+  auto built = db.create_index("tags");                                // waits for the build
+  CAF_REQUIRE(built.ok());
+  CAF_CHECK_EQUAL(built->state, "ready");
+  auto bad = db.create_index("a..b");
+  CAF_REQUIRE(!bad.ok());
+  CAF_CHECK_EQUAL(bad.error().code(), errc::invalid_argument);
+  auto plan = db.explain(json::parse(R"({"age":7})")).value();
+  CAF_CHECK_EQUAL(plan["plan"]["index"], json("age"));
+  CAF_CHECK_EQUAL(plan["returned"], json(11));
+  CAF_CHECK_EQUAL(keys_of(R"({"tags":"new"})"), (keys{"k2000"}));
+  CAF_CHECK_EQUAL(count_of(R"({"age":{"$lt":3}})"), 30u);
+  auto config = make_config(db.name(), dir);
+  CAF_REQUIRE(db.close().ok());
+  db = stream::open(config).value();
+  auto listed = db.list_indexes().value();
+  CAF_REQUIRE_EQUAL(listed.size(), 2u);
+  CAF_CHECK_EQUAL(listed[0].field, "age");
+  CAF_CHECK_EQUAL(listed[1].field, "tags");
+  CAF_CHECK_EQUAL(listed[1].state, "ready");
+  CAF_CHECK(listed[1].multikey);
+  auto again = db.explain(json::parse(R"({"tags":"new"})")).value();
+  CAF_CHECK_EQUAL(again["plan"]["index"], json("tags"));
+  CAF_CHECK_EQUAL(again["returned"], json(1));
+  CAF_REQUIRE(db.erase("k2000").ok());
+  CAF_CHECK(keys_of(R"({"tags":"new"})").empty());
+  CAF_CHECK(db.drop_index("tags").ok());
+  auto missing = db.drop_index("tags");
+  CAF_CHECK_EQUAL(missing.code(), errc::not_found);
+  auto left = db.list_indexes();
+  CAF_REQUIRE(left.ok());
+  CAF_CHECK_EQUAL(left->size(), 1u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
