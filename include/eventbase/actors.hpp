@@ -4,8 +4,8 @@
 // (on every node that talks to Eventbase actors), and use the typed handles below. The same
 // messages work locally and across CAF's network layer.
 //
-//   stream_actor      one stream: put / get / erase / keys / query / count / subscribe / close /
-//                     drop
+//   stream_actor      one stream: put / get / erase / keys / query / count / explain /
+//                     index_create / index_drop / index_list / subscribe / close / drop
 //   subscriber_actor  receives `change` messages; implement it to watch a stream
 //   manager_actor     opens stream actors by name and closes idle ones
 //
