@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -61,13 +62,14 @@ struct stream_state {
     std::function<void(const status&)> proceed;  // runs once: ok to read, or why not
   };
 
-  /// A keys request being answered in slices.
+  /// A read answered in slices (a keys scan, a query): `step` runs one slice and says whether
+  /// the read is complete; `finish` answers the request once, with ok when the read is complete
+  /// or with why not.
   struct scan {
-    std::unique_ptr<storage::key_scan> keys;
-    caf::typed_response_promise<std::vector<std::string>> promise;
-    std::vector<std::string> found;
+    std::function<result<bool>(std::chrono::steady_clock::time_point until)> step;
+    std::function<void(const status&)> finish;
+    std::string what;  // "listing the keys of 's' matching 'p'", for the timeout error
     time_point deadline;
-    op_start started;
   };
 
   stream_state() = default;
@@ -95,9 +97,16 @@ struct stream_state {
   void apply_events(std::vector<inbound>& events);
   void notify(const inbound& in, const std::string& record,
               const std::optional<std::string>& old_record);
-  void start_scan(std::unique_ptr<storage::key_scan> keys,
-                  caf::typed_response_promise<std::vector<std::string>> promise, op_start started);
+  void start_scan(scan read);
+  void start_keys_scan(std::unique_ptr<storage::key_scan> keys,
+                       caf::typed_response_promise<std::vector<std::string>> promise,
+                       op_start started);
+  template <class Reply>
+  void start_query(std::unique_ptr<query_scan> query, caf::typed_response_promise<Reply> promise);
   void continue_scan(uint64_t id);
+  void schedule_build();  // sends index_build_atom unless a build step is queued or none builds
+  void build_step();
+  void answer_index_waiters(const std::string& field, const status& st);
   void await_consistency(std::function<void(const status&)> proceed);
   void check_consistent_reads();
 
@@ -134,13 +143,17 @@ struct stream_state {
   std::unique_ptr<write_pipeline> writes;
   std::unique_ptr<subscription_set> subscriptions;
 
-  // keys scans in progress
+  // keys scans and queries in progress
   uint64_t next_scan = 1;
   std::map<uint64_t, scan> scans;
 
   // consistent reads waiting for the replica
   uint64_t next_read = 1;
   std::map<uint64_t, consistent_read> consistent_reads;
+
+  // index builds: one step queued at a time; creates waiting for their index to be ready
+  bool build_scheduled = false;
+  std::map<std::string, std::vector<caf::typed_response_promise<index_info>>> index_waiters;
 
   uint64_t skipped_events = 0;
   caf::typed_response_promise<ok_atom> close_promise;
@@ -221,6 +234,7 @@ void stream_state::start(stream_config config) {
       cfg.options.subscriber_max_pending, cfg.options.subscriber_max_pending_bytes});
   begin_open();
   schedule_tick();
+  schedule_build();  // a build a restart interrupted
 }
 
 void stream_state::begin_open() {
@@ -377,8 +391,11 @@ void stream_state::stop(const status& why) {
   for (auto& rp : ready_waiters) rp.deliver(to_error(why));
   ready_waiters.clear();
   if (writes) writes->fail_all(why);
-  for (auto& [id, running] : scans) running.promise.deliver(to_error(why));
+  for (auto& [id, running] : scans) running.finish(why);
   scans.clear();  // their iterators go before the store does
+  for (auto& [field, waiters] : index_waiters)
+    for (auto& rp : waiters) rp.deliver(to_error(why));
+  index_waiters.clear();
   auto reads = std::move(consistent_reads);
   consistent_reads.clear();
   for (auto& [id, read] : reads) read.proceed(why);
@@ -556,42 +573,142 @@ void stream_state::notify(const inbound& in, const std::string& record,
   if (cfg.on_message) caf::anon_send(cfg.on_message, change_atom::value, c);
 }
 
-// -- keys scans ---------------------------------------------------------------------------------
+// -- reads in slices: keys scans and queries ---------------------------------------------------
 
-void stream_state::start_scan(std::unique_ptr<storage::key_scan> keys,
-                              caf::typed_response_promise<std::vector<std::string>> promise,
-                              op_start started) {
+void stream_state::start_scan(scan read) {
   uint64_t id = next_scan++;
-  auto& running = scans[id];
-  running.keys = std::move(keys);
-  running.promise = std::move(promise);
-  running.deadline = now() + cfg.options.operation_timeout;
-  running.started = started;
+  read.deadline = now() + cfg.options.operation_timeout;
+  scans.emplace(id, std::move(read));
   continue_scan(id);
+}
+
+void stream_state::start_keys_scan(std::unique_ptr<storage::key_scan> keys,
+                                   caf::typed_response_promise<std::vector<std::string>> promise,
+                                   op_start started) {
+  std::shared_ptr<storage::key_scan> running = std::move(keys);
+  auto found = std::make_shared<std::vector<std::string>>();
+  std::string pattern = running->pattern().pattern();
+  scan read;
+  read.what = "listing the keys of '" + cfg.name + "' matching '" + pattern + "'";
+  read.step = [running, found](auto until) { return running->next(*found, until); };
+  read.finish = [this, promise, found, pattern, started](const status& st) mutable {
+    if (!st.ok()) {
+      promise.deliver(to_error(st));
+      return;
+    }
+    reader->keys_listed(pattern, started);
+    promise.deliver(std::move(*found));
+  };
+  start_scan(std::move(read));
+}
+
+template <class Reply>
+void stream_state::start_query(std::unique_ptr<query_scan> query,
+                               caf::typed_response_promise<Reply> promise) {
+  std::shared_ptr<query_scan> running = std::move(query);
+  scan read;
+  read.what = "querying '" + cfg.name + "'";
+  read.step = [running](auto until) { return replica_reader::continue_query(*running, until); };
+  read.finish = [running, promise](const status& st) mutable {
+    if (!st.ok()) {
+      promise.deliver(to_error(st));
+      return;
+    }
+    if constexpr (std::is_same_v<Reply, uint64_t>) {
+      promise.deliver(running->run.matched());
+    } else if constexpr (std::is_same_v<Reply, std::string>) {  // explain
+      auto results = running->run.finish();
+      if (!results.ok()) {
+        promise.deliver(to_error(results.error()));
+        return;
+      }
+      promise.deliver(running->explain(results->keys.size()));
+    } else {
+      auto results = running->run.finish();
+      if (!results.ok()) {
+        promise.deliver(to_error(results.error()));
+        return;
+      }
+      promise.deliver(query_reply{std::move(results->keys), std::move(results->records)});
+    }
+  };
+  start_scan(std::move(read));
 }
 
 void stream_state::continue_scan(uint64_t id) {
   auto it = scans.find(id);
   if (it == scans.end()) return;
   auto& running = it->second;
-  auto until = std::chrono::steady_clock::now() + cfg.options.scan_slice;
-  auto done = running.keys->next(running.found, until);
+  auto done = running.step(std::chrono::steady_clock::now() + cfg.options.scan_slice);
   if (done.ok() && !*done && now() >= running.deadline)
-    done = status(errc::timeout, "listing the keys of '" + cfg.name + "' matching '" +
-                                     running.keys->pattern().pattern() + "' took longer than " +
+    done = status(errc::timeout, running.what + " took longer than " +
                                      std::to_string(cfg.options.operation_timeout.count()) + " ms");
-  if (!done.ok()) {
-    running.promise.deliver(to_error(done.error()));
-    scans.erase(it);
-    return;
-  }
-  if (!*done) {
+  if (done.ok() && !*done) {
     self->send(self, scan_atom::value, id);  // the next slice, after what is queued already
     return;
   }
-  reader->keys_listed(running.keys->pattern().pattern(), running.started);
-  running.promise.deliver(std::move(running.found));
-  scans.erase(it);
+  auto finish = std::move(running.finish);
+  scans.erase(it);  // over: a slice still queued for it finds nothing
+  finish(done.ok() ? status::OK() : done.error());
+}
+
+// -- index builds ------------------------------------------------------------------------------
+
+index_info info_of(const storage::index_definition& def) {
+  return index_info{def.field, storage::to_string(def.state), def.multikey, def.progress};
+}
+
+void stream_state::schedule_build() {
+  if (build_scheduled || current == phase::stopped || !cfg.store) return;
+  for (const auto& def : cfg.store->indexes()) {
+    if (def.state != storage::index_state::building) continue;
+    build_scheduled = true;
+    self->send(self, index_build_atom::value);  // after what is queued already
+    return;
+  }
+}
+
+void stream_state::build_step() {
+  build_scheduled = false;
+  if (current == phase::stopped) return;
+  std::string field;
+  for (const auto& def : cfg.store->indexes())
+    if (def.state == storage::index_state::building) {
+      field = def.field;
+      break;
+    }
+  if (field.empty()) return;
+  auto done =
+      cfg.store->build_index(field, std::chrono::steady_clock::now() + cfg.options.scan_slice);
+  if (!done.ok()) {
+    EB_LOG_ERROR("stream", "'" << cfg.name << "': building the index on '" << field
+                               << "': " << done.error().to_string());
+    answer_index_waiters(field, done.error());
+    return;  // a storage failure: the build resumes when the stream is opened again
+  }
+  if (*done) {
+    EB_LOG_INFO("stream", "'" << cfg.name << "': index on '" << field << "' is ready");
+    answer_index_waiters(field, status::OK());
+  }
+  schedule_build();
+}
+
+void stream_state::answer_index_waiters(const std::string& field, const status& st) {
+  auto it = index_waiters.find(field);
+  if (it == index_waiters.end()) return;
+  auto waiters = std::move(it->second);
+  index_waiters.erase(it);
+  std::optional<index_info> info;
+  for (const auto& def : cfg.store->indexes())
+    if (def.field == field) info = info_of(def);
+  for (auto& rp : waiters) {
+    if (!st.ok())
+      rp.deliver(to_error(st));
+    else if (info)
+      rp.deliver(*info);
+    else
+      rp.deliver(to_error(status(errc::not_found, "the index on '" + field + "' was dropped")));
+  }
 }
 
 // -- consistent reads ---------------------------------------------------------------------------
@@ -788,8 +905,72 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         auto keys = s.reader->scan(pattern);
         if (!keys.ok()) return to_error(keys.error());
         auto promise = self->make_response_promise<std::vector<std::string>>();
-        s.start_scan(std::move(*keys), promise, started);
+        s.start_keys_scan(std::move(*keys), promise, started);
         return promise;
+      },
+      [self](query_atom, std::string& filter, std::string& options) -> caf::result<query_reply> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto query = s.reader->start_query(filter, options, false);
+        if (!query.ok()) return to_error(query.error());
+        auto promise = self->make_response_promise<query_reply>();
+        s.start_query(std::move(*query), promise);
+        return promise;
+      },
+      [self](count_atom, std::string& filter) -> caf::result<uint64_t> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto query = s.reader->start_query(filter, "", true);
+        if (!query.ok()) return to_error(query.error());
+        auto promise = self->make_response_promise<uint64_t>();
+        s.start_query(std::move(*query), promise);
+        return promise;
+      },
+      [self](explain_atom, std::string& filter, std::string& options) -> caf::result<std::string> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto query = s.reader->start_query(filter, options, false);
+        if (!query.ok()) return to_error(query.error());
+        auto promise = self->make_response_promise<std::string>();
+        s.start_query(std::move(*query), promise);
+        return promise;
+      },
+      [self](index_create_atom, std::string& field, bool wait) -> caf::result<index_info> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto created = s.cfg.store->create_index(field);
+        if (!created.ok()) return to_error(created.error());
+        if (*created)
+          EB_LOG_INFO("stream", "'" << s.cfg.name << "': building an index on '" << field << "'");
+        s.schedule_build();
+        for (const auto& def : s.cfg.store->indexes()) {
+          if (def.field != field) continue;
+          if (!wait || def.state == storage::index_state::ready) return info_of(def);
+          auto rp = self->make_response_promise<index_info>();
+          s.index_waiters[field].push_back(rp);
+          return rp;
+        }
+        return to_error(status(errc::internal, "the index on '" + field + "' vanished"));
+      },
+      [self](index_drop_atom, std::string& field) -> caf::result<ok_atom> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        if (auto st = s.cfg.store->drop_index(field); !st.ok()) return to_error(st);
+        s.answer_index_waiters(field, status::OK());  // tells them it was dropped
+        return ok_atom::value;
+      },
+      [self](index_list_atom) -> caf::result<std::vector<index_info>> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        std::vector<index_info> out;
+        for (const auto& def : s.cfg.store->indexes()) out.push_back(info_of(def));
+        return out;
       },
       [self](get_atom, std::string& key, consistent_atom) -> caf::result<entry> {
         auto& s = self->state;
@@ -831,7 +1012,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
                 rp.deliver(to_error(fresh.error()));
                 return;
               }
-              self->state.start_scan(std::move(*fresh), rp, started);
+              self->state.start_keys_scan(std::move(*fresh), rp, started);
             });
         return rp;
       },
@@ -883,6 +1064,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
       [self](tick_atom) { self->state.on_tick(); },
       [self](scan_atom, uint64_t id) { self->state.continue_scan(id); },
       [self](touch_atom) { self->state.touch(); },
+      [self](index_build_atom) { self->state.build_step(); },
       [self](local_atom) -> caf::result<local_access> {
         auto& s = self->state;
         if (s.current != stream_state::phase::ready)

@@ -1,6 +1,10 @@
 // The stream actor: owns one stream's JetStream consumer and its local replica (internal to
 // actors/; applications use the typed handle of include/eventbase/actors.hpp).
 //
+// Indexes: the actor builds the indexes declared "building" (stream_store.hpp) in slices of
+// scan_slice, one self-sent message per slice, so requests are served in between; a build that
+// a restart interrupted resumes when the actor starts.
+//
 // Lifecycle: on start it asks JetStream for the stream (creating it if missing) and its last
 // sequence, creates a pull consumer from the replica's applied sequence + 1, and is ready once
 // it has applied everything up to that last sequence. It then applies live events as they
@@ -114,6 +118,7 @@ using scan_atom = caf::atom_constant<caf::atom("eb_scan")>;        // the next s
 using touch_atom = caf::atom_constant<caf::atom("eb_touch")>;      // handed out: not idle
 using local_atom = caf::atom_constant<caf::atom("eb_local")>;      // local_access, in process only
 using metrics_atom = caf::atom_constant<caf::atom("eb_metrics")>;  // stream_metrics, in process
+using index_build_atom = caf::atom_constant<caf::atom("eb_ibuild")>;  // the next slice of a build
 
 /// What GET /metrics shows of a stream: its status and the count and latency of every
 /// operation it completed since its actor started (in process only).
@@ -126,6 +131,7 @@ struct stream_metrics {
 using stream_actor_impl =
     stream_actor::extend<caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>,
                          caf::reacts_to<scan_atom, uint64_t>, caf::reacts_to<touch_atom>,
+                         caf::reacts_to<index_build_atom>,
                          caf::replies_to<local_atom>::with<local_access>,
                          caf::replies_to<metrics_atom>::with<stream_metrics>>;
 

@@ -1,7 +1,10 @@
 // The actors that run user code: the requester (completions of *_async calls) and the
-// detached callback actors of subscriptions and on_message.
+// detached callback actors of subscriptions and on_message; and the value helpers of
+// eventbase.hpp (meta and documents as JSON, records, query replies, random UUIDs).
 #include <algorithm>
+#include <cstdio>
 #include <optional>
+#include <random>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -10,6 +13,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "api/stream_impl.hpp"
+#include "eventbase/actors.hpp"
 #include "eventbase/log.hpp"
 #include "protocol/document.hpp"
 #include "protocol/js_json.hpp"
@@ -234,6 +238,52 @@ nlohmann::ordered_json document::to_json() const {
   nlohmann::ordered_json out;
   out["data"] = data;
   out["meta"] = meta.to_json();
+  return out;
+}
+
+nlohmann::ordered_json keyed_document::to_json() const {
+  nlohmann::ordered_json out;
+  out["key"] = key;
+  out["data"] = data;
+  out["meta"] = meta.to_json();
+  return out;
+}
+
+std::string random_uuid() {
+  // 128 bits straight from std::random_device (libstdc++: RDRAND or getrandom): a generator seeded
+  // with one 32-bit value would repeat its keys across 2^32 seeds, which many client processes
+  // (one insert each) reach within a birthday bound of about 77,000 inserts.
+  std::random_device entropy;
+  auto word = [&entropy] {
+    return (static_cast<uint64_t>(entropy()) << 32) | static_cast<uint64_t>(entropy());
+  };
+  uint64_t high = word(), low = word();
+  high = (high & ~0xF000ull) | 0x4000ull;                // version 4
+  low = (low & ~(0xC000ull << 48)) | (0x8000ull << 48);  // variant 10xx
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08llx-%04llx-%04llx-%04llx-%012llx",
+                static_cast<unsigned long long>(high >> 32),
+                static_cast<unsigned long long>((high >> 16) & 0xFFFF),
+                static_cast<unsigned long long>(high & 0xFFFF),
+                static_cast<unsigned long long>(low >> 48),
+                static_cast<unsigned long long>(low & 0xFFFFFFFFFFFFull));
+  return buf;
+}
+
+result<std::vector<keyed_document>> decode_query_reply(const query_reply& reply) {
+  if (reply.keys.size() != reply.records.size())
+    return status(errc::corrupt, "query reply with " + std::to_string(reply.keys.size()) +
+                                     " keys and " + std::to_string(reply.records.size()) +
+                                     " records");
+  std::vector<keyed_document> out;
+  out.reserve(reply.keys.size());
+  for (size_t i = 0; i < reply.keys.size(); ++i) {
+    auto doc = decode_record(reply.records[i]);
+    if (!doc.ok()) return doc.error();
+    if (!*doc)
+      return status(errc::corrupt, "query reply without a record for '" + reply.keys[i] + "'");
+    out.push_back(keyed_document{reply.keys[i], std::move((*doc)->data), std::move((*doc)->meta)});
+  }
   return out;
 }
 

@@ -215,6 +215,72 @@ result<std::vector<std::string>> stream::keys(const std::string& pattern,
   return impl_->reader->keys(pattern);
 }
 
+result<keyed_document> stream::insert(const nlohmann::ordered_json& data) {
+  std::string key = random_uuid();
+  auto doc = put(key, data);
+  if (!doc.ok()) return doc.error();
+  return keyed_document{std::move(key), std::move(doc->data), std::move(doc->meta)};
+}
+
+result<std::vector<keyed_document>> stream::query(const nlohmann::ordered_json& filter,
+                                                  const nlohmann::ordered_json& options) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  auto filter_text = to_json_text(filter);
+  if (!filter_text.ok()) return filter_text.error();
+  auto options_text = to_json_text(options);
+  if (!options_text.ok()) return options_text.error();
+  impl_->reads->note();
+  auto found = impl_->reader->query(*filter_text, *options_text);
+  if (!found.ok()) return found.error();
+  return decode_query_reply(query_reply{std::move(found->keys), std::move(found->records)});
+}
+
+result<uint64_t> stream::count(const nlohmann::ordered_json& filter) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  auto filter_text = to_json_text(filter);
+  if (!filter_text.ok()) return filter_text.error();
+  impl_->reads->note();
+  return impl_->reader->count(*filter_text);
+}
+
+result<nlohmann::ordered_json> stream::explain(const nlohmann::ordered_json& filter,
+                                               const nlohmann::ordered_json& options) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  auto filter_text = to_json_text(filter);
+  if (!filter_text.ok()) return filter_text.error();
+  auto options_text = to_json_text(options);
+  if (!options_text.ok()) return options_text.error();
+  impl_->reads->note();
+  auto text = impl_->reader->explain(*filter_text, *options_text);
+  if (!text.ok()) return text.error();
+  return nlohmann::ordered_json::parse(*text);
+}
+
+result<index_info> stream::create_index(const std::string& field, bool wait) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  return request_sync<index_info>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                  index_create_atom::value, field, wait);
+}
+
+status stream::drop_index(const std::string& field) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  auto done = request_sync<ok_atom>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                    index_drop_atom::value, field);
+  return done.ok() ? status::OK() : done.error();
+}
+
+result<std::vector<index_info>> stream::list_indexes() {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  return request_sync<std::vector<index_info>>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                               index_list_atom::value);
+}
+
 result<subscription> stream::subscribe(const std::string& glob, change_callback callback) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;

@@ -6,6 +6,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -17,6 +18,8 @@ namespace eventbase::storage {
 namespace {
 
 constexpr char kDataFamily[] = "data";
+constexpr char kIndexFamily[] = "index";
+constexpr char kIndexDefinitionPrefix[] = "index:";  // + stream id + field (stream_store)
 constexpr char kFormatKey[] = "format";
 constexpr char kFormat[] = "2";
 constexpr char kNextIdKey[] = "next-stream-id";
@@ -38,7 +41,7 @@ status storage_error(const std::string& what, const rocksdb::Status& st) {
   return status(errc::storage, what + ": " + st.ToString());
 }
 
-rocksdb::ColumnFamilyOptions family_options(const database_options& opts,
+rocksdb::ColumnFamilyOptions family_options(const std::string& family, const database_options& opts,
                                             const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions cf;
   cf.write_buffer_size = opts.memtable_budget_bytes / 2;
@@ -46,6 +49,18 @@ rocksdb::ColumnFamilyOptions family_options(const database_options& opts,
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
   table.cache_index_and_filter_blocks = true;
+  // Indexes (and filters) in partitions of a block each, with only their small top level pinned:
+  // the index block of a large file as one piece can exceed a cache shard, and was then read and
+  // decompressed again by every point read (each document an index query fetches is one).
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.metadata_block_size = 4096;
+  table.pin_top_level_index_and_filter = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  if (family == kDataFamily) {
+    // Point reads of documents skip the files that do not hold the key.
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.partition_filters = true;
+  }
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
 }
@@ -56,10 +71,16 @@ rocksdb::WriteOptions durable() {
   return options;
 }
 
-// Deletes the data of the stream with `id` (its documents and its sequence) in `batch`.
-void delete_stream_range(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* data,
-                         uint64_t id) {
+// Deletes the data of the stream with `id` (its documents and its sequence) in `batch`; with
+// `index` and `meta`, its index entries and definitions as well.
+void delete_stream_range(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* data, uint64_t id,
+                         rocksdb::ColumnFamilyHandle* index = nullptr,
+                         rocksdb::ColumnFamilyHandle* meta = nullptr) {
   batch.DeleteRange(data, stream_prefix(id), stream_prefix(id + 1));
+  if (index != nullptr) batch.DeleteRange(index, stream_prefix(id), stream_prefix(id + 1));
+  if (meta != nullptr)
+    batch.DeleteRange(meta, kIndexDefinitionPrefix + stream_prefix(id),
+                      kIndexDefinitionPrefix + stream_prefix(id + 1));
 }
 
 }  // namespace
@@ -107,10 +128,11 @@ status database::load() {
     if (!st.ok()) return storage_error("cannot list column families in '" + path_ + "'", st);
   }
   if (names.empty()) names.push_back(rocksdb::kDefaultColumnFamilyName);
-  if (std::find(names.begin(), names.end(), kDataFamily) == names.end())
-    names.push_back(kDataFamily);
+  // A database written before indexes existed has no index family: it is created empty.
+  for (const char* family : {kDataFamily, kIndexFamily})
+    if (std::find(names.begin(), names.end(), family) == names.end()) names.push_back(family);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (auto& name : names) descriptors.emplace_back(name, family_options(options_, cache_));
+  for (auto& name : names) descriptors.emplace_back(name, family_options(name, options_, cache_));
 
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -131,6 +153,8 @@ status database::load() {
       meta_ = handle;
     else if (name == kDataFamily)
       data_ = handle;
+    else if (name == kIndexFamily)
+      index_ = handle;
     else if (name.rfind(kSlotPrefix, 0) == 0)
       slots.emplace(name, handle);
     else
@@ -153,7 +177,8 @@ status database::load() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
   for (it->Seek(kMigratingPrefix); it->Valid() && it->key().starts_with(kMigratingPrefix);
        it->Next()) {
-    if (auto id = decode_u64(it->value().ToStringView())) delete_stream_range(cleanup, data_, *id);
+    if (auto id = decode_u64(it->value().ToStringView()))
+      delete_stream_range(cleanup, data_, *id, index_, meta_);
     cleanup.Delete(meta_, it->key());
   }
   for (it->Seek(kMappingPrefix); it->Valid() && it->key().starts_with(kMappingPrefix); it->Next()) {
@@ -228,6 +253,7 @@ status database::migrate_slots(std::map<std::string, rocksdb::ColumnFamilyHandle
 database::~database() {
   if (db_) {
     if (data_ != nullptr) db_->DestroyColumnFamilyHandle(data_);
+    if (index_ != nullptr) db_->DestroyColumnFamilyHandle(index_);
     if (meta_ != nullptr) db_->DestroyColumnFamilyHandle(meta_);
     db_->Close();
     db_.reset();
@@ -270,8 +296,12 @@ result<std::shared_ptr<stream_store>> database::open_stream(const std::string& s
   } else if (!st.IsNotFound()) {
     return storage_error("cannot read stored sequence of stream '" + stream + "'", st);
   }
-  auto store =
-      std::make_shared<stream_store>(shared_from_this(), stream, db_.get(), data_, id, applied);
+  auto store = std::make_shared<stream_store>(shared_from_this(), stream, db_.get(), data_, meta_,
+                                              index_, id, applied);
+  if (auto loaded = store->load_indexes(); !loaded.ok()) {
+    store->mark_closed();
+    return loaded;
+  }
   open_[stream] = store;
   return store;
 }
@@ -285,7 +315,7 @@ status database::drop_stream(const std::string& stream) {
   auto it = ids_.find(stream);
   if (it == ids_.end()) return status::OK();
   rocksdb::WriteBatch batch;
-  delete_stream_range(batch, data_, it->second);
+  delete_stream_range(batch, data_, it->second, index_, meta_);
   batch.Delete(meta_, kMappingPrefix + stream);
   auto st = db_->Write(durable(), &batch);
   if (!st.ok()) return storage_error("cannot drop storage of stream '" + stream + "'", st);
@@ -308,7 +338,7 @@ std::vector<std::string> database::stream_names() const {
 
 uint64_t database::approximate_size() const {
   uint64_t total = 0;
-  for (auto* family : {meta_, data_}) {
+  for (auto* family : {meta_, data_, index_}) {
     if (family == nullptr) continue;
     uint64_t value = 0;
     if (db_->GetIntProperty(family, rocksdb::DB::Properties::kLiveSstFilesSize, &value))

@@ -1,11 +1,13 @@
 // The local replica: one RocksDB per data path, shared by every stream of a node.
 //
-// Layout (format 2, doc/storage-format.md), in two column families:
+// Layout (format 2, doc/storage-format.md), in three column families:
 //   default  "format"          -> "2"
 //            "next-stream-id"  -> the id the next new stream gets (8 bytes, big-endian)
 //            "stream:<name>"   -> the stream's id (8 bytes, big-endian)
+//            "index:<id><field>" -> the definition of an index of the stream (stream_store.hpp)
 //   data     <id><key>         -> the record of <key> in the stream with id <id>
 //            <id>              -> the stream's last applied sequence (8 bytes, big-endian)
+//   index    <id><index id><value><key> -> "" : an entry of a secondary index (stream_store.hpp)
 // A stream's data is the key range [<id>, <id + 1>). Ids are never reused: deleting a stream
 // removes its range and its mapping, and a stream of the same name opened later starts afresh
 // under a new id.
@@ -98,6 +100,7 @@ class database : public std::enable_shared_from_this<database> {
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;  // the default column family
   rocksdb::ColumnFamilyHandle* data_ = nullptr;
+  rocksdb::ColumnFamilyHandle* index_ = nullptr;
   bool registered_ = false;  // in the registry of open databases (see database.cc)
 
   mutable std::mutex mutex_;             // guards what follows

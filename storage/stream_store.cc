@@ -1,11 +1,13 @@
 #include "storage/stream_store.hpp"
 
+#include <algorithm>
 #include <mutex>
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
 #include "protocol/record.hpp"
+#include "storage/apply_batch_impl.hpp"
 #include "storage/database.hpp"
 #include "storage/encoding.hpp"
 
@@ -32,14 +34,19 @@ constexpr int kKeysPerClockCheck = 64;
 // -- stream_store -------------------------------------------------------------------------------
 
 stream_store::stream_store(std::shared_ptr<database> owner, std::string name, rocksdb::DB* db,
-                           rocksdb::ColumnFamilyHandle* family, uint64_t id, uint64_t applied)
+                           rocksdb::ColumnFamilyHandle* family, rocksdb::ColumnFamilyHandle* meta,
+                           rocksdb::ColumnFamilyHandle* index_entries, uint64_t id,
+                           uint64_t applied)
     : owner_(std::move(owner)),
       name_(std::move(name)),
       db_(db),
       family_(family),
+      meta_(meta),
+      entries_(index_entries),
       prefix_(stream_prefix(id)),
       end_(stream_prefix(id + 1)),
-      applied_(applied) {}
+      applied_(applied),
+      indexes_(std::make_shared<index_list>()) {}
 
 std::string stream_store::stored_key(std::string_view key) const {
   std::string out;
@@ -82,7 +89,8 @@ status stream_store::clear() {
   std::unique_lock<std::shared_mutex> guard(lifecycle_);
   if (closed_) return closed_error(name_);
   rocksdb::WriteBatch batch;
-  batch.DeleteRange(family_, prefix_, end_);  // the documents and the stored sequence
+  batch.DeleteRange(family_, prefix_, end_);   // the documents and the stored sequence
+  batch.DeleteRange(entries_, prefix_, end_);  // their index entries (definitions stay)
   auto st = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!st.ok()) return storage_error("cannot clear stream '" + name_ + "'", st);
   applied_.store(0, std::memory_order_release);
@@ -141,6 +149,11 @@ key_scan::~key_scan() = default;
 
 result<bool> key_scan::next(std::vector<std::string>& out,
                             std::chrono::steady_clock::time_point until) {
+  return next(out, nullptr, until);
+}
+
+result<bool> key_scan::next(std::vector<std::string>& out, std::vector<std::string>* records,
+                            std::chrono::steady_clock::time_point until) {
   std::shared_lock<std::shared_mutex> guard(store_.lifecycle_);
   if (store_.closed_) return closed_error(store_.name_);
   auto& it = *impl_->it;
@@ -156,12 +169,15 @@ result<bool> key_scan::next(std::vector<std::string>& out,
     if (!key.starts_with(literal)) break;  // past the keys with the literal prefix
     if (key.size() > skip) {               // the stream's own key (its sequence) is not a document
       std::string_view view(key.data() + skip, key.size() - skip);
-      if (pattern_.matches_all()) {
+      bool matched = pattern_.matches_all();
+      if (!matched) {
+        auto found = pattern_.matches(view);
+        if (!found.ok()) return found.error();  // "regex too complex": the scan fails
+        matched = *found;
+      }
+      if (matched) {
         out.emplace_back(view);
-      } else {
-        auto matched = pattern_.matches(view);
-        if (!matched.ok()) return matched.error();  // "regex too complex": the scan fails
-        if (*matched) out.emplace_back(view);
+        if (records != nullptr) records->emplace_back(it.value().data(), it.value().size());
       }
     }
     if (++examined % kKeysPerClockCheck == 0 && std::chrono::steady_clock::now() >= until) {
@@ -176,11 +192,8 @@ result<bool> key_scan::next(std::vector<std::string>& out,
 
 // -- apply_batch --------------------------------------------------------------------------------
 
-struct apply_batch::impl {
-  rocksdb::WriteBatch batch;
-};
-
-apply_batch::apply_batch(stream_store& store) : store_(store), impl_(std::make_unique<impl>()) {}
+apply_batch::apply_batch(stream_store& store)
+    : store_(store), impl_(std::make_unique<impl>()), indexes_(store.current_indexes()) {}
 
 apply_batch::~apply_batch() = default;
 
@@ -194,7 +207,7 @@ result<std::string> apply_batch::put(const protocol::decoded_event& ev, uint64_t
   // Events with carried metadata do not depend on the previous record: skip the read unless
   // the caller wants the previous record.
   std::optional<std::string> prev;
-  if (ev.meta.changes == 0 || previous != nullptr) {
+  if (ev.meta.changes == 0 || previous != nullptr || !indexes_->empty()) {
     auto cur = current(ev.key);
     if (!cur.ok()) return cur.error();
     prev = std::move(*cur);
@@ -208,6 +221,7 @@ result<std::string> apply_batch::put(const protocol::decoded_event& ev, uint64_t
       protocol::meta_after_put(previous_meta ? &*previous_meta : nullptr, ev.meta, time_ms);
   std::string record = protocol::encode_record(m, seq, ev.data_msgpack);
   impl_->batch.Put(store_.family_, store_.stored_key(ev.key), slice(record));
+  if (auto st = update_indexes(ev.key, prev, &record); !st.ok()) return st;
   overlay_[ev.key] = record;
   ++changes_;
   if (previous != nullptr) *previous = std::move(prev);
@@ -215,10 +229,11 @@ result<std::string> apply_batch::put(const protocol::decoded_event& ev, uint64_t
 }
 
 status apply_batch::erase(const std::string& key, std::optional<std::string>* previous) {
-  if (previous != nullptr) {
+  if (previous != nullptr || !indexes_->empty()) {
     auto cur = current(key);
     if (!cur.ok()) return cur.error();
-    *previous = std::move(*cur);
+    if (auto st = update_indexes(key, *cur, nullptr); !st.ok()) return st;
+    if (previous != nullptr) *previous = std::move(*cur);
   }
   impl_->batch.Delete(store_.family_, store_.stored_key(key));
   overlay_[key] = std::nullopt;
@@ -230,10 +245,28 @@ status apply_batch::commit(uint64_t through_seq) {
   std::shared_lock<std::shared_mutex> guard(store_.lifecycle_);
   if (store_.closed_) return closed_error(store_.name_);
   impl_->batch.Put(store_.family_, store_.prefix_, encode_u64(through_seq));
-  auto st = store_.db_->Write(rocksdb::WriteOptions(), &impl_->batch);
+  rocksdb::Status st;
+  if (now_multikey_.empty()) {
+    st = store_.db_->Write(rocksdb::WriteOptions(), &impl_->batch);
+  } else {
+    // The indexes this batch makes multikey say so in the same write, and readers see the flag
+    // with the entries that caused it.
+    std::unique_lock<std::shared_mutex> indexes(store_.indexes_mutex_);
+    auto updated = std::make_shared<stream_store::index_list>(*store_.indexes_);
+    for (auto& def : *updated) {
+      if (std::find(now_multikey_.begin(), now_multikey_.end(), def.id) == now_multikey_.end())
+        continue;
+      def.multikey = true;
+      store_.put_definition(&impl_->batch, def);
+    }
+    st = store_.db_->Write(rocksdb::WriteOptions(), &impl_->batch);
+    if (st.ok()) store_.indexes_ = std::move(updated);
+    now_multikey_.clear();
+  }
   impl_->batch.Clear();
   overlay_.clear();
   changes_ = 0;
+  indexes_ = store_.current_indexes();
   if (!st.ok()) return storage_error("cannot write events to stream '" + store_.name_ + "'", st);
   store_.applied_.store(through_seq, std::memory_order_release);
   return status::OK();

@@ -6,6 +6,13 @@
 // Every change is written with the sequence in one atomic WriteBatch, so after a crash at any
 // instant the replica holds exactly the events up to the stored sequence.
 //
+// Secondary indexes (doc/storage-format.md "Indexes"): each declared on a field path, its entries
+// in the database's index column family, P<index id><encoded value><key> (protocol/index_key.hpp),
+// written in the same WriteBatch as the documents they index, so an index is never out of step
+// with its documents. A new index is "building" until build_index has visited every document;
+// only then "ready". Its definition (field, id, state, multikey, build cursor) is stored in the
+// default column family and survives clear() (a replay refills the entries through apply).
+//
 // Thread safety: reads (get, keys, scans, applied_sequence) may run on any thread concurrently
 // with one writer (apply_batch, owned by the stream actor). close() waits for running reads;
 // calls after it fail with errc::closed.
@@ -14,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -24,22 +32,49 @@
 
 #include "eventbase/status.hpp"
 #include "protocol/event.hpp"
+#include "protocol/index_key.hpp"
 #include "protocol/key_pattern.hpp"
 
 namespace rocksdb {
 class ColumnFamilyHandle;
 class DB;
+class Snapshot;
 }  // namespace rocksdb
 
 namespace eventbase::storage {
 
 class database;
 class key_scan;
+class index_view;
+
+/// The most indexes one stream may have.
+inline constexpr size_t kMaxIndexesPerStream = 64;
+/// The longest index field path, in bytes.
+inline constexpr size_t kMaxIndexFieldBytes = 1024;
+
+enum class index_state : uint8_t { building = 'b', ready = 'r' };
+
+/// "building" or "ready".
+const char* to_string(index_state state);
+
+/// A secondary index of a stream.
+struct index_definition {
+  std::string field;  // dotted path, as declared
+  std::vector<std::string> path;
+  uint32_t id = 0;  // unique within the stream, never reused while the stream exists
+  index_state state = index_state::building;
+  bool multikey = false;  // some document's field held (or reached through) an array
+  uint64_t progress = 0;  // documents the build has visited (all of them once ready)
+  std::string cursor;     // building: the key the build continues at ("" at the start)
+};
 
 class stream_store {
  public:
+  /// The store of the stream with `id`: its documents in `family`, its index definitions in
+  /// `meta` and its index entries in `index_entries` (database.hpp).
   stream_store(std::shared_ptr<database> owner, std::string name, rocksdb::DB* db,
-               rocksdb::ColumnFamilyHandle* family, uint64_t id, uint64_t applied);
+               rocksdb::ColumnFamilyHandle* family, rocksdb::ColumnFamilyHandle* meta,
+               rocksdb::ColumnFamilyHandle* index_entries, uint64_t id, uint64_t applied);
   ~stream_store();
   stream_store(const stream_store&) = delete;
   stream_store& operator=(const stream_store&) = delete;
@@ -61,6 +96,29 @@ class stream_store {
   /// when the scan began. It must not outlive the store.
   result<std::unique_ptr<key_scan>> scan_keys(protocol::key_pattern pattern) const;
 
+  /// The stream's indexes, in the order they were created.
+  std::vector<index_definition> indexes() const;
+
+  /// Declares an index on the dotted field path `field`, "building" (see build_index): true
+  /// when it was created, false when the stream has one on that field already (left as it is).
+  /// invalid_argument for a bad path (an empty step, a step starting with '$', longer than
+  /// kMaxIndexFieldBytes, not UTF-8) or when the stream has kMaxIndexesPerStream indexes.
+  result<bool> create_index(const std::string& field);
+
+  /// Deletes the index on `field`: its definition and every entry. not_found when there is
+  /// none.
+  status drop_index(const std::string& field);
+
+  /// Builds the index on `field` from the documents stored now, from where the last call
+  /// stopped, until it is complete or `until` passes, writing at most a bounded batch of
+  /// entries at a time (with the build cursor, so a restart resumes). true once the index is
+  /// ready (also when it was already). Must run on the thread that applies batches (documents
+  /// changed meanwhile are indexed by apply_batch). not_found when there is no such index.
+  result<bool> build_index(const std::string& field, std::chrono::steady_clock::time_point until);
+
+  /// A consistent view of the documents and the indexes as they are now, for queries.
+  result<std::unique_ptr<index_view>> read_indexes() const;
+
   /// Deletes every document and resets the applied sequence to 0 (the stream was recreated and
   /// the replica is rebuilt from its first event).
   status clear();
@@ -80,8 +138,18 @@ class stream_store {
   friend class apply_batch;
   friend class database;
   friend class key_scan;
+  friend class index_view;
 
   std::string stored_key(std::string_view key) const;
+  // The first key of the entries of index `id` (the stream prefix and the id).
+  std::string index_prefix(uint32_t id) const;
+  // Reads the stored index definitions (database::open_stream).
+  status load_indexes();
+  // Writes `def` into `batch` (as its stored definition).
+  void put_definition(void* write_batch, const index_definition& def) const;
+  // Replaces the definitions (under indexes_mutex_ exclusively, after writing them).
+  using index_list = std::vector<index_definition>;
+  std::shared_ptr<const index_list> current_indexes() const;
 
   void mark_closed();  // without telling the database (used by it)
 
@@ -89,11 +157,69 @@ class stream_store {
   std::string name_;
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* family_;
-  std::string prefix_;  // of every key of this stream (encoding.hpp)
-  std::string end_;     // the first key after this stream's range
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;     // index definitions
+  rocksdb::ColumnFamilyHandle* entries_ = nullptr;  // index entries
+  std::string prefix_;                              // of every key of this stream (encoding.hpp)
+  std::string end_;                                 // the first key after this stream's range
   std::atomic<uint64_t> applied_;
   mutable std::shared_mutex lifecycle_;  // shared: reads and writes; exclusive: close
   bool closed_ = false;
+  // Exclusive while definitions change together with what is stored (create, build steps,
+  // drop, a commit that flags an index multikey); shared while a reader takes its view, so a
+  // view's definitions always match its snapshot.
+  mutable std::shared_mutex indexes_mutex_;
+  std::shared_ptr<const index_list> indexes_;
+};
+
+/// A consistent view of a stream's documents and index entries (one RocksDB snapshot, with the
+/// index definitions of that moment), for the query planner and executor. It must not outlive
+/// its store; reads fail with errc::closed once the store is closed.
+class index_view {
+ public:
+  ~index_view();
+  index_view(const index_view&) = delete;
+  index_view& operator=(const index_view&) = delete;
+
+  /// The definitions as of the snapshot.
+  const std::vector<index_definition>& indexes() const { return *indexes_; }
+
+  /// A run over the entries of index `id` whose encoded values are in [begin, end) (end "":
+  /// unbounded), in index order (value, then document key) or (`reverse`) backwards.
+  class cursor {
+   public:
+    ~cursor();
+    /// Calls `visit(encoded value, document key)` for the next entries until `visit` returns
+    /// false (the next call continues after that entry), the range ends (true), or `until`
+    /// passes (false).
+    result<bool> next(const std::function<bool(std::string_view, std::string_view)>& visit,
+                      std::chrono::steady_clock::time_point until);
+
+    /// Adds to `n` the number of the next entries, until the range ends (true) or `until`
+    /// passes (false).
+    result<bool> count(uint64_t& n, std::chrono::steady_clock::time_point until);
+
+   private:
+    friend class index_view;
+    cursor() = default;
+    const index_view* view_ = nullptr;
+    struct impl;
+    std::unique_ptr<impl> impl_;
+  };
+  std::unique_ptr<cursor> entries(uint32_t id, const std::string& begin, const std::string& end,
+                                  bool reverse) const;
+
+  /// The records of `keys` (nullopt for an absent key), from the snapshot, in one MultiGet;
+  /// `records` is resized to match. `in_key_order`: the keys are sorted (faster).
+  status get(const std::vector<std::string>& keys, std::vector<std::optional<std::string>>& records,
+             bool in_key_order) const;
+
+ private:
+  friend class stream_store;
+  index_view(const stream_store& store, std::shared_ptr<const std::vector<index_definition>> defs,
+             const rocksdb::Snapshot* snapshot);
+  const stream_store& store_;
+  std::shared_ptr<const std::vector<index_definition>> indexes_;
+  const rocksdb::Snapshot* snapshot_;
 };
 
 /// A scan of a stream's keys in byte order, run in slices: each call of next() examines keys
@@ -108,6 +234,10 @@ class key_scan {
   /// Appends the next matching keys to `out`; true once the scan is complete. Errors: the
   /// store was closed, RocksDB failed, or the pattern exceeded its limits on a key.
   result<bool> next(std::vector<std::string>& out, std::chrono::steady_clock::time_point until);
+
+  /// The same, appending to `records` (when not null) the record of each key appended to `out`.
+  result<bool> next(std::vector<std::string>& out, std::vector<std::string>* records,
+                    std::chrono::steady_clock::time_point until);
 
   const protocol::key_pattern& pattern() const { return pattern_; }
 
@@ -148,12 +278,18 @@ class apply_batch {
  private:
   // The current record of `key` as this batch sees it.
   result<std::optional<std::string>> current(const std::string& key);
+  // Replaces the index entries of `key` for `previous` by those for `record` (either may be
+  // absent).
+  status update_indexes(const std::string& key, const std::optional<std::string>& previous,
+                        const std::string* record);
 
   stream_store& store_;
   struct impl;
   std::unique_ptr<impl> impl_;
   std::unordered_map<std::string, std::optional<std::string>> overlay_;
   size_t changes_ = 0;
+  std::shared_ptr<const std::vector<index_definition>> indexes_;  // as the batch began
+  std::vector<uint32_t> now_multikey_;  // ids of indexes this batch makes multikey
 };
 
 }  // namespace eventbase::storage

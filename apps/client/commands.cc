@@ -77,6 +77,9 @@ class session {
 // The command's options (after its name), e.g. --consistent.
 struct flags {
   bool consistent = false;
+  bool explain = false;  // query --explain
+  // query: {"sort","limit","offset","project"} as given by --sort=JSON, --limit=N, ...
+  nlohmann::ordered_json query_options = nlohmann::ordered_json::object();
 };
 
 // The document of a put or get as the JS library returns it, or null.
@@ -86,22 +89,146 @@ result<nlohmann::ordered_json> entry_to_json(const entry& e) {
   return *doc ? (*doc)->to_json() : nlohmann::ordered_json(nullptr);
 }
 
+// The text of a JSON argument, from stdin when it is "-".
+std::string argument_text(const std::string& arg) {
+  if (arg != "-") return arg;
+  std::ostringstream in;
+  in << std::cin.rdbuf();
+  return in.str();
+}
+
+// The stream `name` and the JSON argument `arg` (from stdin when it is "-"), checked here for
+// a clear error before asking the server, which uses the text as given.
+struct stream_and_text {
+  stream_actor stream;
+  std::string text;
+};
+result<stream_and_text> stream_with_json(session& s, const std::string& name,
+                                         const std::string& arg) {
+  std::string text = argument_text(arg);
+  if (auto doc = parse_document(text); !doc.ok()) return doc.error();
+  auto stream = s.stream(name);
+  if (!stream.ok()) return stream.error();
+  return stream_and_text{std::move(*stream), std::move(text)};
+}
+
 int put(session& s, const std::vector<std::string>& args, const flags&) {
-  std::string text = args[2];
-  if (text == "-") {
-    std::ostringstream in;
-    in << std::cin.rdbuf();
-    text = in.str();
-  }
-  // Checked here for a clear error before connecting; the server stores it as written.
-  if (auto doc = parse_document(text); !doc.ok()) return report(doc.error());
-  auto stream = s.stream(args[0]);
-  if (!stream.ok()) return report(stream.error());
-  auto reply = s.ask<entry>(*stream, put_atom::value, args[1], text);
+  auto target = stream_with_json(s, args[0], args[2]);
+  if (!target.ok()) return report(target.error());
+  auto reply = s.ask<entry>(target->stream, put_atom::value, args[1], target->text);
   if (!reply.ok()) return report(reply.error());
   auto out = entry_to_json(*reply);
   if (!out.ok()) return report(out.error());
   print(*out);
+  return ok;
+}
+
+// insert STREAM JSON: put under a new random UUID v4 -> {"id","data","meta"} (the JS library's
+// insert).
+int insert(session& s, const std::vector<std::string>& args, const flags&) {
+  auto target = stream_with_json(s, args[0], args[1]);
+  if (!target.ok()) return report(target.error());
+  std::string id = random_uuid();
+  auto reply = s.ask<entry>(target->stream, put_atom::value, id, target->text);
+  if (!reply.ok()) return report(reply.error());
+  auto doc = decode_record(reply->record);
+  if (!doc.ok()) return report(doc.error());
+  if (!*doc) return report(status(errc::internal, "the put returned no record"));
+  nlohmann::ordered_json out;
+  out["id"] = id;
+  out["data"] = (*doc)->data;
+  out["meta"] = (*doc)->meta.to_json();
+  print(out);
+  return ok;
+}
+
+// query [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] [--explain] STREAM FILTER: one
+// line {"key","data","meta"} per result, in order; with --explain, the plan object instead.
+int query(session& s, const std::vector<std::string>& args, const flags& with) {
+  auto target = stream_with_json(s, args[0], args[1]);
+  if (!target.ok()) return report(target.error());
+  if (with.explain) {
+    auto plan = s.ask<std::string>(target->stream, explain_atom::value, target->text,
+                                   stringify(with.query_options));
+    if (!plan.ok()) return report(plan.error());
+    auto parsed = parse_document(*plan);
+    if (!parsed.ok()) return report(parsed.error());
+    print(*parsed);
+    return ok;
+  }
+  auto reply = s.ask<query_reply>(target->stream, query_atom::value, target->text,
+                                  stringify(with.query_options));
+  if (!reply.ok()) return report(reply.error());
+  auto docs = decode_query_reply(*reply);
+  if (!docs.ok()) return report(docs.error());
+  for (const auto& doc : *docs) print(doc.to_json());
+  return ok;
+}
+
+// count STREAM FILTER -> the number of matching documents.
+int count(session& s, const std::vector<std::string>& args, const flags&) {
+  auto target = stream_with_json(s, args[0], args[1]);
+  if (!target.ok()) return report(target.error());
+  auto n = s.ask<uint64_t>(target->stream, count_atom::value, target->text);
+  if (!n.ok()) return report(n.error());
+  print(*n);
+  return ok;
+}
+
+nlohmann::ordered_json index_to_json(const index_info& index) {
+  nlohmann::ordered_json out;
+  out["field"] = index.field;
+  out["state"] = index.state;
+  out["multikey"] = index.multikey;
+  out["progress"] = index.progress;
+  return out;
+}
+
+// index create [--no-wait] STREAM FIELD -> the index once ready (or at once with --no-wait);
+// index drop STREAM FIELD -> {"dropped":FIELD}; index list STREAM -> a JSON array.
+int index(session& s, const std::vector<std::string>& given, const flags&) {
+  std::vector<std::string> args;
+  bool wait = true;
+  for (const auto& arg : given) {
+    if (arg == "--no-wait")
+      wait = false;
+    else
+      args.push_back(arg);
+  }
+  const std::string& action = args[0];
+  bool create = action == "create", drop = action == "drop", list = action == "list";
+  if ((!create && !drop && !list) || args.size() != (list ? 2u : 3u) || (!wait && !create)) {
+    std::cerr << "eventbase: usage: eventbase index create [--no-wait] STREAM FIELD | index drop "
+                 "STREAM FIELD | index list STREAM"
+              << std::endl;
+    return usage;
+  }
+  auto stream = s.stream(args[1]);
+  if (!stream.ok()) return report(stream.error());
+  if (list) {
+    auto indexes = s.ask<std::vector<index_info>>(*stream, index_list_atom::value);
+    if (!indexes.ok()) return report(indexes.error());
+    auto out = nlohmann::ordered_json::array();
+    for (const auto& i : *indexes) out.push_back(index_to_json(i));
+    print(out);
+    return ok;
+  }
+  if (drop) {
+    auto done = s.ask<ok_atom>(*stream, index_drop_atom::value, args[2]);
+    if (!done.ok()) return report(done.error());
+    print(nlohmann::ordered_json{{"dropped", args[2]}});
+    return ok;
+  }
+  auto made = s.ask<index_info>(*stream, index_create_atom::value, args[2], wait);
+  if (!made.ok()) {
+    if (made.error().code() == errc::timeout)
+      return report(
+          status(errc::timeout, "the index on '" + args[2] +
+                                    "' is still building (its progress: eventbase index list " +
+                                    args[1] + "; --timeout=SECONDS waits longer)"));
+    return report(made.error());
+  }
+  print(index_to_json(*made));
   return ok;
 }
 
@@ -312,7 +439,36 @@ struct command {
   size_t max_args;
   const char* usage;
   bool takes_consistent = false;
+  bool takes_query_options = false;
 };
+
+// Parses the query option `arg` ("--limit=10", "--sort={...}") into `with`; false with a
+// message on stderr when it is not one or its value is bad.
+bool parse_query_option(const std::string& arg, flags& with) {
+  auto eq = arg.find('=');
+  if (eq == std::string::npos) return false;
+  std::string name = arg.substr(2, eq - 2), value = arg.substr(eq + 1);
+  if (name == "limit" || name == "offset") {
+    if (value.empty() || value.size() > 19 ||
+        value.find_first_not_of("0123456789") != std::string::npos) {
+      std::cerr << "eventbase: --" << name << " takes a non-negative integer, not '" << value << "'"
+                << std::endl;
+      return false;
+    }
+    with.query_options[name] = std::stoull(value);
+    return true;
+  }
+  if (name == "sort" || name == "project") {
+    auto parsed = parse_document(value);
+    if (!parsed.ok()) {
+      std::cerr << "eventbase: --" << name << ": " << parsed.error().message() << std::endl;
+      return false;
+    }
+    with.query_options[name] = std::move(*parsed);
+    return true;
+  }
+  return false;
+}
 
 const std::map<std::string, command>& commands() {
   static const std::map<std::string, command> table = {
@@ -320,6 +476,15 @@ const std::map<std::string, command>& commands() {
       {"get", {get, 2, 2, "get [--consistent] STREAM KEY", true}},
       {"delete", {erase, 2, 2, "delete STREAM KEY"}},
       {"keys", {keys, 1, 2, "keys [--consistent] STREAM [REGEX]", true}},
+      {"insert", {insert, 2, 2, "insert STREAM JSON"}},
+      {"query",
+       {query, 2, 2,
+        "query [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] [--explain] STREAM FILTER",
+        false, true}},
+      {"index",
+       {index, 2, 4,
+        "index create [--no-wait] STREAM FIELD | index drop STREAM FIELD | index list STREAM"}},
+      {"count", {count, 2, 2, "count STREAM FILTER"}},
       {"streams", {streams, 0, 0, "streams"}},
       {"status", {stream_state, 1, 1, "status STREAM"}},
       {"import", {import, 1, 1, "import STREAM < JSON-LINES"}},
@@ -344,6 +509,10 @@ int run(const options& opts) {
   while (!args.empty() && args.front().size() > 2 && args.front().compare(0, 2, "--") == 0) {
     if (args.front() == "--consistent" && cmd.takes_consistent) {
       with.consistent = true;
+    } else if (args.front() == "--explain" && cmd.takes_query_options) {
+      with.explain = true;
+    } else if (cmd.takes_query_options && parse_query_option(args.front(), with)) {
+      // taken
     } else {
       std::cerr << "eventbase: unknown option '" << args.front() << "' for " << opts.command
                 << " (usage: eventbase " << cmd.usage << ")" << std::endl;

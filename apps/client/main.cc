@@ -28,6 +28,26 @@ commands:
   delete STREAM KEY       -> {"purged":N}
   keys [--consistent] STREAM [REGEX]
                           -> a JSON array of the keys matching the ECMAScript REGEX, sorted
+  insert STREAM JSON      store JSON under a new random UUID v4
+                          -> {"id":...,"data":...,"meta":...}
+  query [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] STREAM FILTER
+                          -> one line {"key":...,"data":...,"meta":...} per document matching
+                             the MongoDB-style FILTER (README "Queries"), in key order or as
+                             --sort says ({"field":1 or -1,...}); --project={"field":1,...}
+                             keeps only those fields of each document's data
+  query --explain [...] STREAM FILTER
+                          -> {"plan":{"index":FIELD or null,"type":...,"sort":...},
+                             "examined":N,"returned":M}: how the query ran (README "Indexes")
+  count STREAM FILTER     -> the number of documents matching FILTER
+  index create [--no-wait] STREAM FIELD
+                          declare a secondary index on the dotted FIELD, built in the
+                          background; waits until it is ready (at most --timeout, then exit 1
+                          while the build goes on) unless --no-wait; an existing index is
+                          returned as it is -> {"field","state","multikey","progress"}
+  index drop STREAM FIELD -> {"dropped":FIELD}; exit 1 (not_found) when there is none
+  index list STREAM       -> a JSON array of the stream's indexes on the server
+                             [{"field":...,"state":"building"|"ready","multikey":...,
+                             "progress":N}]
   watch STREAM GLOB       -> one line per change of a key matching GLOB ('*' matches any run),
                              {"key":...,"data":...,"meta":...,"event":{...}} (data and meta null
                              for a delete), until SIGINT or SIGTERM (exit 0), or until the

@@ -4,7 +4,8 @@
 // (on every node that talks to Eventbase actors), and use the typed handles below. The same
 // messages work locally and across CAF's network layer.
 //
-//   stream_actor      one stream: put / get / erase / keys / subscribe / close / drop
+//   stream_actor      one stream: put / get / erase / keys / query / count / explain /
+//                     index_create / index_drop / index_list / subscribe / close / drop
 //   subscriber_actor  receives `change` messages; implement it to watch a stream
 //   manager_actor     opens stream actors by name and closes idle ones
 //
@@ -26,6 +27,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "eventbase/index_info.hpp"
 #include "eventbase/status.hpp"
 
 namespace eventbase {
@@ -53,6 +55,14 @@ using ended_atom = caf::atom_constant<caf::atom("eb_ended")>;
 /// Marks a read as consistent: it reflects every write JetStream acknowledged before the read
 /// began, on whichever node it runs (see stream_actor).
 using consistent_atom = caf::atom_constant<caf::atom("eb_consist")>;
+/// Queries by content (protocol/filter.hpp, protocol/query.hpp).
+using query_atom = caf::atom_constant<caf::atom("eb_query")>;
+using count_atom = caf::atom_constant<caf::atom("eb_count")>;
+/// Secondary indexes (README "Indexes") and the plan of a query.
+using index_create_atom = caf::atom_constant<caf::atom("eb_icreate")>;
+using index_drop_atom = caf::atom_constant<caf::atom("eb_idrop")>;
+using index_list_atom = caf::atom_constant<caf::atom("eb_ilist")>;
+using explain_atom = caf::atom_constant<caf::atom("eb_explain")>;
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -85,6 +95,25 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, change& x) {
   return f(caf::meta::type_name("eventbase::change"), x.stream, x.key, x.sequence, x.record,
            x.old_record, x.event);
+}
+
+/// The answer to a query: the matching documents in order, each a key and its record (as in
+/// `entry`, its data projected when the query asked for it).
+struct query_reply {
+  std::vector<std::string> keys;
+  std::vector<std::string> records;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, query_reply& x) {
+  return f(caf::meta::type_name("eventbase::query_reply"), x.keys, x.records);
+}
+
+/// A secondary index of a stream (eventbase/index_info.hpp), as index_list and index_create
+/// report it.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, index_info& x) {
+  return f(caf::meta::type_name("eventbase::index_info"), x.field, x.state, x.multikey, x.progress);
 }
 
 /// What a stream actor reports about itself.
@@ -151,6 +180,25 @@ using stream_actor = caf::typed_actor<
     // than answer from a stale replica when JetStream cannot say within the operation timeout.
     caf::replies_to<get_atom, std::string, consistent_atom>::with<entry>,
     caf::replies_to<keys_atom, std::string, consistent_atom>::with<std::vector<std::string>>,
+    // (filter, options: {"sort","limit","offset","project"}, both JSON text) -> the matching
+    // documents in order, from the local replica. Runs in slices like keys, within the
+    // operation timeout; invalid_argument for a bad filter or options (protocol/query.hpp).
+    caf::replies_to<query_atom, std::string, std::string>::with<query_reply>,
+    // filter (JSON text) -> how many documents match, from the local replica
+    caf::replies_to<count_atom, std::string>::with<uint64_t>,
+    // (filter, options) as for query -> the query's plan and the documents it examined and
+    // returned, JSON text {"plan":{"index":FIELD or null,"type",...},"examined":N,"returned":M}
+    // (README "Indexes"); the query runs in full, its results are not sent
+    caf::replies_to<explain_atom, std::string, std::string>::with<std::string>,
+    // (field, wait) -> the index on the dotted field path, declared if new (creating an
+    // existing one is no error) and built in the background from the local replica; with
+    // wait, the reply comes once it is ready (the requester's timeout bounds the wait).
+    // invalid_argument for a bad path or past 64 indexes
+    caf::replies_to<index_create_atom, std::string, bool>::with<index_info>,
+    // field -> deletes the index; not_found when there is none
+    caf::replies_to<index_drop_atom, std::string>::with<ok_atom>,
+    // -> every index of the stream, in the order they were created
+    caf::replies_to<index_list_atom>::with<std::vector<index_info>>,
     // (glob, subscriber) -> subscription id; the subscription ends with the subscriber
     caf::replies_to<subscribe_atom, std::string, subscriber_actor>::with<uint64_t>,
     caf::replies_to<unsubscribe_atom, uint64_t>::with<ok_atom>,

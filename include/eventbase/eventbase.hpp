@@ -36,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eventbase/index_info.hpp"
 #include "eventbase/status.hpp"
 
 namespace eventbase {
@@ -91,7 +92,24 @@ struct document {
   nlohmann::ordered_json to_json() const;
 };
 
-struct change;  // eventbase/actors.hpp
+/// A document with its key: what insert and query return.
+struct keyed_document {
+  std::string key;
+  nlohmann::ordered_json data;  // as written (only the projected fields when a query asked)
+  eventbase::meta meta;
+
+  /// {"key": ..., "data": ..., "meta": {...}}, in this order: the line `eventbase query` prints
+  nlohmann::ordered_json to_json() const;
+};
+
+/// A new random UUID v4 in lower case ("1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b"): insert's key.
+std::string random_uuid();
+
+struct change;       // eventbase/actors.hpp
+struct query_reply;  // eventbase/actors.hpp
+
+/// Decodes the documents of a query_reply, in order.
+result<std::vector<keyed_document>> decode_query_reply(const query_reply& reply);
 
 /// A change message as JSON, in this order: {"key", "data", "meta", "event"}, with data and meta
 /// null for a DELETE and "oldData" added to the event (as subscription callbacks get it): the
@@ -207,6 +225,45 @@ class stream {
   /// Keys matching the ECMAScript regex `pattern` anywhere ("" for all), in byte order.
   result<std::vector<std::string>> keys(const std::string& pattern = "",
                                         read_consistency consistency = read_consistency::local);
+
+  /// Stores `data` under a new random UUID v4 key (random_uuid()), as put does.
+  result<keyed_document> insert(const nlohmann::ordered_json& data);
+
+  /// The documents matching the MongoDB-style `filter` (README "Queries"; `{}` matches all),
+  /// read from the local replica, in key order unless `options` says otherwise: an object with
+  /// any of "sort" (field -> 1 or -1, several fields, stable), "limit" (0: none), "offset" and
+  /// "project" (field -> 1: the results' data holds only those fields). Runs on the calling
+  /// thread, through a ready index when one serves the filter or the sort (README "Indexes"),
+  /// else examining every document, holding only what the answer needs (without a sort,
+  /// reading stops at the limit). invalid_argument naming the offending part of a bad
+  /// filter or options.
+  result<std::vector<keyed_document>> query(
+      const nlohmann::ordered_json& filter,
+      const nlohmann::ordered_json& options = nlohmann::ordered_json::object());
+
+  /// How many documents of the local replica match `filter`; errors of query.
+  result<uint64_t> count(const nlohmann::ordered_json& filter);
+
+  /// Runs the query as query does and returns its plan instead of its results:
+  /// {"plan":{"index":FIELD or null,"type":"scan"|"equality"|"in"|"range"|"prefix"|"sort",
+  /// "sort":"index"|"memory"|null,...},"examined":N,"returned":M} (README "Indexes").
+  result<nlohmann::ordered_json> explain(
+      const nlohmann::ordered_json& filter,
+      const nlohmann::ordered_json& options = nlohmann::ordered_json::object());
+
+  /// Declares a secondary index on the dotted field path `field` of this node's replica, built
+  /// in the background from the documents it holds and kept in step with every later change;
+  /// queries use it once it is "ready" (README "Indexes"). Creating an index that exists is no
+  /// error (it is returned as it is). With `wait`, returns once the index is ready, or
+  /// errc::timeout when that takes longer than the stream's timeout (the build goes on; see
+  /// list_indexes). invalid_argument for a bad path or when the stream has 64 indexes.
+  result<index_info> create_index(const std::string& field, bool wait = true);
+
+  /// Deletes the index on `field`; not_found when there is none.
+  status drop_index(const std::string& field);
+
+  /// The stream's indexes on this node, in the order they were created.
+  result<std::vector<index_info>> list_indexes();
 
   /// Calls `callback` for every later change of a key matching `glob` ('*' matches any run of
   /// characters, everything else is literal).

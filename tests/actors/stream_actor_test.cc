@@ -553,6 +553,53 @@ CAF_TEST(a long keys scan runs in slices and other requests go in between) {
   CAF_CHECK_EQUAL(*keys, 100u);
 }
 
+CAF_TEST(queries and counts run in slices and other requests go in between) {
+  options.scan_slice = std::chrono::milliseconds(0);  // a slice per clock check
+  open();
+  for (uint64_t seq = 1; seq <= 1000; ++seq)
+    deliver(seq, "orders.a-put",
+            js_put("k" + std::to_string(1000 + seq), "{\"n\":" + std::to_string(seq) + "}"));
+  auto order = std::make_shared<std::vector<std::string>>();
+  auto results = std::make_shared<std::vector<std::string>>();
+  auto counted = std::make_shared<uint64_t>(0);
+  auto target = actor;
+  sys.spawn([=](caf::event_based_actor* asker) {
+    asker
+        ->request(target, caf::infinite, query_atom::value, std::string(R"({"n":{"$gt":990}})"),
+                  std::string(R"({"sort":{"n":-1},"limit":3})"))
+        .then([=](query_reply& reply) {
+          *results = reply.keys;
+          order->push_back("query");
+        });
+    asker->request(target, caf::infinite, count_atom::value, std::string(R"({"n":{"$lte":10}})"))
+        .then([=](uint64_t n) {
+          *counted = n;
+          order->push_back("count");
+        });
+    asker->request(target, caf::infinite, get_atom::value, std::string("k1001")).then([=](entry&) {
+      order->push_back("get");
+    });
+  });
+  sched.run();
+  // Both examine every document, a slice each in turn: the query, asked first, ends first.
+  CAF_CHECK_EQUAL(*order, (std::vector<std::string>{"get", "query", "count"}));
+  CAF_CHECK_EQUAL(*results, (std::vector<std::string>{"k2000", "k1999", "k1998"}));
+  CAF_CHECK_EQUAL(*counted, uint64_t{10});
+}
+
+CAF_TEST(bad queries are refused) {
+  open();
+  auto bad =
+      ask<query_reply>(query_atom::value, std::string(R"({"n":{"$nope":1}})"), std::string("{}"));
+  CAF_CHECK_EQUAL(bad.error_code(), errc::invalid_argument);
+  CAF_CHECK_NOT_EQUAL(bad.error_message().find("unknown operator '$nope' at 'n'"),
+                      std::string::npos);
+  auto not_json = ask<uint64_t>(count_atom::value, std::string("{n:1}"));
+  CAF_CHECK_EQUAL(not_json.error_code(), errc::invalid_argument);
+  auto bad_options = ask<query_reply>(query_atom::value, std::string("{}"), std::string("[]"));
+  CAF_CHECK_EQUAL(bad_options.error_code(), errc::invalid_argument);
+}
+
 CAF_TEST(regexes that exceed their limits are refused) {
   open();
   deliver(1, "orders.a-put", js_put(std::string(30, 'a') + "b", "1"));

@@ -286,6 +286,29 @@ CAF_TEST(a scan runs in slices over one snapshot) {
   CAF_CHECK_EQUAL(scan->next(found, past).error().code(), errc::closed);
 }
 
+CAF_TEST(a scan can yield the records of its keys) {
+  auto db = database::open(dir.path()).value();
+  auto store = db->open_stream("records").value();
+  {
+    apply_batch batch(*store);
+    for (int i = 0; i < 300; ++i)
+      CAF_REQUIRE(batch.put(put_event("r" + std::to_string(100 + i), i), 1, 1).ok());
+    CAF_REQUIRE(batch.commit(1).ok());
+  }
+  auto scan = store->scan_keys(key_pattern::compile("^r1").value()).value();
+  std::vector<std::string> found, records;
+  auto past = std::chrono::steady_clock::now();
+  while (!scan->next(found, &records, past).value()) {
+  }
+  CAF_REQUIRE_EQUAL(found.size(), 100u);
+  CAF_REQUIRE_EQUAL(records.size(), found.size());
+  for (size_t i = 0; i < found.size(); ++i) {
+    auto stored = store->get(found[i]).value();
+    CAF_REQUIRE(stored.has_value());
+    CAF_CHECK_EQUAL(records[i], *stored);
+  }
+}
+
 CAF_TEST(a database in the per stream column family layout is migrated) {
   // Format 1: a column family "slot:N" per stream, mapped by "stream:<name>" -> "slot:N".
   {
@@ -326,7 +349,7 @@ CAF_TEST(a database in the per stream column family layout is migrated) {
   }
   std::vector<std::string> families;
   CAF_REQUIRE(rocksdb::DB::ListColumnFamilies({}, dir.path(), &families).ok());
-  CAF_CHECK_EQUAL(families, (std::vector<std::string>{"default", "data"}));
+  CAF_CHECK_EQUAL(families, (std::vector<std::string>{"default", "data", "index"}));
   auto db = database::open(dir.path()).value();  // and it stays migrated
   CAF_CHECK_EQUAL(db->open_stream("orders").value()->applied_sequence(), 42u);
 }

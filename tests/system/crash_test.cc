@@ -4,7 +4,11 @@
 //   - every acknowledged put is present with its data; nothing else is (a put in flight when the
 //     server died may or may not be there, but if it is, its data is right);
 //   - the replica's applied sequence equals the stream's last sequence in JetStream (asked of
-//     NATS directly), and the replica holds one key per message of the stream.
+//     NATS directly), and the replica holds one key per message of the stream;
+//   - the secondary indexes on "key" and "text" are in step with the documents: counts they
+//     answer alone (entries, no documents) equal the number of documents, and equality lookups
+//     through them find exactly their document. The "text" index is sometimes dropped and
+//     created anew before writes, so that kills also hit its background build.
 // Kill instants: during writes (after a random number of acknowledgements, then a random delay),
 // during start-up, and while the stream catches up with a backlog published behind the server's
 // back. The RNG seed is printed; EVENTBASE_CRASH_SEED=N repeats a run, EVENTBASE_CRASH_KILLS=N
@@ -236,6 +240,7 @@ struct tally {
   uint64_t failed_checks = 0;    // of the restarts' checks
   uint64_t documents_read = 0;
   uint64_t backlog = 0;
+  uint64_t rebuilds = 0;         // of the "text" index, before writes
   std::vector<double> start_ms;  // from spawn to listening
 
   int total_kills() const {
@@ -280,7 +285,8 @@ class crash_run {
                               << counts_.unacked_present << " applied, " << counts_.unacked_absent
                               << " not; " << counts_.documents_read << " documents read back; "
                               << book_->failures().size() << " failed writes, "
-                              << counts_.failed_checks << " failed checks");
+                              << counts_.failed_checks << " failed checks; " << counts_.rebuilds
+                              << " index rebuilds");
     auto js = jetstream_state(nats_, stream_);
     CAF_MESSAGE("JetStream stream " << stream_ << ": " << js.dump());
     auto& starts = counts_.start_ms;
@@ -360,6 +366,22 @@ class crash_run {
                " messages in JetStream");
     expect(state->skipped_events == 0, std::to_string(state->skipped_events) + " skipped events");
 
+    // Indexes: creating one that exists waits for it to be ready (a build a kill interrupted
+    // resumes at start-up).
+    for (const char* field : {"key", "text"}) {
+      auto index = s.ask<index_info>(s.stream, index_create_atom::value, std::string(field), true);
+      expect(index.ok() && index->state == "ready",
+             std::string("index on ") + field + ": " +
+                 (index.ok() ? index->state : index.error().to_string()));
+    }
+    for (const char* filter : {R"({"key":{"$gte":""}})", R"({"text":{"$sw":"crash test "}})"}) {
+      auto counted = s.ask<uint64_t>(s.stream, count_atom::value, std::string(filter));
+      expect(counted.ok() && *counted == keys->size(),
+             std::string("count ") + filter + " through its index: " +
+                 (counted.ok() ? std::to_string(*counted) : counted.error().to_string()) + ", " +
+                 std::to_string(keys->size()) + " documents");
+    }
+
     // Every acknowledged key is there, every key there was written.
     std::vector<std::string> attempted;
     std::vector<ledger::state> states;
@@ -393,6 +415,15 @@ class crash_run {
                                   (strangers.empty() ? "" : strangers.front()));
     auto wrong = s.check_documents(to_read);
     counts_.documents_read += to_read.size();
+    for (size_t i = 0; i < to_read.size() && i < 100; ++i) {
+      const std::string& key = to_read[(i * 7919) % to_read.size()];
+      auto found = s.ask<query_reply>(s.stream, query_atom::value,
+                                      json({{"text", doc_of(key)["text"]}}).dump(), std::string());
+      if (!found.ok() || found->keys != std::vector<std::string>{key})
+        wrong.push_back(key + ": the text index finds " +
+                        (found.ok() ? std::to_string(found->keys.size()) + " documents"
+                                    : found.error().to_string()));
+    }
     expect(wrong.empty(), std::to_string(wrong.size()) + " wrong documents, first " +
                               (wrong.empty() ? "" : wrong.front()));
     auto failures = book_->failures();
@@ -409,6 +440,12 @@ class crash_run {
     session s;
     CAF_REQUIRE(s.connect(*server).ok());
     CAF_REQUIRE(s.open_stream(stream_).ok());
+    if (chance(0.3)) {  // a fresh build that the writes (and the kill) overtake
+      CAF_CHECK(s.ask<ok_atom>(s.stream, index_drop_atom::value, std::string("text")).ok());
+      CAF_CHECK(
+          s.ask<index_info>(s.stream, index_create_atom::value, std::string("text"), false).ok());
+      ++counts_.rebuilds;
+    }
     static const int windows[] = {1, 4, 16, 64};
     int window = windows[uniform(0, 3)];
     uint64_t target = book_->acked() + static_cast<uint64_t>(uniform(0, 600));
