@@ -26,6 +26,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<change>("eventbase::change");
   cfg.add_message_type<stream_status>("eventbase::stream_status");
   cfg.add_message_type<query_reply>("eventbase::query_reply");
+  cfg.add_message_type<query_page>("eventbase::query_page");
   cfg.add_message_type<std::vector<std::string>>("std::vector<std::string>");
   cfg.add_message_type<subscriber_actor>("eventbase::subscriber_actor");
   cfg.add_message_type<stream_actor>("eventbase::stream_actor");

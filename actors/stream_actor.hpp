@@ -12,7 +12,7 @@
 // Everything it says to NATS is an asynchronous publish; replies come back through its inbox as
 // messages (inbound.hpp). It never blocks on the network. Its parts, each a component of its
 // own: jetstream_client (API calls), pull_consumer, write_pipeline, subscription_set,
-// stats_publisher.
+// query_cursor_set, stats_publisher.
 #pragma once
 
 #include <atomic>
@@ -68,6 +68,10 @@ struct stream_options {
   /// A keys scan runs in slices of at most this long, so that other requests to the stream,
   /// and other actors on the same thread, are served in between.
   std::chrono::milliseconds scan_slice{5};
+  /// Query cursors (cursor_atom): at most this many open at once per stream, each closed after
+  /// this long without a page asked for.
+  size_t max_cursors = 64;
+  std::chrono::milliseconds cursor_idle_timeout{60000};
 };
 
 /// When the C++ API last read a stream's replica without going through its actor, so that the

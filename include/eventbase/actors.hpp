@@ -4,8 +4,8 @@
 // (on every node that talks to Eventbase actors), and use the typed handles below. The same
 // messages work locally and across CAF's network layer.
 //
-//   stream_actor      one stream: put / get / erase / keys / query / count / subscribe / close /
-//                     drop
+//   stream_actor      one stream: put / get / erase / keys / query / count / cursor / subscribe
+//                     (glob or live query) / close / drop
 //   subscriber_actor  receives `change` messages; implement it to watch a stream
 //   manager_actor     opens stream actors by name and closes idle ones
 //
@@ -57,6 +57,8 @@ using consistent_atom = caf::atom_constant<caf::atom("eb_consist")>;
 /// Queries by content (protocol/filter.hpp, protocol/query.hpp).
 using query_atom = caf::atom_constant<caf::atom("eb_query")>;
 using count_atom = caf::atom_constant<caf::atom("eb_count")>;
+/// Query cursors: a query's results page by page (stream_actor below).
+using cursor_atom = caf::atom_constant<caf::atom("eb_cursor")>;
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -101,6 +103,20 @@ struct query_reply {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_reply& x) {
   return f(caf::meta::type_name("eventbase::query_reply"), x.keys, x.records);
+}
+
+/// One page of a query cursor: the next documents in the query's order, as in query_reply, and
+/// the cursor to ask for the page after it; `cursor` is 0 when this page is the last (the
+/// stream has closed the cursor then).
+struct query_page {
+  uint64_t cursor = 0;
+  std::vector<std::string> keys;
+  std::vector<std::string> records;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, query_page& x) {
+  return f(caf::meta::type_name("eventbase::query_page"), x.cursor, x.keys, x.records);
 }
 
 /// What a stream actor reports about itself.
@@ -173,8 +189,32 @@ using stream_actor = caf::typed_actor<
     caf::replies_to<query_atom, std::string, std::string>::with<query_reply>,
     // filter (JSON text) -> how many documents match, from the local replica
     caf::replies_to<count_atom, std::string>::with<uint64_t>,
+    // The same two, consistent (like get and keys above).
+    caf::replies_to<query_atom, std::string, std::string, consistent_atom>::with<query_reply>,
+    caf::replies_to<count_atom, std::string, consistent_atom>::with<uint64_t>,
+    // Query cursors, for results too large to hold at once: (open, filter, options, page size)
+    // -> the first page; (cursor id) -> the next page; (close, cursor id) -> ok. Pages come in
+    // the order of query_atom's answer, each of at most page size documents (0: 1000; at most
+    // 10,000) and about 4 MiB of records. Each page is read within the operation timeout. A
+    // stream holds at most 64 cursors (more: errc::unavailable), and closes a cursor not asked
+    // for a page for 60 s (then: errc::not_found). Without "sort" the stream holds a page of
+    // results at a time; with "sort" it holds the sorted results (2 x (offset + limit)
+    // documents at most while sorting with a limit; every match without one). The reads see
+    // the replica as it was when the cursor opened.
+    caf::replies_to<cursor_atom, open_atom, std::string, std::string, uint64_t>::with<query_page>,
+    caf::replies_to<cursor_atom, open_atom, std::string, std::string, uint64_t,
+                    consistent_atom>::with<query_page>,
+    caf::replies_to<cursor_atom, uint64_t>::with<query_page>,
+    caf::replies_to<cursor_atom, close_atom, uint64_t>::with<ok_atom>,
     // (glob, subscriber) -> subscription id; the subscription ends with the subscriber
     caf::replies_to<subscribe_atom, std::string, subscriber_actor>::with<uint64_t>,
+    // (query, filter as JSON text, subscriber) -> subscription id: a live query. The subscriber
+    // gets every change whose document matched the filter before it (old_record) or matches it
+    // after (record): it can tell entering (old does not match), leaving (new does not match)
+    // and deletion (record empty). invalid_argument for a bad filter; a live query whose
+    // matching fails on a change (a $regex beyond its limits) ends with ended_atom and
+    // invalid_argument "live query ended: ...". Acknowledgements and bounds as for globs.
+    caf::replies_to<subscribe_atom, query_atom, std::string, subscriber_actor>::with<uint64_t>,
     caf::replies_to<unsubscribe_atom, uint64_t>::with<ok_atom>,
     caf::replies_to<status_atom>::with<stream_status>,
     // replies once the replica has caught up with the stream as it was at open time
