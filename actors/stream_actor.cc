@@ -1065,6 +1065,10 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         auto started = op_start::now();
         auto compiled = protocol::filter::parse(filter);  // once, for every change
         if (!compiled.ok()) return to_error(compiled.error());
+        if (s.subscriptions->live_queries() >= s.cfg.options.max_live_queries)
+          return to_error(status(errc::unavailable,
+                                 "too many live queries on stream '" + s.cfg.name + "' (at most " +
+                                     std::to_string(s.cfg.options.max_live_queries) + ")"));
         self->monitor(subscriber);
         uint64_t id = s.subscriptions->add(std::move(*compiled), filter, std::move(subscriber));
         s.stats->publish(protocol::stats_operation::subscribe, std::nullopt, filter, started);

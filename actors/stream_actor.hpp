@@ -65,6 +65,9 @@ struct stream_options {
   /// that falls further behind has its subscription ended ("too slow").
   uint64_t subscriber_max_pending = 10000;
   uint64_t subscriber_max_pending_bytes = uint64_t{64} << 20;
+  /// Live queries (subscriptions with a filter) at once: each is matched against every change,
+  /// so their number bounds the work a change costs.
+  size_t max_live_queries = 256;
   /// A keys scan runs in slices of at most this long, so that other requests to the stream,
   /// and other actors on the same thread, are served in between.
   std::chrono::milliseconds scan_slice{5};

@@ -90,6 +90,7 @@ class subscription_set {
   std::vector<subscriber_actor> clear();
 
   size_t size() const { return subscriptions_.size(); }
+  size_t live_queries() const { return live_queries_; }
   bool empty() const { return subscriptions_.empty(); }
   uint64_t slow_ended() const { return slow_ended_; }
 

@@ -213,7 +213,8 @@ using stream_actor = caf::typed_actor<
     // after (record): it can tell entering (old does not match), leaving (new does not match)
     // and deletion (record empty). invalid_argument for a bad filter; a live query whose
     // matching fails on a change (a $regex beyond its limits) ends with ended_atom and
-    // invalid_argument "live query ended: ...". Acknowledgements and bounds as for globs.
+    // invalid_argument "live query ended: ...". Acknowledgements and bounds as for globs; a
+    // stream holds at most 256 live queries (unavailable beyond).
     caf::replies_to<subscribe_atom, query_atom, std::string, subscriber_actor>::with<uint64_t>,
     caf::replies_to<unsubscribe_atom, uint64_t>::with<ok_atom>,
     caf::replies_to<status_atom>::with<stream_status>,

@@ -176,6 +176,22 @@ CAF_TEST(live queries get documents entering changing leaving and deleted) {
   CAF_CHECK_EQUAL(log->ended, "");
 }
 
+CAF_TEST(a stream holds a bounded number of live queries) {
+  options.max_live_queries = 2;
+  open();
+  auto log = std::make_shared<live_log>();
+  auto who = spawn_logger(sys, log);
+  auto subscribe = [&] {
+    return ask<uint64_t>(subscribe_atom::value, query_atom::value, std::string("{}"), who);
+  };
+  auto first = subscribe();
+  CAF_REQUIRE(first.ok() && subscribe().ok());
+  CAF_CHECK_EQUAL(subscribe().error_code(), errc::unavailable);
+  CAF_CHECK(ask<uint64_t>(subscribe_atom::value, std::string("*"), who).ok());  // globs: no
+  CAF_CHECK(ask<ok_atom>(unsubscribe_atom::value, first.value()).ok());
+  CAF_CHECK(subscribe().ok());
+}
+
 CAF_TEST(live queries refuse bad filters and end when matching fails) {
   open();
   auto log = std::make_shared<live_log>();
