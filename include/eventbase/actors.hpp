@@ -162,7 +162,9 @@ typename Inspector::result_type inspect(Inspector& f, stream_status& x) {
 /// bytes) sent to a subscription and not yet acknowledged (stream_options, eventbase-server
 /// --subscriber-max-pending...); a subscriber that falls further behind has its subscription
 /// ended: it gets `ended_atom` with the subscription id and an error ("too slow: N changes
-/// outstanding"), after the changes already sent, and nothing more from it.
+/// outstanding"), after the changes already sent, and nothing more from it. A live query whose
+/// filter cannot be matched against a change (a $regex beyond its limits) ends the same way,
+/// with invalid_argument "live query ended: ...".
 using subscriber_actor = caf::typed_actor<caf::replies_to<change_atom, change>::with<ok_atom>,
                                           caf::reacts_to<ended_atom, uint64_t, caf::error>>;
 

@@ -166,7 +166,8 @@ struct stream_config {
 
 /// A subscription; call unsubscribe() to end it (closing the stream ends it too). Copies share
 /// the subscription. The stream ends a subscription whose callback falls too far behind (see
-/// README "Limits and failure behaviour"); it is then no longer active and error() says why.
+/// README "Limits and failure behaviour"), and a live query whose filter cannot be matched
+/// against a change; it is then no longer active and error() says why.
 class subscription {
  public:
   subscription() = default;
