@@ -88,6 +88,7 @@ struct stream_state {
   void become_ready();
   void fail_open(const status& why);
   status check_serving() const;
+  status check_subscribe(const subscriber_actor& subscriber);  // touches: a request came
   void begin_close(caf::typed_response_promise<ok_atom> rp);
   void finish_close_if_drained();
   void begin_drop(caf::typed_response_promise<ok_atom> rp);
@@ -107,6 +108,11 @@ struct stream_state {
                    std::string filter, op_start started);
   template <class Reply>
   caf::result<Reply> consistent_query(std::string filter, std::string options);
+  /// Once the replica has applied what JetStream acknowledged before now (await_consistency),
+  /// starts a query of (filter, options) and hands it to `run`; `fail` gets why not.
+  void query_consistently(std::string filter, std::string options, bool count_only,
+                          std::function<void(std::unique_ptr<query_scan>)> run,
+                          std::function<void(const status&)> fail);
   caf::result<query_page> open_cursor(std::string filter, std::string options, uint64_t page_size,
                                       bool consistent);
   void serve_page(uint64_t id, std::shared_ptr<query_cursor_set::cursor> c,
@@ -338,6 +344,13 @@ status stream_state::check_serving() const {
     default:
       return status(errc::closed, "stream '" + cfg.name + "' is closed");
   }
+}
+
+status stream_state::check_subscribe(const subscriber_actor& subscriber) {
+  touch();
+  if (auto err = check_serving(); !err.ok()) return err;
+  if (!subscriber) return status(errc::invalid_argument, "subscriber must be a valid actor");
+  return status::OK();
 }
 
 void stream_state::begin_close(caf::typed_response_promise<ok_atom> rp) {
@@ -645,20 +658,26 @@ caf::result<Reply> stream_state::consistent_query(std::string filter, std::strin
   if (auto checked = reader->start_query(filter, options, count_only); !checked.ok())
     return to_error(checked.error());
   auto rp = self->make_response_promise<Reply>();
-  await_consistency([this, rp, started, filter = std::move(filter),
-                     options = std::move(options)](const status& st) mutable {
-    if (!st.ok()) {
-      rp.deliver(to_error(st));
-      return;
-    }
-    auto query = reader->start_query(filter, options, count_only);
-    if (!query.ok()) {
-      rp.deliver(to_error(query.error()));
-      return;
-    }
-    start_query(std::move(*query), rp, std::move(filter), started);
-  });
+  query_consistently(
+      filter, std::move(options), count_only,
+      [this, rp, started, filter](std::unique_ptr<query_scan> query) mutable {
+        start_query(std::move(query), rp, std::move(filter), started);
+      },
+      [rp](const status& why) mutable { rp.deliver(to_error(why)); });
   return rp;
+}
+
+void stream_state::query_consistently(std::string filter, std::string options, bool count_only,
+                                      std::function<void(std::unique_ptr<query_scan>)> run,
+                                      std::function<void(const status&)> fail) {
+  await_consistency([this, filter = std::move(filter), options = std::move(options), count_only,
+                     run = std::move(run), fail = std::move(fail)](const status& st) {
+    if (!st.ok()) return fail(st);
+    // A fresh scan: one made before the replica caught up reads an older snapshot.
+    auto query = reader->start_query(filter, options, count_only);
+    if (!query.ok()) return fail(query.error());
+    run(std::move(*query));
+  });
 }
 
 // -- query cursors ------------------------------------------------------------------------------
@@ -684,19 +703,8 @@ caf::result<query_page> stream_state::open_cursor(std::string filter, std::strin
     return rp;
   }
   query->reset();  // its snapshot is older than what the read must see
-  await_consistency([this, rp, open, filter = std::move(filter),
-                     options = std::move(options)](const status& st) mutable {
-    if (!st.ok()) {
-      rp.deliver(to_error(st));
-      return;
-    }
-    auto fresh = reader->start_query(filter, options, false);
-    if (!fresh.ok()) {
-      rp.deliver(to_error(fresh.error()));
-      return;
-    }
-    open(std::move(*fresh));
-  });
+  query_consistently(std::move(filter), std::move(options), false, open,
+                     [rp](const status& why) mutable { rp.deliver(to_error(why)); });
   return rp;
 }
 
@@ -1045,10 +1053,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
       [self](subscribe_atom, std::string& filter,
              subscriber_actor& subscriber) -> caf::result<uint64_t> {
         auto& s = self->state;
-        s.touch();
-        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
-        if (!subscriber)
-          return to_error(status(errc::invalid_argument, "subscriber must be a valid actor"));
+        if (auto err = s.check_subscribe(subscriber); !err.ok()) return to_error(err);
         auto started = op_start::now();
         self->monitor(subscriber);
         uint64_t id = s.subscriptions->add(protocol::glob(filter), std::move(subscriber));
@@ -1058,10 +1063,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
       [self](subscribe_atom, query_atom, std::string& filter,
              subscriber_actor& subscriber) -> caf::result<uint64_t> {
         auto& s = self->state;
-        s.touch();
-        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
-        if (!subscriber)
-          return to_error(status(errc::invalid_argument, "subscriber must be a valid actor"));
+        if (auto err = s.check_subscribe(subscriber); !err.ok()) return to_error(err);
         auto started = op_start::now();
         auto compiled = protocol::filter::parse(filter);  // once, for every change
         if (!compiled.ok()) return to_error(compiled.error());
