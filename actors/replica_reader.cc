@@ -364,18 +364,30 @@ result<bool> replica_reader::continue_query(query_scan& q,
   return *done;
 }
 
+void replica_reader::queried(const std::string& filter_text, bool count_only, uint64_t results,
+                             const op_start& started) const {
+  stats_.publish_query(
+      count_only ? protocol::stats_operation::count : protocol::stats_operation::query, filter_text,
+      results, started);
+}
+
 result<protocol::query_results> replica_reader::query(const std::string& filter_text,
                                                       const std::string& options_text) {
+  auto started = op_start::now();
   auto q = start_query(filter_text, options_text, false);
   if (!q.ok()) return q.error();
   if (auto st = run_to_end(**q); !st.ok()) return st;
-  return (*q)->run.finish();
+  auto results = (*q)->run.finish();
+  if (results.ok()) queried(filter_text, false, results->keys.size(), started);
+  return results;
 }
 
 result<uint64_t> replica_reader::count(const std::string& filter_text) {
+  auto started = op_start::now();
   auto q = start_query(filter_text, "", true);
   if (!q.ok()) return q.error();
   if (auto st = run_to_end(**q); !st.ok()) return st;
+  queried(filter_text, true, (*q)->run.matched(), started);
   return (*q)->run.matched();
 }
 

@@ -69,6 +69,11 @@ class replica_reader {
   result<std::unique_ptr<query_scan>> start_query(const std::string& filter_text,
                                                   const std::string& options_text, bool count_only);
 
+  /// Publishes the QUERY stat (COUNT with `count_only`) of a query of `filter_text` that
+  /// began at `started` and returned (or counted) `results` documents.
+  void queried(const std::string& filter_text, bool count_only, uint64_t results,
+               const op_start& started) const;
+
   /// Examines documents until the query is complete (true) or `until` passes (false).
   static result<bool> continue_query(query_scan& q, std::chrono::steady_clock::time_point until);
 

@@ -34,7 +34,7 @@ struct op_start {
 };
 
 /// Count and latency of a stream's operations, indexed by protocol::stats_operation.
-using operation_latencies = std::array<protocol::prometheus::histogram, 6>;
+using operation_latencies = std::array<protocol::prometheus::histogram, 8>;
 
 class stats_publisher {
  public:
@@ -49,10 +49,17 @@ class stats_publisher {
   void publish(protocol::stats_operation op, std::optional<std::string> id,
                std::optional<std::string> pattern, const op_start& started) const;
 
+  /// The stat of a query (QUERY) or count (COUNT) of the filter `filter` (JSON text) that
+  /// returned or counted `results` documents.
+  void publish_query(protocol::stats_operation op, const std::string& filter, uint64_t results,
+                     const op_start& started) const;
+
  private:
   std::shared_ptr<nats::transport> nats_;
   std::string subject_;  // empty: no stats
   operation_latencies* latencies_;
+
+  void send(protocol::stats_event ev, const op_start& started) const;
 };
 
 }  // namespace eventbase::actors

@@ -16,6 +16,7 @@
 #include "actors/inbound.hpp"
 #include "actors/jetstream_client.hpp"
 #include "actors/pull_consumer.hpp"
+#include "actors/query_cursors.hpp"
 #include "actors/replay_progress.hpp"
 #include "actors/replica_reader.hpp"
 #include "actors/stats_publisher.hpp"
@@ -87,6 +88,7 @@ struct stream_state {
   void become_ready();
   void fail_open(const status& why);
   status check_serving() const;
+  status check_subscribe(const subscriber_actor& subscriber);  // touches: a request came
   void begin_close(caf::typed_response_promise<ok_atom> rp);
   void finish_close_if_drained();
   void begin_drop(caf::typed_response_promise<ok_atom> rp);
@@ -102,7 +104,19 @@ struct stream_state {
                        caf::typed_response_promise<std::vector<std::string>> promise,
                        op_start started);
   template <class Reply>
-  void start_query(std::unique_ptr<query_scan> query, caf::typed_response_promise<Reply> promise);
+  void start_query(std::unique_ptr<query_scan> query, caf::typed_response_promise<Reply> promise,
+                   std::string filter, op_start started);
+  template <class Reply>
+  caf::result<Reply> consistent_query(std::string filter, std::string options);
+  /// Once the replica has applied what JetStream acknowledged before now (await_consistency),
+  /// starts a query of (filter, options) and hands it to `run`; `fail` gets why not.
+  void query_consistently(std::string filter, std::string options, bool count_only,
+                          std::function<void(std::unique_ptr<query_scan>)> run,
+                          std::function<void(const status&)> fail);
+  caf::result<query_page> open_cursor(std::string filter, std::string options, uint64_t page_size,
+                                      bool consistent);
+  void serve_page(uint64_t id, std::shared_ptr<query_cursor_set::cursor> c,
+                  caf::typed_response_promise<query_page> promise);
   void continue_scan(uint64_t id);
   void schedule_build();  // sends index_build_atom unless a build step is queued or none builds
   void build_step();
@@ -142,6 +156,7 @@ struct stream_state {
   std::unique_ptr<pull_consumer> consumer;
   std::unique_ptr<write_pipeline> writes;
   std::unique_ptr<subscription_set> subscriptions;
+  std::unique_ptr<query_cursor_set> cursors;
 
   // keys scans and queries in progress
   uint64_t next_scan = 1;
@@ -232,6 +247,10 @@ void stream_state::start(stream_config config) {
   writes = std::make_unique<write_pipeline>(writing, *cfg.nats, *api, *cfg.store, *stats, clock);
   subscriptions = std::make_unique<subscription_set>(subscription_set::limits{
       cfg.options.subscriber_max_pending, cfg.options.subscriber_max_pending_bytes});
+  query_cursor_set::limits cursor_limits;
+  cursor_limits.max_cursors = cfg.options.max_cursors;
+  cursor_limits.idle_timeout = cfg.options.cursor_idle_timeout;
+  cursors = std::make_unique<query_cursor_set>(cursor_limits);
   begin_open();
   schedule_tick();
   schedule_build();  // a build a restart interrupted
@@ -335,6 +354,13 @@ status stream_state::check_serving() const {
   }
 }
 
+status stream_state::check_subscribe(const subscriber_actor& subscriber) {
+  touch();
+  if (auto err = check_serving(); !err.ok()) return err;
+  if (!subscriber) return status(errc::invalid_argument, "subscriber must be a valid actor");
+  return status::OK();
+}
+
 void stream_state::begin_close(caf::typed_response_promise<ok_atom> rp) {
   if (current == phase::closing || current == phase::stopped) {
     rp.deliver(ok_atom::value);
@@ -418,6 +444,7 @@ void stream_state::stop(const status& why) {
 
 void stream_state::release() {
   scans.clear();
+  if (cursors) cursors->clear();  // their iterators go before the store does
   consistent_reads.clear();
   if (subscriptions)
     for (auto& subscriber : subscriptions->clear()) self->demonitor(subscriber.address());
@@ -561,8 +588,8 @@ void stream_state::notify(const inbound& in, const std::string& record,
             },
             [](caf::error&) {});  // gone (its down message ends it) or late
   };
-  auto sent = [&](const protocol::glob& filter) {
-    stats->publish(protocol::stats_operation::subscribe_emit, c.key, filter.pattern(), started);
+  auto sent = [&](const std::string& pattern) {
+    stats->publish(protocol::stats_operation::subscribe_emit, c.key, pattern, started);
   };
   for (auto& slow : subscriptions->dispatch(c, deliver, sent)) {
     EB_LOG_WARN("stream", "'" << cfg.name << "': ending subscription " << slow.id << ": "
@@ -604,17 +631,20 @@ void stream_state::start_keys_scan(std::unique_ptr<storage::key_scan> keys,
 
 template <class Reply>
 void stream_state::start_query(std::unique_ptr<query_scan> query,
-                               caf::typed_response_promise<Reply> promise) {
+                               caf::typed_response_promise<Reply> promise, std::string filter,
+                               op_start started) {
   std::shared_ptr<query_scan> running = std::move(query);
   scan read;
   read.what = "querying '" + cfg.name + "'";
   read.step = [running](auto until) { return replica_reader::continue_query(*running, until); };
-  read.finish = [running, promise](const status& st) mutable {
+  read.finish = [this, running, promise, filter = std::move(filter),
+                 started](const status& st) mutable {
     if (!st.ok()) {
       promise.deliver(to_error(st));
       return;
     }
     if constexpr (std::is_same_v<Reply, uint64_t>) {
+      reader->queried(filter, true, running->run.matched(), started);
       promise.deliver(running->run.matched());
     } else if constexpr (std::is_same_v<Reply, std::string>) {  // explain
       auto results = running->run.finish();
@@ -629,8 +659,95 @@ void stream_state::start_query(std::unique_ptr<query_scan> query,
         promise.deliver(to_error(results.error()));
         return;
       }
+      reader->queried(filter, false, results->keys.size(), started);
       promise.deliver(query_reply{std::move(results->keys), std::move(results->records)});
     }
+  };
+  start_scan(std::move(read));
+}
+
+template <class Reply>
+caf::result<Reply> stream_state::consistent_query(std::string filter, std::string options) {
+  touch();
+  if (auto err = check_serving(); !err.ok()) return to_error(err);
+  constexpr bool count_only = std::is_same_v<Reply, uint64_t>;
+  auto started = op_start::now();
+  // A bad filter or options fails at once; the scan runs over the replica once it caught up.
+  if (auto checked = reader->start_query(filter, options, count_only); !checked.ok())
+    return to_error(checked.error());
+  auto rp = self->make_response_promise<Reply>();
+  query_consistently(
+      filter, std::move(options), count_only,
+      [this, rp, started, filter](std::unique_ptr<query_scan> query) mutable {
+        start_query(std::move(query), rp, std::move(filter), started);
+      },
+      [rp](const status& why) mutable { rp.deliver(to_error(why)); });
+  return rp;
+}
+
+void stream_state::query_consistently(std::string filter, std::string options, bool count_only,
+                                      std::function<void(std::unique_ptr<query_scan>)> run,
+                                      std::function<void(const status&)> fail) {
+  await_consistency([this, filter = std::move(filter), options = std::move(options), count_only,
+                     run = std::move(run), fail = std::move(fail)](const status& st) {
+    if (!st.ok()) return fail(st);
+    // A fresh scan: one made before the replica caught up reads an older snapshot.
+    auto query = reader->start_query(filter, options, count_only);
+    if (!query.ok()) return fail(query.error());
+    run(std::move(*query));
+  });
+}
+
+// -- query cursors ------------------------------------------------------------------------------
+
+caf::result<query_page> stream_state::open_cursor(std::string filter, std::string options,
+                                                  uint64_t page_size, bool consistent) {
+  touch();
+  if (auto err = check_serving(); !err.ok()) return to_error(err);
+  auto started = op_start::now();
+  auto query = reader->start_query(filter, options, false);  // a bad filter fails at once
+  if (!query.ok()) return to_error(query.error());
+  auto rp = self->make_response_promise<query_page>();
+  auto open = [this, rp, filter, page_size, started](std::unique_ptr<query_scan> q) mutable {
+    auto id = cursors->open(std::move(q), filter, page_size, started, now());
+    if (!id.ok()) {
+      rp.deliver(to_error(id.error()));
+      return;
+    }
+    serve_page(*id, *cursors->find(*id, cfg.name), rp);
+  };
+  if (!consistent) {
+    open(std::move(*query));
+    return rp;
+  }
+  query->reset();  // its snapshot is older than what the read must see
+  query_consistently(std::move(filter), std::move(options), false, open,
+                     [rp](const status& why) mutable { rp.deliver(to_error(why)); });
+  return rp;
+}
+
+void stream_state::serve_page(uint64_t id, std::shared_ptr<query_cursor_set::cursor> c,
+                              caf::typed_response_promise<query_page> promise) {
+  c->busy = true;
+  scan read;
+  read.what = "reading a page of query cursor " + std::to_string(id) + " on '" + cfg.name + "'";
+  read.step = [c](auto until) { return query_cursor_set::step(*c, until); };
+  read.finish = [this, id, c, promise](const status& st) mutable {
+    c->busy = false;
+    if (!st.ok()) {
+      cursors->close(id);
+      promise.deliver(to_error(st));
+      return;
+    }
+    bool last = false;
+    auto page = cursors->take_page(id, *c, now(), last);
+    if (!page.ok()) {
+      cursors->close(id);
+      promise.deliver(to_error(page.error()));
+      return;
+    }
+    if (last) reader->queried(c->filter, false, c->returned, c->started);
+    promise.deliver(std::move(*page));
   };
   start_scan(std::move(read));
 }
@@ -806,6 +923,8 @@ void stream_state::on_tick() {
   if (stream_known && (current == phase::opening || current == phase::ready))
     consumer->check_liveness();
   check_consistent_reads();
+  if (auto expired = cursors->expire(now()); expired > 0)
+    EB_LOG_DEBUG("stream", "'" << cfg.name << "': closed " << expired << " idle query cursors");
   finish_close_if_drained();
   if (current == phase::ready && idle()) {
     EB_LOG_INFO("stream", "'" << cfg.name << "' idle for " << cfg.options.idle_timeout.count()
@@ -912,20 +1031,22 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         auto& s = self->state;
         s.touch();
         if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto started = op_start::now();
         auto query = s.reader->start_query(filter, options, false);
         if (!query.ok()) return to_error(query.error());
         auto promise = self->make_response_promise<query_reply>();
-        s.start_query(std::move(*query), promise);
+        s.start_query(std::move(*query), promise, std::move(filter), started);
         return promise;
       },
       [self](count_atom, std::string& filter) -> caf::result<uint64_t> {
         auto& s = self->state;
         s.touch();
         if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto started = op_start::now();
         auto query = s.reader->start_query(filter, "", true);
         if (!query.ok()) return to_error(query.error());
         auto promise = self->make_response_promise<uint64_t>();
-        s.start_query(std::move(*query), promise);
+        s.start_query(std::move(*query), promise, std::move(filter), started);
         return promise;
       },
       [self](explain_atom, std::string& filter, std::string& options) -> caf::result<std::string> {
@@ -935,7 +1056,8 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         auto query = s.reader->start_query(filter, options, false);
         if (!query.ok()) return to_error(query.error());
         auto promise = self->make_response_promise<std::string>();
-        s.start_query(std::move(*query), promise);
+        // No QUERY stats event for an explain: it is a diagnosis, not a read.
+        s.start_query(std::move(*query), promise, std::move(filter), op_start::now());
         return promise;
       },
       [self](index_create_atom, std::string& field, bool wait) -> caf::result<index_info> {
@@ -971,6 +1093,40 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         std::vector<index_info> out;
         for (const auto& def : s.cfg.store->indexes()) out.push_back(info_of(def));
         return out;
+      },
+      [self](query_atom, std::string& filter, std::string& options,
+             consistent_atom) -> caf::result<query_reply> {
+        return self->state.consistent_query<query_reply>(std::move(filter), std::move(options));
+      },
+      [self](count_atom, std::string& filter, consistent_atom) -> caf::result<uint64_t> {
+        return self->state.consistent_query<uint64_t>(std::move(filter), "");
+      },
+      [self](cursor_atom, open_atom, std::string& filter, std::string& options,
+             uint64_t page_size) -> caf::result<query_page> {
+        return self->state.open_cursor(std::move(filter), std::move(options), page_size, false);
+      },
+      [self](cursor_atom, open_atom, std::string& filter, std::string& options, uint64_t page_size,
+             consistent_atom) -> caf::result<query_page> {
+        return self->state.open_cursor(std::move(filter), std::move(options), page_size, true);
+      },
+      [self](cursor_atom, uint64_t id) -> caf::result<query_page> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        auto c = s.cursors->find(id, s.cfg.name);
+        if (!c.ok()) return to_error(c.error());
+        if ((*c)->busy)
+          return to_error(status(errc::invalid_argument, "query cursor " + std::to_string(id) +
+                                                             " is reading a page already"));
+        auto rp = self->make_response_promise<query_page>();
+        s.serve_page(id, std::move(*c), rp);
+        return rp;
+      },
+      [self](cursor_atom, close_atom, uint64_t id) -> caf::result<ok_atom> {
+        auto& s = self->state;
+        s.touch();
+        if (!s.cursors->close(id)) return to_error(s.cursors->find(id, s.cfg.name).error());
+        return ok_atom::value;
       },
       [self](get_atom, std::string& key, consistent_atom) -> caf::result<entry> {
         auto& s = self->state;
@@ -1019,13 +1175,26 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
       [self](subscribe_atom, std::string& filter,
              subscriber_actor& subscriber) -> caf::result<uint64_t> {
         auto& s = self->state;
-        s.touch();
-        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
-        if (!subscriber)
-          return to_error(status(errc::invalid_argument, "subscriber must be a valid actor"));
+        if (auto err = s.check_subscribe(subscriber); !err.ok()) return to_error(err);
         auto started = op_start::now();
         self->monitor(subscriber);
         uint64_t id = s.subscriptions->add(protocol::glob(filter), std::move(subscriber));
+        s.stats->publish(protocol::stats_operation::subscribe, std::nullopt, filter, started);
+        return id;
+      },
+      [self](subscribe_atom, query_atom, std::string& filter,
+             subscriber_actor& subscriber) -> caf::result<uint64_t> {
+        auto& s = self->state;
+        if (auto err = s.check_subscribe(subscriber); !err.ok()) return to_error(err);
+        auto started = op_start::now();
+        auto compiled = protocol::filter::parse(filter);  // once, for every change
+        if (!compiled.ok()) return to_error(compiled.error());
+        if (s.subscriptions->live_queries() >= s.cfg.options.max_live_queries)
+          return to_error(status(errc::unavailable,
+                                 "too many live queries on stream '" + s.cfg.name + "' (at most " +
+                                     std::to_string(s.cfg.options.max_live_queries) + ")"));
+        self->monitor(subscriber);
+        uint64_t id = s.subscriptions->add(std::move(*compiled), filter, std::move(subscriber));
         s.stats->publish(protocol::stats_operation::subscribe, std::nullopt, filter, started);
         return id;
       },

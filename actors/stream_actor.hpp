@@ -16,7 +16,7 @@
 // Everything it says to NATS is an asynchronous publish; replies come back through its inbox as
 // messages (inbound.hpp). It never blocks on the network. Its parts, each a component of its
 // own: jetstream_client (API calls), pull_consumer, write_pipeline, subscription_set,
-// stats_publisher.
+// query_cursor_set, stats_publisher.
 #pragma once
 
 #include <atomic>
@@ -69,9 +69,16 @@ struct stream_options {
   /// that falls further behind has its subscription ended ("too slow").
   uint64_t subscriber_max_pending = 10000;
   uint64_t subscriber_max_pending_bytes = uint64_t{64} << 20;
+  /// Live queries (subscriptions with a filter) at once: each is matched against every change,
+  /// so their number bounds the work a change costs.
+  size_t max_live_queries = 256;
   /// A keys scan runs in slices of at most this long, so that other requests to the stream,
   /// and other actors on the same thread, are served in between.
   std::chrono::milliseconds scan_slice{5};
+  /// Query cursors (cursor_atom): at most this many open at once per stream, each closed after
+  /// this long without a page asked for.
+  size_t max_cursors = 64;
+  std::chrono::milliseconds cursor_idle_timeout{60000};
 };
 
 /// When the C++ API last read a stream's replica without going through its actor, so that the

@@ -12,8 +12,8 @@ namespace {
 namespace prom = protocol::prometheus;
 
 // The operations in the order of protocol::stats_operation, as `operation` label values.
-constexpr const char* kOperations[] = {"get",  "put",       "delete",
-                                       "keys", "subscribe", "subscribe_emit"};
+constexpr const char* kOperations[] = {
+    "get", "put", "delete", "keys", "subscribe", "subscribe_emit", "query", "count"};
 
 }  // namespace
 

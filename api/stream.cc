@@ -17,14 +17,9 @@ namespace eventbase {
 using api::request_async;
 using api::request_sync;
 
-namespace {
+using api::to_json_text;
 
-// The document as JavaScript writes it, or why it is no document (too deep, not UTF-8).
-result<std::string> to_json_text(const nlohmann::ordered_json& data) {
-  std::string text;
-  if (auto st = protocol::stringify(data, text); !st.ok()) return st;
-  return text;
-}
+namespace {
 
 result<document> to_document(const entry& e) {
   auto doc = decode_record(e.record);
@@ -223,24 +218,35 @@ result<keyed_document> stream::insert(const nlohmann::ordered_json& data) {
 }
 
 result<std::vector<keyed_document>> stream::query(const nlohmann::ordered_json& filter,
-                                                  const nlohmann::ordered_json& options) {
+                                                  const nlohmann::ordered_json& options,
+                                                  read_consistency consistency) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;
   auto filter_text = to_json_text(filter);
   if (!filter_text.ok()) return filter_text.error();
   auto options_text = to_json_text(options);
   if (!options_text.ok()) return options_text.error();
+  if (consistency == read_consistency::consistent) {
+    auto reply = request_sync<query_reply>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                           query_atom::value, *filter_text, *options_text,
+                                           consistent_atom::value);
+    if (!reply.ok()) return reply.error();
+    return decode_query_reply(*reply);
+  }
   impl_->reads->note();
   auto found = impl_->reader->query(*filter_text, *options_text);
   if (!found.ok()) return found.error();
   return decode_query_reply(query_reply{std::move(found->keys), std::move(found->records)});
 }
 
-result<uint64_t> stream::count(const nlohmann::ordered_json& filter) {
+result<uint64_t> stream::count(const nlohmann::ordered_json& filter, read_consistency consistency) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;
   auto filter_text = to_json_text(filter);
   if (!filter_text.ok()) return filter_text.error();
+  if (consistency == read_consistency::consistent)
+    return request_sync<uint64_t>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                  count_atom::value, *filter_text, consistent_atom::value);
   impl_->reads->note();
   return impl_->reader->count(*filter_text);
 }
@@ -283,31 +289,12 @@ result<std::vector<index_info>> stream::list_indexes() {
 
 result<subscription> stream::subscribe(const std::string& glob, change_callback callback) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
-  if (auto st = impl_->check_open(); !st.ok()) return st;
-  if (!callback) return status(errc::invalid_argument, "subscription callback is empty");
-  auto sub = std::make_shared<subscription::impl>();
-  sub->rt = impl_->rt;
-  sub->stream = impl_->actor;
-  sub->timeout = impl_->request_timeout;
-  std::weak_ptr<subscription::impl> weak = sub;
-  sub->subscriber = api::spawn_change_callback(impl_->rt->system(), std::move(callback),
-                                               [weak](const status& why) {
-                                                 if (auto ended = weak.lock()) {
-                                                   std::lock_guard<std::mutex> guard(ended->mutex);
-                                                   ended->ended_by = why;
-                                                   ended->active = false;
-                                                 }
-                                               });
-  auto id = request_sync<uint64_t>(*impl_->rt, impl_->actor, impl_->request_timeout,
-                                   subscribe_atom::value, glob, sub->subscriber);
-  if (!id.ok()) {
-    sub->end_locally();
-    return id.error();
-  }
-  sub->id = *id;
-  std::lock_guard<std::mutex> guard(impl_->mutex);
-  impl_->subscriptions.push_back(sub);
-  return subscription(sub);
+  auto sub = api::start_subscription(*impl_, std::move(callback), [&](subscriber_actor& to) {
+    return request_sync<uint64_t>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                  subscribe_atom::value, glob, to);
+  });
+  if (!sub.ok()) return sub.error();
+  return subscription(std::move(*sub));
 }
 
 status stream::close() {
@@ -326,3 +313,42 @@ status stream::delete_stream() {
 }
 
 }  // namespace eventbase
+
+namespace eventbase::api {
+
+result<std::string> to_json_text(const nlohmann::ordered_json& data) {
+  std::string text;
+  if (auto st = protocol::stringify(data, text); !st.ok()) return st;
+  return text;
+}
+
+result<std::shared_ptr<subscription::impl>> start_subscription(
+    stream::impl& stream, change_callback callback,
+    const std::function<result<uint64_t>(subscriber_actor&)>& ask) {
+  if (auto st = stream.check_open(); !st.ok()) return st;
+  if (!callback) return status(errc::invalid_argument, "subscription callback is empty");
+  auto sub = std::make_shared<subscription::impl>();
+  sub->rt = stream.rt;
+  sub->stream = stream.actor;
+  sub->timeout = stream.request_timeout;
+  std::weak_ptr<subscription::impl> weak = sub;
+  sub->subscriber = api::spawn_change_callback(stream.rt->system(), std::move(callback),
+                                               [weak](const status& why) {
+                                                 if (auto ended = weak.lock()) {
+                                                   std::lock_guard<std::mutex> guard(ended->mutex);
+                                                   ended->ended_by = why;
+                                                   ended->active = false;
+                                                 }
+                                               });
+  auto id = ask(sub->subscriber);
+  if (!id.ok()) {
+    sub->end_locally();
+    return id.error();
+  }
+  sub->id = *id;
+  std::lock_guard<std::mutex> guard(stream.mutex);
+  stream.subscriptions.push_back(sub);
+  return sub;
+}
+
+}  // namespace eventbase::api

@@ -196,3 +196,17 @@ struct subscription::impl {
 };
 
 }  // namespace eventbase
+
+namespace eventbase::api {
+
+/// Starts a subscription of `stream` whose changes go to `callback`: spawns its callback actor
+/// and asks the stream with `ask` (a glob or a live query), which returns the id.
+result<std::shared_ptr<subscription::impl>> start_subscription(
+    stream::impl& stream, change_callback callback,
+    const std::function<result<uint64_t>(subscriber_actor&)>& ask);
+
+/// The document as JavaScript writes it (JSON.stringify), or why it is no document (too deep,
+/// not UTF-8): how filters, options and documents travel to the stream actor.
+result<std::string> to_json_text(const nlohmann::ordered_json& data);
+
+}  // namespace eventbase::api

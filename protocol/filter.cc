@@ -376,6 +376,13 @@ result<filter> filter::compile(const json& spec) {
   return filter(std::move(root));
 }
 
+result<filter> filter::parse(const std::string& text) {
+  if (text.empty()) return filter();
+  auto spec = parse_json(text, kMaxDocumentDepth);
+  if (!spec.ok()) return status(errc::invalid_argument, "filter: " + spec.error().message());
+  return compile(*spec);
+}
+
 result<bool> filter::matches(const json& doc) const {
   return evaluate(*root_, doc);
 }

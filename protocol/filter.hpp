@@ -62,6 +62,10 @@ class filter {
   /// The compiled `spec`, or invalid_argument naming the offending part.
   static result<filter> compile(const nlohmann::ordered_json& spec);
 
+  /// The filter given as JSON text ("" for `{}`), parsed within kMaxDocumentDepth and compiled:
+  /// how filters arrive from peers. invalid_argument "filter: ..." for text that is no JSON.
+  static result<filter> parse(const std::string& text);
+
   /// Whether `doc` matches. invalid_argument "regex too complex: ..." when a $regex hit one of
   /// key_pattern's match limits (the answer is then unknown).
   result<bool> matches(const nlohmann::ordered_json& doc) const;

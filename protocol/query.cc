@@ -89,6 +89,18 @@ struct projection {
   }
 };
 
+/// Replaces the data of `record` by its projection.
+status project_record(const projection& keep, std::string& record) {
+  auto view = decode_record(record);
+  if (!view.ok()) return view.error();
+  auto doc = decode_document(view->data_msgpack);
+  if (!doc.ok()) return doc.error();
+  std::string data;
+  append_msgpack(doc->is_object() ? keep.apply(*doc) : json::object(), data);
+  record = encode_record(view->m, view->sequence, data);
+  return status::OK();
+}
+
 }  // namespace
 
 result<query_options> parse_query_options(const json& options) {
@@ -274,19 +286,46 @@ result<query_results> query_run::finish() {
   uint64_t end = std::min<uint64_t>(s.kept.size(), s.wanted());
   for (uint64_t i = s.options.offset; i < end; ++i) {
     auto& c = s.kept[i];
-    if (!s.options.project.empty()) {
-      auto view = decode_record(c.record);
-      if (!view.ok()) return view.error();
-      auto doc = decode_document(view->data_msgpack);
-      if (!doc.ok()) return doc.error();
-      std::string data;
-      append_msgpack(doc->is_object() ? keep.apply(*doc) : json::object(), data);
-      c.record = encode_record(view->m, view->sequence, data);
-    }
+    if (!s.options.project.empty())
+      if (auto st = project_record(keep, c.record); !st.ok()) return st;
     out.keys.push_back(std::move(c.key));
     out.records.push_back(std::move(c.record));
   }
   s.kept.clear();
+  return out;
+}
+
+bool query_run::incremental() const {
+  return state_->options.sort.empty() && !state_->count_only;
+}
+
+uint64_t query_run::ready() const {
+  auto& s = *state_;
+  if (s.kept.empty()) return 0;
+  uint64_t first = s.kept.front().order;  // kept in key order without a sort
+  uint64_t before_offset = s.options.offset > first ? s.options.offset - first : 0;
+  return s.kept.size() - std::min<uint64_t>(s.kept.size(), before_offset);
+}
+
+result<query_results> query_run::take(uint64_t max, uint64_t max_bytes) {
+  auto& s = *state_;
+  if (!incremental()) return status(errc::internal, "query_run::take on a sorted or counting run");
+  projection keep;
+  for (const auto& path : s.options.project) keep.add(path);
+  query_results out;
+  uint64_t bytes = 0;
+  size_t used = 0;
+  for (; used < s.kept.size(); ++used) {
+    auto& c = s.kept[used];
+    if (c.order < s.options.offset) continue;  // skipped by the offset
+    if (out.keys.size() >= max || (!out.keys.empty() && bytes >= max_bytes)) break;
+    if (!s.options.project.empty())
+      if (auto st = project_record(keep, c.record); !st.ok()) return st;
+    bytes += c.key.size() + c.record.size();
+    out.keys.push_back(std::move(c.key));
+    out.records.push_back(std::move(c.record));
+  }
+  s.kept.erase(s.kept.begin(), s.kept.begin() + static_cast<std::ptrdiff_t>(used));
   return out;
 }
 

@@ -15,9 +15,10 @@
 //   descends into objects only. Empty: the whole document.
 // Anything else is invalid_argument naming the member.
 //
-// Memory: without "sort", a run keeps at most offset + limit results and stops asking for
-// documents once it has them; with "sort" and a limit it keeps at most 2 x (offset + limit)
-// candidates; with "sort" and no limit it keeps every match.
+// Memory: without "sort", a run keeps at most offset + limit results (or, handing them over with
+// take(), only those not yet taken) and stops asking for documents once it has them; with "sort"
+// and a limit it keeps at most 2 x (offset + limit) candidates; with "sort" and no limit it keeps
+// every match.
 #pragma once
 
 #include <cstddef>
@@ -84,6 +85,20 @@ class query_run {
 
   /// The answer, after the last add: sorted, offset and limit applied, data projected.
   result<query_results> finish();
+
+  /// Whether take() can hand over results as they are found: a run without sort that does not
+  /// only count.
+  bool incremental() const;
+
+  /// Incremental answers, for runs without sort (a cursor's pages): results found so far and
+  /// not yet taken that take() would hand over (offset applied: results before it never
+  /// count).
+  uint64_t ready() const;
+
+  /// Hands over, and forgets, the next results found so far, in key order, data projected: at
+  /// most `max` of them, and no more once `max_bytes` of records are reached (one at least).
+  /// For runs without sort and not count_only; use it instead of finish(), never both.
+  result<query_results> take(uint64_t max, uint64_t max_bytes);
 
  private:
   struct state;

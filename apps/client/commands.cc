@@ -1,17 +1,16 @@
 // The eventbase client's commands (see commands.hpp).
 #include "client/commands.hpp"
 
+#include "client/session.hpp"
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <iostream>
 #include <map>
-#include <mutex>
-#include <optional>
 #include <sstream>
 
 #include <caf/actor_system.hpp>
@@ -22,7 +21,6 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
-#include "base/progress_line.hpp"
 #include "eventbase/actors.hpp"
 #include "eventbase/eventbase.hpp"
 #include "eventbase/network.hpp"
@@ -32,55 +30,6 @@ namespace eventbase::cli {
 namespace {
 
 using nlohmann::json;
-
-// One line of output, written as JavaScript's JSON.stringify writes it.
-void print(const nlohmann::ordered_json& value) {
-  std::cout << stringify(value) << '\n' << std::flush;
-}
-
-int report(const status& st, int code = failed) {
-  std::cerr << "eventbase: " << st.to_string() << std::endl;
-  return code;
-}
-
-// The connection to a server and blocking requests over it.
-class session {
- public:
-  session(caf::actor_system& sys, const options& opts) : self_(sys), opts_(opts) {}
-
-  status connect() {
-    auto manager = connect_manager(self_->system(), opts_.host, opts_.port, opts_.timeout);
-    if (!manager.ok()) return manager.error();
-    manager_ = *manager;
-    return status::OK();
-  }
-
-  template <class T, class Handle, class... Ts>
-  result<T> ask(const Handle& target, Ts&&... xs) {
-    return eventbase::ask<T>(*self_, target, opts_.timeout, std::forward<Ts>(xs)...);
-  }
-
-  result<stream_actor> stream(const std::string& name) {
-    return ask<stream_actor>(manager_, open_atom::value, name);
-  }
-
-  const manager_actor& manager() const { return manager_; }
-  std::chrono::milliseconds timeout() const { return opts_.timeout; }
-  caf::actor_system& system() { return self_->system(); }
-
- private:
-  caf::scoped_actor self_;
-  options opts_;
-  manager_actor manager_;
-};
-
-// The command's options (after its name), e.g. --consistent.
-struct flags {
-  bool consistent = false;
-  bool explain = false;  // query --explain
-  // query: {"sort","limit","offset","project"} as given by --sort=JSON, --limit=N, ...
-  nlohmann::ordered_json query_options = nlohmann::ordered_json::object();
-};
 
 // The document of a put or get as the JS library returns it, or null.
 result<nlohmann::ordered_json> entry_to_json(const entry& e) {
@@ -156,8 +105,11 @@ int query(session& s, const std::vector<std::string>& args, const flags& with) {
     print(*parsed);
     return ok;
   }
-  auto reply = s.ask<query_reply>(target->stream, query_atom::value, target->text,
-                                  stringify(with.query_options));
+  auto options = stringify(with.query_options);
+  auto reply = with.consistent
+                   ? s.ask<query_reply>(target->stream, query_atom::value, target->text, options,
+                                        consistent_atom::value)
+                   : s.ask<query_reply>(target->stream, query_atom::value, target->text, options);
   if (!reply.ok()) return report(reply.error());
   auto docs = decode_query_reply(*reply);
   if (!docs.ok()) return report(docs.error());
@@ -165,11 +117,13 @@ int query(session& s, const std::vector<std::string>& args, const flags& with) {
   return ok;
 }
 
-// count STREAM FILTER -> the number of matching documents.
-int count(session& s, const std::vector<std::string>& args, const flags&) {
+// count [--consistent] STREAM FILTER -> the number of matching documents.
+int count(session& s, const std::vector<std::string>& args, const flags& with) {
   auto target = stream_with_json(s, args[0], args[1]);
   if (!target.ok()) return report(target.error());
-  auto n = s.ask<uint64_t>(target->stream, count_atom::value, target->text);
+  auto n = with.consistent ? s.ask<uint64_t>(target->stream, count_atom::value, target->text,
+                                             consistent_atom::value)
+                           : s.ask<uint64_t>(target->stream, count_atom::value, target->text);
   if (!n.ok()) return report(n.error());
   print(*n);
   return ok;
@@ -303,83 +257,6 @@ int stream_state(session& s, const std::vector<std::string>& args, const flags&)
   return ok;
 }
 
-// import STREAM: JSON lines {"key":K,"data":D} from stdin, each put, up to kImportWindow in
-// flight; a progress line on stderr when it is a terminal; {"imported":N} at the end. Stops at
-// the first bad line or failed put (exit 1, naming it; what was put before stays).
-int import(session& s, const std::vector<std::string>& args, const flags&) {
-  constexpr uint64_t kImportWindow = 64;
-  auto stream = s.stream(args[0]);
-  if (!stream.ok()) return report(stream.error());
-  struct progress_state {
-    std::mutex mutex;
-    std::condition_variable changed;
-    uint64_t in_flight = 0;
-    uint64_t done = 0;
-    std::optional<status> failed;
-  };
-  auto state = std::make_shared<progress_state>();
-  auto completed = [state](const status& st) {
-    std::lock_guard<std::mutex> guard(state->mutex);
-    --state->in_flight;
-    if (st.ok())
-      ++state->done;
-    else if (!state->failed)
-      state->failed = st;
-    state->changed.notify_all();
-  };
-  // Sends the puts and counts their replies.
-  auto sender = s.system().spawn([target = *stream, completed, timeout = s.timeout()](
-                                     caf::event_based_actor* self) -> caf::behavior {
-    return {[=](put_atom, std::string& key, std::string& doc) {
-      self->request(target, timeout, put_atom::value, std::move(key), std::move(doc))
-          .then([completed](entry&) { completed(status::OK()); },
-                [completed](caf::error& err) { completed(to_status(err)); });
-    }};
-  });
-  progress_line progress(std::cerr, is_terminal(STDERR_FILENO));
-  // Waits until `ready` holds, updating the progress line meanwhile.
-  auto wait = [&](auto ready) {
-    std::unique_lock<std::mutex> lock(state->mutex);
-    while (!ready()) {
-      state->changed.wait_for(lock, std::chrono::milliseconds(250));
-      uint64_t done = state->done;
-      lock.unlock();
-      progress.update("eventbase: imported", done);
-      lock.lock();
-    }
-  };
-  std::optional<status> bad_line;
-  std::string line;
-  for (uint64_t number = 1; std::getline(std::cin, line); ++number) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto item = nlohmann::ordered_json::parse(line, nullptr, false);
-    if (item.is_discarded() || !item.is_object() || !item.contains("key") ||
-        !item["key"].is_string() || !item.contains("data")) {
-      bad_line = status(errc::invalid_argument,
-                        "line " + std::to_string(number) +
-                            " is not a JSON object {\"key\":\"...\",\"data\":...}");
-      break;
-    }
-    wait([&] { return state->in_flight < kImportWindow || state->failed; });
-    {
-      std::lock_guard<std::mutex> guard(state->mutex);
-      if (state->failed) break;
-      ++state->in_flight;
-    }
-    caf::anon_send(sender, put_atom::value, item["key"].get<std::string>(), item["data"].dump());
-  }
-  wait([&] { return state->in_flight == 0; });
-  caf::anon_send_exit(sender, caf::exit_reason::user_shutdown);
-  progress.finish("eventbase: imported", state->done);
-  if (bad_line || state->failed) {
-    status why = bad_line ? *bad_line : *state->failed;
-    return report(status(why.code(), why.message() + " (" + std::to_string(state->done) +
-                                         " documents imported before)"));
-  }
-  print(json{{"imported", state->done}});
-  return ok;
-}
-
 // Prints every change it gets; tells the main thread (through `wake`) when the stream is gone
 // or has ended the subscription (`ended` then holds why).
 subscriber_actor::behavior_type printer(subscriber_actor::pointer self, stream_actor stream,
@@ -403,19 +280,29 @@ subscriber_actor::behavior_type printer(subscriber_actor::pointer self, stream_a
   };
 }
 
-int watch(session& s, const std::vector<std::string>& args, const sigset_t& stop_signals) {
+// watch STREAM GLOB, or watch --query=FILTER STREAM (a live query).
+int watch(session& s, const std::vector<std::string>& args, const flags& with,
+          const sigset_t& stop_signals) {
+  if (with.live_query) {
+    if (auto filter = parse_document(*with.live_query); !filter.ok())
+      return report(status(errc::invalid_argument, "--query: " + filter.error().message()));
+  }
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());
   int wake = ::eventfd(0, EFD_CLOEXEC);
   int signals = ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
   auto ended = std::make_shared<status>();
   auto subscriber = s.system().spawn(printer, *stream, wake, ended);
-  auto id = s.ask<uint64_t>(*stream, subscribe_atom::value, args[1], subscriber);
+  auto id = with.live_query ? s.ask<uint64_t>(*stream, subscribe_atom::value, query_atom::value,
+                                              *with.live_query, subscriber)
+                            : s.ask<uint64_t>(*stream, subscribe_atom::value, args[1], subscriber);
   int code = ok;
   if (!id.ok()) {
     code = report(id.error());
   } else {
-    std::cerr << "eventbase: watching " << args[0] << " for " << args[1] << std::endl;
+    std::cerr << "eventbase: watching " << args[0] << " for "
+              << (with.live_query ? "documents matching " + *with.live_query : args[1])
+              << std::endl;
     pollfd fds[2] = {{signals, POLLIN, 0}, {wake, POLLIN, 0}};
     while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
     }
@@ -440,6 +327,7 @@ struct command {
   const char* usage;
   bool takes_consistent = false;
   bool takes_query_options = false;
+  bool takes_live_query = false;
 };
 
 // Parses the query option `arg` ("--limit=10", "--sort={...}") into `with`; false with a
@@ -479,16 +367,19 @@ const std::map<std::string, command>& commands() {
       {"insert", {insert, 2, 2, "insert STREAM JSON"}},
       {"query",
        {query, 2, 2,
-        "query [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] [--explain] STREAM FILTER",
-        false, true}},
+        "query [--consistent] [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] "
+        "[--explain] STREAM FILTER",
+        true, true}},
       {"index",
        {index, 2, 4,
         "index create [--no-wait] STREAM FIELD | index drop STREAM FIELD | index list STREAM"}},
-      {"count", {count, 2, 2, "count STREAM FILTER"}},
+      {"count", {count, 2, 2, "count [--consistent] STREAM FILTER", true}},
       {"streams", {streams, 0, 0, "streams"}},
       {"status", {stream_state, 1, 1, "status STREAM"}},
-      {"import", {import, 1, 1, "import STREAM < JSON-LINES"}},
-      {"watch", {nullptr, 2, 2, "watch STREAM GLOB"}},
+      {"import", {import_documents, 1, 1, "import STREAM < JSON-LINES"}},
+      {"export", {export_documents, 1, 1, "export [--consistent] STREAM > JSON-LINES", true}},
+      {"watch",
+       {nullptr, 1, 2, "watch STREAM GLOB | watch --query=FILTER STREAM", false, false, true}},
   };
   return table;
 }
@@ -513,6 +404,8 @@ int run(const options& opts) {
       with.explain = true;
     } else if (cmd.takes_query_options && parse_query_option(args.front(), with)) {
       // taken
+    } else if (cmd.takes_live_query && args.front().rfind("--query=", 0) == 0) {
+      with.live_query = args.front().substr(8);
     } else {
       std::cerr << "eventbase: unknown option '" << args.front() << "' for " << opts.command
                 << " (usage: eventbase " << cmd.usage << ")" << std::endl;
@@ -521,7 +414,10 @@ int run(const options& opts) {
     args.erase(args.begin());
   }
   if (!args.empty() && args.front() == "--") args.erase(args.begin());
-  if (args.size() < cmd.min_args || args.size() > cmd.max_args) {
+  // watch takes a GLOB or --query, not both
+  size_t max_args = cmd.max_args - (with.live_query ? 1 : 0);
+  size_t min_args = cmd.takes_live_query && !with.live_query ? cmd.max_args : cmd.min_args;
+  if (args.size() < min_args || args.size() > max_args) {
     std::cerr << "eventbase: usage: eventbase " << cmd.usage << std::endl;
     return usage;
   }
@@ -553,7 +449,7 @@ int run(const options& opts) {
   {
     session s(sys, opts);
     if (auto st = s.connect(); !st.ok()) return report(st, unreachable);
-    code = cmd.run ? cmd.run(s, args, with) : watch(s, args, stop_signals);
+    code = cmd.run ? cmd.run(s, args, with) : watch(s, args, with, stop_signals);
   }
   return code;
 }

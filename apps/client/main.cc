@@ -30,7 +30,7 @@ commands:
                           -> a JSON array of the keys matching the ECMAScript REGEX, sorted
   insert STREAM JSON      store JSON under a new random UUID v4
                           -> {"id":...,"data":...,"meta":...}
-  query [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] STREAM FILTER
+  query [--consistent] [--sort=JSON] [--limit=N] [--offset=N] [--project=JSON] STREAM FILTER
                           -> one line {"key":...,"data":...,"meta":...} per document matching
                              the MongoDB-style FILTER (README "Queries"), in key order or as
                              --sort says ({"field":1 or -1,...}); --project={"field":1,...}
@@ -38,7 +38,8 @@ commands:
   query --explain [...] STREAM FILTER
                           -> {"plan":{"index":FIELD or null,"type":...,"sort":...},
                              "examined":N,"returned":M}: how the query ran (README "Indexes")
-  count STREAM FILTER     -> the number of documents matching FILTER
+  count [--consistent] STREAM FILTER
+                          -> the number of documents matching FILTER
   index create [--no-wait] STREAM FIELD
                           declare a secondary index on the dotted FIELD, built in the
                           background; waits until it is ready (at most --timeout, then exit 1
@@ -53,17 +54,27 @@ commands:
                              for a delete), until SIGINT or SIGTERM (exit 0), or until the
                              server ends the subscription because this process fell too far
                              behind (exit 1, "too slow: N changes outstanding")
+  watch --query=FILTER STREAM
+                          -> a live query: the same lines for every change of a document that
+                             matched FILTER before the change or matches it after (entering,
+                             changing in, leaving, or deleted from the set: event.oldData is
+                             the document before, data after); a FILTER whose $regex exceeds
+                             its limits on a change ends the watch (exit 1, "live query ended")
   streams                 -> a JSON array of the streams open on the server
   status STREAM           -> the stream's replica state: appliedSequence, lastKnownSequence,
                              lag (events), lastContactMs (with its consumer), stale, ...;
                              while it replays after opening, "replay":{"applied","target",
                              "eventsPerSecond","etaSeconds"}
-  import STREAM           put every line {"key":...,"data":...} of stdin (64 in flight), with a
-                          progress line on stderr when it is a terminal -> {"imported":N};
-                          stops at the first bad line or failed put (exit 1)
+  import STREAM           put every line {"key":...,"data":...} of stdin ("meta" is ignored),
+                          64 in flight, with a progress line on stderr when it is a terminal
+                          -> {"imported":N}; stops at the first bad line or failed put, naming
+                          its line number (exit 1): the lines before it stay imported
+  export [--consistent] STREAM
+                          -> every document, in key order, as one line
+                             {"key":...,"data":...,"meta":...}: a backup that import restores
 
-Reads are local by default: fast, and possibly behind writes made through other servers.
-With --consistent (after the command name) a read first learns the stream's last sequence
+Reads (get, keys, query, count, export) are local by default: fast, and possibly behind
+writes made through other servers. With --consistent (after the command name) a read first learns the stream's last sequence
 from JetStream and waits until the server's replica has applied it: it reflects every write
 acknowledged before it began, or fails when JetStream cannot answer within the timeout.
 

@@ -4,8 +4,9 @@
 // (on every node that talks to Eventbase actors), and use the typed handles below. The same
 // messages work locally and across CAF's network layer.
 //
-//   stream_actor      one stream: put / get / erase / keys / query / count / explain /
-//                     index_create / index_drop / index_list / subscribe / close / drop
+//   stream_actor      one stream: put / get / erase / keys / query / count / cursor / explain /
+//                     index_create / index_drop / index_list / subscribe (glob or live query) /
+//                     close / drop
 //   subscriber_actor  receives `change` messages; implement it to watch a stream
 //   manager_actor     opens stream actors by name and closes idle ones
 //
@@ -63,6 +64,8 @@ using index_create_atom = caf::atom_constant<caf::atom("eb_icreate")>;
 using index_drop_atom = caf::atom_constant<caf::atom("eb_idrop")>;
 using index_list_atom = caf::atom_constant<caf::atom("eb_ilist")>;
 using explain_atom = caf::atom_constant<caf::atom("eb_explain")>;
+/// Query cursors: a query's results page by page (stream_actor below).
+using cursor_atom = caf::atom_constant<caf::atom("eb_cursor")>;
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -116,6 +119,20 @@ typename Inspector::result_type inspect(Inspector& f, index_info& x) {
   return f(caf::meta::type_name("eventbase::index_info"), x.field, x.state, x.multikey, x.progress);
 }
 
+/// One page of a query cursor: the next documents in the query's order, as in query_reply, and
+/// the cursor to ask for the page after it; `cursor` is 0 when this page is the last (the
+/// stream has closed the cursor then).
+struct query_page {
+  uint64_t cursor = 0;
+  std::vector<std::string> keys;
+  std::vector<std::string> records;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, query_page& x) {
+  return f(caf::meta::type_name("eventbase::query_page"), x.cursor, x.keys, x.records);
+}
+
 /// What a stream actor reports about itself.
 struct stream_status {
   std::string name;
@@ -159,7 +176,9 @@ typename Inspector::result_type inspect(Inspector& f, stream_status& x) {
 /// bytes) sent to a subscription and not yet acknowledged (stream_options, eventbase-server
 /// --subscriber-max-pending...); a subscriber that falls further behind has its subscription
 /// ended: it gets `ended_atom` with the subscription id and an error ("too slow: N changes
-/// outstanding"), after the changes already sent, and nothing more from it.
+/// outstanding"), after the changes already sent, and nothing more from it. A live query whose
+/// filter cannot be matched against a change (a $regex beyond its limits) ends the same way,
+/// with invalid_argument "live query ended: ...".
 using subscriber_actor = caf::typed_actor<caf::replies_to<change_atom, change>::with<ok_atom>,
                                           caf::reacts_to<ended_atom, uint64_t, caf::error>>;
 
@@ -199,8 +218,33 @@ using stream_actor = caf::typed_actor<
     caf::replies_to<index_drop_atom, std::string>::with<ok_atom>,
     // -> every index of the stream, in the order they were created
     caf::replies_to<index_list_atom>::with<std::vector<index_info>>,
+    // query and count, consistent (like get and keys above).
+    caf::replies_to<query_atom, std::string, std::string, consistent_atom>::with<query_reply>,
+    caf::replies_to<count_atom, std::string, consistent_atom>::with<uint64_t>,
+    // Query cursors, for results too large to hold at once: (open, filter, options, page size)
+    // -> the first page; (cursor id) -> the next page; (close, cursor id) -> ok. Pages come in
+    // the order of query_atom's answer, each of at most page size documents (0: 1000; at most
+    // 10,000) and about 4 MiB of records. Each page is read within the operation timeout. A
+    // stream holds at most 64 cursors (more: errc::unavailable), and closes a cursor not asked
+    // for a page for 60 s (then: errc::not_found). Without "sort" the stream holds a page of
+    // results at a time; with "sort" it holds the sorted results (2 x (offset + limit)
+    // documents at most while sorting with a limit; every match without one). The reads see
+    // the replica as it was when the cursor opened.
+    caf::replies_to<cursor_atom, open_atom, std::string, std::string, uint64_t>::with<query_page>,
+    caf::replies_to<cursor_atom, open_atom, std::string, std::string, uint64_t,
+                    consistent_atom>::with<query_page>,
+    caf::replies_to<cursor_atom, uint64_t>::with<query_page>,
+    caf::replies_to<cursor_atom, close_atom, uint64_t>::with<ok_atom>,
     // (glob, subscriber) -> subscription id; the subscription ends with the subscriber
     caf::replies_to<subscribe_atom, std::string, subscriber_actor>::with<uint64_t>,
+    // (query, filter as JSON text, subscriber) -> subscription id: a live query. The subscriber
+    // gets every change whose document matched the filter before it (old_record) or matches it
+    // after (record): it can tell entering (old does not match), leaving (new does not match)
+    // and deletion (record empty). invalid_argument for a bad filter; a live query whose
+    // matching fails on a change (a $regex beyond its limits) ends with ended_atom and
+    // invalid_argument "live query ended: ...". Acknowledgements and bounds as for globs; a
+    // stream holds at most 256 live queries (unavailable beyond).
+    caf::replies_to<subscribe_atom, query_atom, std::string, subscriber_actor>::with<uint64_t>,
     caf::replies_to<unsubscribe_atom, uint64_t>::with<ok_atom>,
     caf::replies_to<status_atom>::with<stream_status>,
     // replies once the replica has caught up with the stream as it was at open time

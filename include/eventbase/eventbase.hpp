@@ -167,7 +167,8 @@ struct stream_config {
 
 /// A subscription; call unsubscribe() to end it (closing the stream ends it too). Copies share
 /// the subscription. The stream ends a subscription whose callback falls too far behind (see
-/// README "Limits and failure behaviour"); it is then no longer active and error() says why.
+/// README "Limits and failure behaviour"), and a live query whose filter cannot be matched
+/// against a change; it is then no longer active and error() says why.
 class subscription {
  public:
   subscription() = default;
@@ -184,6 +185,33 @@ class subscription {
  private:
   friend class stream;
   explicit subscription(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
+  std::shared_ptr<impl> impl_;
+};
+
+/// A query's results page by page (stream::open_cursor), read by the stream actor through a
+/// server-side cursor, so that neither the stream nor the caller holds a large result at once.
+/// Results come in the order stream::query gives them, from the replica as it was when the
+/// cursor opened. Copies share the cursor; the last one to go closes it. A cursor that is not
+/// asked for a page for 60 s is closed by the stream (next() then fails with errc::not_found).
+class query_cursor {
+ public:
+  query_cursor() = default;  // an exhausted cursor
+
+  /// The next page of documents (at most the page size): empty once every result was handed
+  /// over. Errors of the read (timeout, closed, not_found) end the cursor.
+  result<std::vector<keyed_document>> next();
+
+  /// True once every result was handed over (or the cursor was closed).
+  bool done() const;
+
+  /// Tells the stream to close the cursor early. Idempotent.
+  void close();
+
+  struct impl;
+
+ private:
+  friend class stream;
+  explicit query_cursor(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
   std::shared_ptr<impl> impl_;
 };
 
@@ -237,12 +265,34 @@ class stream {
   /// else examining every document, holding only what the answer needs (without a sort,
   /// reading stops at the limit). invalid_argument naming the offending part of a bad
   /// filter or options.
+  /// With read_consistency::consistent the query runs in the stream actor once its replica has
+  /// applied every write acknowledged before the call (as get and keys do).
   result<std::vector<keyed_document>> query(
       const nlohmann::ordered_json& filter,
-      const nlohmann::ordered_json& options = nlohmann::ordered_json::object());
+      const nlohmann::ordered_json& options = nlohmann::ordered_json::object(),
+      read_consistency consistency = read_consistency::local);
 
   /// How many documents of the local replica match `filter`; errors of query.
-  result<uint64_t> count(const nlohmann::ordered_json& filter);
+  result<uint64_t> count(const nlohmann::ordered_json& filter,
+                         read_consistency consistency = read_consistency::local);
+
+  /// The results of query(filter, options) page by page: a cursor of the stream actor whose
+  /// pages hold at most `page_size` documents (0: 1000; at most 10,000) and about 4 MiB. The
+  /// first page is read before this returns, so a bad filter fails here. A stream holds at most
+  /// 64 cursors at once (errc::unavailable beyond). Without "sort" the stream holds only a page
+  /// at a time; with "sort" it holds the sorted results (limit-bounded, or every match without
+  /// a limit).
+  result<query_cursor> open_cursor(
+      const nlohmann::ordered_json& filter,
+      const nlohmann::ordered_json& options = nlohmann::ordered_json::object(),
+      uint64_t page_size = 0, read_consistency consistency = read_consistency::local);
+
+  /// Calls `callback` with each result of query(filter, options), in order, through a cursor
+  /// (open_cursor): a large result is never held at once. The callback returns false to stop
+  /// early. Runs on the calling thread.
+  status query_each(const nlohmann::ordered_json& filter, const nlohmann::ordered_json& options,
+                    const std::function<bool(const keyed_document&)>& callback,
+                    read_consistency consistency = read_consistency::local);
 
   /// Runs the query as query does and returns its plan instead of its results:
   /// {"plan":{"index":FIELD or null,"type":"scan"|"equality"|"in"|"range"|"prefix"|"sort",
@@ -268,6 +318,21 @@ class stream {
   /// Calls `callback` for every later change of a key matching `glob` ('*' matches any run of
   /// characters, everything else is literal).
   [[nodiscard]] result<subscription> subscribe(const std::string& glob, change_callback callback);
+  [[nodiscard]] result<subscription> subscribe(const char* glob, change_callback callback) {
+    return subscribe(std::string(glob), std::move(callback));
+  }
+
+  /// A live query: calls `callback` for every later change whose document matched the
+  /// MongoDB-style `filter` (README "Queries") before the change or matches it after: a
+  /// document entering the set (`event["oldData"]` does not match), changing in it, leaving it
+  /// (`data` does not match) or deleted from it (`data` null). Changes of documents outside the
+  /// set before and after are not delivered. The filter is compiled once, here:
+  /// invalid_argument for a bad one. When matching a change fails (a $regex beyond its limits)
+  /// the stream ends the subscription: error() is invalid_argument "live query ended: ...".
+  /// Pass an nlohmann::ordered_json (a plain nlohmann::json converts to std::string as well:
+  /// wrap it in ordered_json).
+  [[nodiscard]] result<subscription> subscribe(const nlohmann::ordered_json& filter,
+                                               change_callback callback);
 
   /// Stops the consumer and releases the replica (the data stays on disk). Later calls fail
   /// with errc::closed. Idempotent.

@@ -26,6 +26,11 @@ struct actor_test_config : caf::actor_system_config {
   actor_test_config() { eventbase::add_message_types(*this); }
 };
 
+/// The payload of a PUT event as the JS library writes it; `data` is JSON text.
+inline std::string js_put(const std::string& key, const std::string& data) {
+  return R"({"type":"PUT","id":")" + key + R"(","data":)" + data + R"(,"timestamp":1})";
+}
+
 /// The reply to a request, once it has arrived.
 template <class T>
 struct pending_reply {

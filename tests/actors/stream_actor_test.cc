@@ -17,10 +17,6 @@ json field(const std::string& text, const std::string& pointer) {
   return json::parse(text).at(json::json_pointer(pointer));
 }
 
-std::string js_put(const std::string& key, const std::string& data) {
-  return R"({"type":"PUT","id":")" + key + R"(","data":)" + data + R"(,"timestamp":1})";
-}
-
 subscriber_actor spawn_collector(caf::actor_system& sys,
                                  std::shared_ptr<std::vector<change>> into) {
   return sys.spawn([into](subscriber_actor::pointer) -> subscriber_actor::behavior_type {

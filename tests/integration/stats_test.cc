@@ -94,6 +94,46 @@ CAF_TEST(subscriptions publish subscribe and emit events) {
   sub.unsubscribe();
 }
 
+CAF_TEST(queries and counts publish query events with the filter and the result count) {
+  db.put("a", json{{"age", 42}, {"name", "Ada"}}).value();
+  db.put("b", json{{"age", 17}}).value();
+  json filter = {{"age", {{"$gte", 18}}}, {"name", {{"$exists", true}}}};
+  CAF_REQUIRE_EQUAL(db.query(filter).value().size(), 1u);
+  auto got = stats(3);
+  CAF_REQUIRE_EQUAL(got.size(), 3u);
+  check_shape(got[2], "QUERY");
+  CAF_CHECK_EQUAL(got[2]["query"], filter);  // the filter object, members in their order
+  CAF_CHECK_EQUAL(got[2]["queryResultCount"], 1);
+  std::string text = got[2].dump();  // fields in the JS library's order
+  CAF_CHECK_EQUAL(text.rfind(R"({"operation":"QUERY","query":{"age":{"$gte":18},"name":)"
+                             R"({"$exists":true}},"queryResultCount":1,"timestamp":)",
+                             0),
+                  0u);
+  CAF_REQUIRE_EQUAL(db.count(json::object()).value(), 2u);
+  got = stats(4);
+  CAF_REQUIRE_EQUAL(got.size(), 4u);
+  check_shape(got[3], "COUNT");
+  CAF_CHECK_EQUAL(got[3]["query"], json::object());
+  CAF_CHECK_EQUAL(got[3]["queryResultCount"], 2);
+  // A cursor publishes one QUERY event, once its last page is read, counting every result.
+  size_t seen = 0;
+  CAF_REQUIRE(db.query_each(json::object(), json{{"limit", 5}}, [&](const keyed_document&) {
+                  ++seen;
+                  return true;
+                }).ok());
+  CAF_CHECK_EQUAL(seen, 2u);
+  got = stats(5);
+  CAF_REQUIRE_EQUAL(got.size(), 5u);
+  check_shape(got[4], "QUERY");
+  CAF_CHECK_EQUAL(got[4]["queryResultCount"], 2);
+  // With consistency, through the stream actor: the same event.
+  CAF_REQUIRE(db.count(filter, read_consistency::consistent).ok());
+  got = stats(6);
+  CAF_REQUIRE_EQUAL(got.size(), 6u);
+  check_shape(got[5], "COUNT");
+  CAF_CHECK_EQUAL(got[5]["queryResultCount"], 1);
+}
+
 CAF_TEST(stats land in the stats jetstream stream) {
   db.put("k", 1).value();
   stats(1);

@@ -196,3 +196,37 @@ CAF_TEST(bad options name the offending member) {
   CAF_CHECK_EQUAL(option_error(R"({"sort":{"a":1},"limit":3,"offset":1,"project":{"a":1}})"),
                   "parsed");
 }
+
+CAF_TEST(take hands over results as they are found with offset limit and project) {
+  auto f = filter::compile(json::parse(R"({"city":{"$in":["Oslo","Bergen"]}})")).value();
+  auto o = parse_query_options(json::parse(R"({"offset":1,"limit":3,"project":{"name":1}})"));
+  query_run q(f, o.value());
+  CAF_CHECK(q.incremental());
+  std::vector<std::string> taken;
+  uint64_t seq = 0;
+  for (const auto& [key, doc] : documents()) {
+    bool more = wants_more(q.add(key, record_of(doc, ++seq)));
+    auto page = q.take(1, 1 << 20);  // one at a time, as found
+    CAF_REQUIRE(page.ok());
+    CAF_CHECK_LESS_OR_EQUAL(page->keys.size(), 1u);
+    for (size_t i = 0; i < page->keys.size(); ++i) {
+      auto view = decode_record(page->records[i]).value();
+      taken.push_back(page->keys[i] + ":" + decode_document(view.data_msgpack).value().dump());
+    }
+    if (!more) break;
+  }
+  CAF_CHECK_EQUAL(q.ready(), 0u);
+  CAF_CHECK_EQUAL(taken, (std::vector<std::string>{R"(k2:{"name":"Bob"})", R"(k3:{"name":"Cy"})",
+                                                   R"(k4:{"name":"Dee"})"}));
+  // The byte bound ends a page early, after one result at least.
+  query_run all(filter(), query_options{});
+  for (const auto& [key, doc] : documents()) wants_more(all.add(key, record_of(doc, 1)));
+  CAF_CHECK_EQUAL(all.ready(), 5u);
+  CAF_CHECK_EQUAL(all.take(10, 1).value().keys.size(), 1u);
+  CAF_CHECK_EQUAL(all.take(2, 1 << 20).value().keys, (std::vector<std::string>{"k2", "k3"}));
+  CAF_CHECK_EQUAL(all.ready(), 2u);
+  // Sorted runs cannot hand over before the end.
+  query_run sorted(filter(), parse_query_options(json::parse(R"({"sort":{"age":1}})")).value());
+  CAF_CHECK(!sorted.incremental());
+  CAF_CHECK(!sorted.take(1, 1).ok());
+}

@@ -193,16 +193,23 @@ inline std::unique_ptr<server_process> must_start(const std::string& db,
   return std::move(*server);
 }
 
-// An `eventbase watch STREAM GLOB` process, once it says it is watching.
+// An `eventbase watch ARGS...` process (STREAM GLOB, or --query=FILTER STREAM), once it says it
+// is watching.
 inline std::unique_ptr<subprocess> start_watch(const std::string& address,
-                                               const std::string& stream, const std::string& glob) {
-  auto watch =
-      subprocess::start({EVENTBASE_CLI_BIN, "--server=" + address, "watch", stream, glob}).value();
+                                               const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {EVENTBASE_CLI_BIN, "--server=" + address, "watch"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto watch = subprocess::start(argv).value();
   if (!watch->wait_for_stderr(
           [](const std::string& l) { return l.find("watching") != std::string::npos; },
           kServerStartTimeout))
     CAF_FAIL("watch did not start");
   return watch;
+}
+
+inline std::unique_ptr<subprocess> start_watch(const std::string& address,
+                                               const std::string& stream, const std::string& glob) {
+  return start_watch(address, std::vector<std::string>{stream, glob});
 }
 
 }  // namespace eventbase::test
