@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "protocol/document.hpp"
+#include "protocol/index_key.hpp"
 #include "protocol/names.hpp"
 #include "protocol/query_plan.hpp"
 #include "storage/stream_store.hpp"
@@ -101,6 +102,7 @@ struct index_execution {
   // stream in descending order: the entries of one value, to be fed in key order
   std::string group_value;
   std::vector<std::string> group;
+  std::unique_ptr<storage::index_view::cursor> group_cursor;  // a large group, read forwards
 
   std::vector<std::string> chunk;         // keys to fetch next, in feeding order
   std::vector<std::string> chunk_values;  // their index values (index order only)
@@ -167,8 +169,31 @@ struct index_execution {
         chunk.push_back(std::move(collected[next_collected++]));
       return true;
     }
-    bool descending = plan.order < 0;
+    if (plan.order < 0) return next_descending(size, until);
+    if (ranges_done) return true;
     bool ordered = plan.order != 0;
+    auto done = read_entries(
+        [&](std::string_view value, std::string_view key) {
+          chunk.emplace_back(key);
+          if (ordered) chunk_values.emplace_back(value);
+          return chunk.size() < size;
+        },
+        until);
+    if (!done.ok()) return done.error();
+    if (*done) {
+      ranges_done = true;
+      return true;
+    }
+    return !chunk.empty();  // a full chunk, or out of time with nothing to feed yet
+  }
+
+  /// next_chunk in descending index order, ties in ascending key order. The entries of one
+  /// value come backwards (descending keys): up to kGroupBuffer of them are kept and fed in
+  /// reverse once the value changes; a larger group is read again forwards by a cursor of its
+  /// own (so a few values shared by many documents cost neither memory nor a full read before
+  /// the first result), and the backward cursor resumes below it.
+  result<bool> next_descending(size_t size, std::chrono::steady_clock::time_point until) {
+    constexpr size_t kGroupBuffer = 64;
     auto flush_group = [&] {
       for (auto it = group.rbegin(); it != group.rend(); ++it) {
         chunk.push_back(std::move(*it));
@@ -176,34 +201,65 @@ struct index_execution {
       }
       group.clear();
     };
-    if (ranges_done) {
-      if (descending) flush_group();
-      return true;
-    }
-    auto done = read_entries(
-        [&](std::string_view value, std::string_view key) {
-          if (!descending) {
-            chunk.emplace_back(key);
-            if (ordered) chunk_values.emplace_back(value);
+    while (chunk.size() < size) {
+      if (group_cursor) {
+        auto done = group_cursor->next(
+            [&](std::string_view value, std::string_view key) {
+              ++keys_examined;
+              chunk.emplace_back(key);
+              chunk_values.emplace_back(value);
+              return chunk.size() < size;
+            },
+            until);
+        if (!done.ok()) return done.error();
+        if (*done) {
+          group_cursor.reset();
+          continue;
+        }
+        return !chunk.empty();  // a full chunk, or out of time
+      }
+      if (ranges_done) {
+        flush_group();
+        return true;
+      }
+      bool big = false;
+      size_t big_range = 0;  // the range the large group is in
+      auto done = read_entries(
+          [&](std::string_view value, std::string_view key) {
+            if (group.empty() || value != group_value) {
+              flush_group();
+              group_value.assign(value);
+            }
+            group.emplace_back(key);
+            if (group.size() >= kGroupBuffer) {
+              big = true;
+              big_range = range;
+              return false;
+            }
             return chunk.size() < size;
-          }
-          // Descending: equal values come in descending key order; feed them ascending.
-          bool same = !group.empty() && value == group_value;
-          if (!same) {
-            flush_group();
-            group_value.assign(value);
-          }
-          group.emplace_back(key);
-          return chunk.size() < size;
-        },
-        until);
-    if (!done.ok()) return done.error();
-    if (*done) {
-      ranges_done = true;
-      if (descending) flush_group();
-      return true;
+          },
+          until);
+      if (!done.ok()) return done.error();
+      if (big) {
+        group.clear();  // the forward cursor reads them again, in key order
+        group_cursor =
+            view->entries(index.id, group_value, protocol::prefix_successor(group_value), false);
+        // A range never splits the entries of one value: the backward cursor continues below it
+        // (unless the range ended with this group).
+        if (range == big_range) {
+          const auto& r = plan.ranges[plan.ranges.size() - 1 - range];
+          cursor = view->entries(index.id, r.begin, group_value, true);
+        }
+        continue;
+      }
+      if (*done) {
+        ranges_done = true;
+        flush_group();
+        return true;
+      }
+      return !chunk.empty();  // a full chunk, or out of time with nothing to feed yet
     }
-    return !chunk.empty();  // a full chunk, or out of time with nothing to feed yet
+    return true;
   }
 
   /// Fetches the chunk's documents and feeds them to `run`; sets `stopped` once later
