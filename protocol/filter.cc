@@ -3,6 +3,7 @@
 #include "protocol/filter.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,7 @@
 
 #include "protocol/document.hpp"
 #include "protocol/key_pattern.hpp"
+#include "protocol/query.hpp"
 #include "protocol/utf8.hpp"
 
 namespace eventbase::protocol {
@@ -28,7 +30,40 @@ struct condition {
   bool flag = false;           // $exists
   key_pattern pattern;         // $regex
   std::vector<condition> sub;  // $not: the operator object, all of which must hold
+  // $in $nin $all: the positions in `operand` of its scalar values, in sort order, and of its
+  // objects and arrays; a value meets a list of 100,000 in log time, not in 100,000 steps.
+  std::vector<size_t> scalars, structured;
 };
+
+bool is_scalar(const json& v) {
+  return !v.is_structured();
+}
+
+/// Orders scalars as `compare_for_sort` does: by type, then value (1 and 1.0 alike), so that
+/// order-equal scalars are exactly the json_equal ones.
+bool scalar_less(const json& a, const json& b) {
+  return compare_for_sort(&a, &b) < 0;
+}
+
+/// Sorts the list operand of $in, $nin or $all into `c.scalars` and `c.structured`.
+void index_list(condition& c) {
+  for (size_t i = 0; i < c.operand.size(); ++i)
+    (is_scalar(c.operand[i]) ? c.scalars : c.structured).push_back(i);
+  std::sort(c.scalars.begin(), c.scalars.end(),
+            [&](size_t a, size_t b) { return scalar_less(c.operand[a], c.operand[b]); });
+}
+
+/// Whether the list operand of `c` holds a value json_equal to `v`.
+bool list_holds(const condition& c, const json& v) {
+  if (is_scalar(v)) {
+    auto it = std::lower_bound(c.scalars.begin(), c.scalars.end(), v, [&](size_t i, const json& x) {
+      return scalar_less(c.operand[i], x);
+    });
+    return it != c.scalars.end() && !scalar_less(v, c.operand[*it]);
+  }
+  return std::any_of(c.structured.begin(), c.structured.end(),
+                     [&](size_t i) { return json_equal(c.operand[i], v); });
+}
 
 /// Longest part of a filter quoted in an error message, in bytes.
 constexpr size_t kMaxQuotedBytes = 100;
@@ -163,6 +198,7 @@ class compiler {
     } else if (name == "$in" || name == "$nin" || name == "$all") {
       c.kind = name == "$in" ? op::in : name == "$nin" ? op::nin : op::all;
       if (!operand.is_array()) return needs("an array");
+      index_list(c);
     } else if (name == "$exists") {
       c.kind = op::exists;
       if (!operand.is_boolean()) return needs("true or false");
@@ -273,6 +309,34 @@ bool compares(const json& v, op kind, const json& operand) {
   }
 }
 
+/// $all: whether every listed value equals one of `values` (or of their elements). The
+/// scalars the field holds are sorted once, so the cost is (values + list) x log, not their
+/// product.
+bool all_listed_held(const std::vector<const json*>& values, const condition& c) {
+  std::vector<const json*> held;
+  bool nan = false;  // orders with nothing: sorting it would break std::sort's contract
+  any_value(values, [&](const json& v) {
+    if (is_scalar(v)) held.push_back(&v);
+    nan = nan || (v.is_number_float() && std::isnan(v.get<double>()));
+    return false;
+  });
+  if (nan)
+    return std::all_of(c.operand.begin(), c.operand.end(),
+                       [&](const json& listed) { return equals_any(values, listed); });
+  if (values.empty()) held.push_back(nullptr);  // a missing field is null
+  static const json null_value;
+  for (auto& h : held)
+    if (h == nullptr) h = &null_value;
+  auto less = [](const json* a, const json* b) { return scalar_less(*a, *b); };
+  std::sort(held.begin(), held.end(), less);
+  for (size_t i : c.scalars) {
+    auto it = std::lower_bound(held.begin(), held.end(), &c.operand[i], less);
+    if (it == held.end() || scalar_less(c.operand[i], **it)) return false;
+  }
+  return std::all_of(c.structured.begin(), c.structured.end(),
+                     [&](size_t i) { return equals_any(values, c.operand[i]); });
+}
+
 result<bool> holds(const std::vector<const json*>& values, const condition& c);
 
 result<bool> holds_all(const std::vector<const json*>& values, const std::vector<condition>& cs) {
@@ -296,15 +360,14 @@ result<bool> holds(const std::vector<const json*>& values, const condition& c) {
       return any_value(values, [&](const json& v) { return compares(v, c.kind, c.operand); });
     case op::in:
     case op::nin: {
-      bool found = std::any_of(c.operand.begin(), c.operand.end(), [&](const json& candidate) {
-        return equals_any(values, candidate);
-      });
+      // Some value (or element) equal to a listed one; a missing field is null.
+      bool found = values.empty()
+                       ? list_holds(c, json())
+                       : any_value(values, [&](const json& v) { return list_holds(c, v); });
       return c.kind == op::in ? found : !found;
     }
     case op::all:
-      return !c.operand.empty() &&
-             std::all_of(c.operand.begin(), c.operand.end(),
-                         [&](const json& candidate) { return equals_any(values, candidate); });
+      return !c.operand.empty() && all_listed_held(values, c);
     case op::exists:
       return values.empty() != c.flag;
     case op::not_: {
