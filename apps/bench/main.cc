@@ -1,5 +1,6 @@
 // eventbase-bench: Eventbase's figures beside the raw baselines of the same nats-server and the
 // same disk, measured in one run (see README "Performance" and --help).
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,8 +59,9 @@ a table of both with their ratio.
   --inflight=N      concurrent puts for the throughput figure (64)
   --quick           small sizes, a smoke test (used by the tests)
   --work-dir=PATH   where data goes (default: a temporary directory, removed at the end)
+  --query-docs=N    documents {name, age, city, tags} of the queries group (1000000)
   --only=LIST       run only these groups, comma separated (for profiling): puts, remote,
-                    subscription, open, keys, replay
+                    subscription, open, keys, replay, queries
 )";
 
 struct options {
@@ -70,11 +72,13 @@ struct options {
   size_t doc_fields = 1;
   size_t inflight = 64;
   size_t small_keys = 10000;
+  size_t query_docs = 1000000;
   bool quick = false;
   std::string work_dir;
   std::string only;  // empty: every group
   // the replay child
   bool replay_child = false;
+  bool index_child = false;  // builds the queries group's indexes, reporting time and memory
   std::string stream;
   std::string data;
 };
@@ -197,11 +201,12 @@ eb::stream_config config_for(const std::string& stream, const std::string& nats,
   return c;
 }
 
-// Writes `n` events of the Eventbase format to `stream` with raw asynchronous publishes.
-void populate(eb::bench::raw_jetstream& raw, const std::string& stream, size_t n, size_t doc_bytes,
-              size_t doc_fields) {
+// Writes `n` events of the Eventbase format to `stream` with raw asynchronous publishes: the
+// document `doc_of(i)` (JSON text) under `name_of(i)`.
+void populate(eb::bench::raw_jetstream& raw, const std::string& stream, size_t n,
+              const std::function<std::string(size_t)>& name_of,
+              const std::function<std::string(size_t)>& doc_of) {
   must(raw.create_stream(stream), "create " + stream);
-  std::string doc = document_text(doc_bytes, doc_fields);
   std::vector<std::string> subjects;
   std::vector<std::string> payloads;
   const size_t chunk = 100000;  // bounded memory for any n
@@ -209,9 +214,9 @@ void populate(eb::bench::raw_jetstream& raw, const std::string& stream, size_t n
     subjects.clear();
     payloads.clear();
     for (size_t i = start; i < std::min(n, start + chunk); ++i) {
-      auto key = key_of(i);
+      auto key = name_of(i);
       subjects.push_back(eb::protocol::put_subject(stream, key));
-      payloads.push_back(eb::protocol::encode_put_payload(key, doc, 0));
+      payloads.push_back(eb::protocol::encode_put_payload(key, doc_of(i), 0));
     }
     // With the metadata headers an Eventbase writer adds, which the replay reads.
     must(raw.publish_async(subjects, payloads, 4096,
@@ -220,20 +225,44 @@ void populate(eb::bench::raw_jetstream& raw, const std::string& stream, size_t n
   }
 }
 
-// Runs `put_async` for every key with at most `window` in flight; the seconds taken.
-double put_window(eb::stream& db, const std::vector<std::string>& keys, const json& doc,
-                  size_t window) {
+void populate(eb::bench::raw_jetstream& raw, const std::string& stream, size_t n, size_t doc_bytes,
+              size_t doc_fields) {
+  std::string doc = document_text(doc_bytes, doc_fields);
+  populate(raw, stream, n, key_of, [&](size_t) { return doc; });
+}
+
+// The queries group's documents: {name, age, city, tags}. `ages` distinct ages (so that an
+// equality returns n / ages documents), 10 cities (so that one city is a tenth), 2 or 3 tags.
+std::string query_key_of(size_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "doc:%07zu", i);
+  return buf;
+}
+
+json query_document(size_t i, size_t ages) {
+  json tags = json::array({"t" + std::to_string(i % 5), "u" + std::to_string(i % 7)});
+  if (i % 3 == 0) tags.push_back("v" + std::to_string(i % 11));
+  return json{{"name", "name-" + std::to_string(i)},
+              {"age", i % ages},
+              {"city", "city" + std::to_string((i / 7) % 10)},
+              {"tags", std::move(tags)}};
+}
+
+// Runs `put_async` for every key with at most `window` in flight, the i-th with
+// docs[i % docs.size()]; the seconds taken.
+double put_window(eb::stream& db, const std::vector<std::string>& keys,
+                  const std::vector<json>& docs, size_t window) {
   std::mutex m;
   std::condition_variable cv;
   size_t in_flight = 0, done = 0, failed = 0;
   auto start = clock_type::now();
-  for (auto& key : keys) {
+  for (size_t i = 0; i < keys.size(); ++i) {
     {
       std::unique_lock<std::mutex> guard(m);
       cv.wait(guard, [&] { return in_flight < window; });
       ++in_flight;
     }
-    db.put_async(key, doc, [&](eb::result<eb::document> r) {
+    db.put_async(keys[i], docs[i % docs.size()], [&](eb::result<eb::document> r) {
       std::lock_guard<std::mutex> guard(m);
       if (!r.ok()) ++failed;
       --in_flight;
@@ -258,6 +287,44 @@ int replay_child(const options& opts) {
   std::cout << json{{"seconds", seconds}, {"keys", keys}, {"peak_rss_kb", status_kb("VmHWM:")}}
             << std::endl;
   return 0;
+}
+
+// The indexes of the queries group, built in a process of their own so that its peak memory is
+// theirs (with the open replica's): the seconds of each build and the peak RSS.
+const char* const kQueryIndexes[] = {"age", "city"};
+
+int index_child(const options& opts) {
+  auto db = must(eb::stream::open(config_for(opts.stream, opts.nats, opts.data)), "open");
+  json out;
+  out["rss_open_kb"] = status_kb("VmHWM:");
+  for (const char* field : kQueryIndexes) {
+    auto start = clock_type::now();
+    auto info = must(db.create_index(field, true), std::string("create index ") + field);
+    if (info.state != "ready") die(std::string("index ") + field + " is " + info.state);
+    out[std::string("seconds_") + field] = seconds_since(start);
+  }
+  db.close();
+  out["peak_rss_kb"] = status_kb("VmHWM:");
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+// CPU seconds (user + system) of the children waited for so far.
+double children_cpu_seconds() {
+  struct rusage usage {};
+  ::getrusage(RUSAGE_CHILDREN, &usage);
+  auto seconds = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+std::string self_executable() {
+  char self_path[4096];
+  ssize_t len = ::readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+  if (len <= 0) die("cannot find my own executable");
+  self_path[len] = '\0';
+  return self_path;
 }
 
 // -- the figures --------------------------------------------------------------------------------
@@ -344,7 +411,7 @@ struct bench_run {
           must(raw->publish_async(subjects, {payload}, opts.inflight), "raw async publish");
       pipe_seconds += must(pipeline->windowed(pipe_subjects, payload, headers, opts.inflight),
                            "raw pipeline, windowed");
-      seconds += put_window(db, round_keys, doc, opts.inflight);
+      seconds += put_window(db, round_keys, {doc}, opts.inflight);
     }
     pipeline.reset();
     double rate = static_cast<double>(n) / seconds;
@@ -647,11 +714,7 @@ struct bench_run {
               << std::endl;
     double raw_seconds = must(raw->consume(name, opts.keys), "raw consumer");
     // The replay runs in a process of its own, so that its peak memory is its own.
-    char self_path[4096];
-    ssize_t len = ::readlink("/proc/self/exe", self_path, sizeof self_path - 1);
-    if (len <= 0) die("cannot find my own executable");
-    self_path[len] = '\0';
-    auto child = must(eb::subprocess::run({self_path, "--replay-child", "--nats=" + nats,
+    auto child = must(eb::subprocess::run({self_executable(), "--replay-child", "--nats=" + nats,
                                            "--stream=" + name, "--data=" + path("replay")},
                                           std::chrono::minutes(30)),
                       "replay child");
@@ -672,6 +735,189 @@ struct bench_run {
     add("peak memory replaying " + label + " keys (RSS of the process)", fmt(peak_mb, "MB"), "—", 0,
         "< 300 MB", peak_mb < 300);
     keys_figures(name, path("replay"), opts.keys, label);
+  }
+
+  // The queries group (issue 11 item 7): `query_docs` documents {name, age, city, tags} loaded
+  // with raw publishes and replayed, indexes on age and city built in a child process, then each
+  // query through the C++ API (stream::query / count, on the calling thread, the local replica),
+  // the median of several runs, beside RocksDB doing the least the same answer needs on the same
+  // replica (opened read-only beside the stream).
+  void queries() {
+    const size_t n = opts.query_docs;
+    const size_t ages = std::max<size_t>(1, n / 100);  // an equality on age matches 100
+    auto name = stream("queries");
+    auto data = path("queries");
+    auto t = clock_type::now();
+    populate(*raw, name, n, query_key_of, [&](size_t i) { return query_document(i, ages).dump(); });
+    std::cerr << "  (populated " << n << " documents in " << seconds_since(t) << " s)" << std::endl;
+    t = clock_type::now();
+    must(eb::stream::open(config_for(name, nats, data)), "open queries stream").close();
+    std::cerr << "  (replayed them in " << seconds_since(t) << " s)" << std::endl;
+    std::string label = std::to_string(n);
+
+    // Index builds, in a process of their own (their peak memory is theirs).
+    auto child = must(eb::subprocess::run({self_executable(), "--index-child", "--nats=" + nats,
+                                           "--stream=" + name, "--data=" + data},
+                                          std::chrono::minutes(30)),
+                      "index child");
+    if (child.exit_code != 0 || child.out.empty()) {
+      std::string err;
+      for (auto& l : child.err) err += l + "\n";
+      die("index child failed:\n" + err);
+    }
+    auto built = json::parse(child.out.back());
+    for (const char* field : kQueryIndexes) {
+      double s = built[std::string("seconds_") + field].get<double>();
+      add(std::string("index build on \"") + field + "\" over " + label + " documents",
+          fmt(s * 1000, "ms"), "—", 0, "— (information)", -1);
+    }
+    double peak_mb = built["peak_rss_kb"].get<double>() / 1024.0;
+    double open_mb = built["rss_open_kb"].get<double>() / 1024.0;
+    add("peak memory building both indexes over " + label + " documents (RSS of the process)",
+        fmt(peak_mb, "MB"), fmt(open_mb, "MB") + " peak after opening the stream", 0, "< 300 MB",
+        peak_mb < 300);
+
+    auto db = must(eb::stream::open(config_for(name, nats, data)), "reopen queries stream");
+    for (auto& info : must(db.list_indexes(), "list indexes"))
+      if (info.state != "ready") die("index " + info.field + " is " + info.state);
+    auto replica = must(eb::bench::raw_replica::open(data, name), "raw replica");
+    const size_t runs = 21;
+    auto median_ms = [&](size_t times, auto&& once) {
+      once();  // warm-up
+      std::vector<double> samples;
+      for (size_t i = 0; i < times; ++i) {
+        auto start = clock_type::now();
+        once();
+        samples.push_back(seconds_since(start) * 1000);
+      }
+      return percentile(samples, 50);
+    };
+    // The medians of `ours` and `theirs` run in alternation, so that load from elsewhere on the
+    // machine falls on both alike.
+    auto paired_median_ms = [&](size_t times, auto&& ours, auto&& theirs) {
+      ours();  // warm-up
+      theirs();
+      std::vector<double> a, b;
+      for (size_t i = 0; i < times; ++i) {
+        auto start = clock_type::now();
+        ours();
+        a.push_back(seconds_since(start) * 1000);
+        start = clock_type::now();
+        theirs();
+        b.push_back(seconds_since(start) * 1000);
+      }
+      return std::make_pair(percentile(a, 50), percentile(b, 50));
+    };
+    auto keys_of = [](const std::vector<eb::keyed_document>& docs) {
+      std::vector<std::string> keys;
+      for (auto& d : docs) keys.push_back(d.key);
+      return keys;
+    };
+    // An indexed query beside raw point reads of the documents it returns.
+    auto indexed = [&](const std::string& figure, const json& filter, double target_ms) {
+      auto docs = must(db.query(filter), "query " + filter.dump());
+      auto keys = keys_of(docs);
+      auto [ms, raw_ms] = paired_median_ms(
+          runs, [&] { docs = must(db.query(filter), "query " + filter.dump()); },
+          [&] { must(replica->read_documents(keys), "raw point reads"); });
+      std::string what = figure + " (" + std::to_string(docs.size()) + " of " + label + ")";
+      char target[32];
+      std::snprintf(target, sizeof target, "≤ %g ms", target_ms);
+      add(what, fmt(ms, "ms"), "—", 0, target, ms <= target_ms);
+      add(what + " beside point reads", fmt(ms, "ms"),
+          fmt(raw_ms, "ms") + " RocksDB Get + decode of the same", ms / raw_ms, "≤ 1.50x",
+          shown(ms / raw_ms) <= 1.5);
+    };
+    size_t age = ages > 20 ? 4242 % (ages - 10) : 0;  // the range's 10 ages all exist
+    indexed("indexed equality", json{{"age", age}}, 1);
+    indexed("indexed range", json{{"age", {{"$gte", age}, {"$lt", age + 10}}}}, 5);
+
+    json city{{"city", "city3"}};
+    uint64_t counted = 0;
+    double count_ms = median_ms(runs, [&] { counted = must(db.count(city), "count"); });
+    add("count through an index (" + std::to_string(counted) + " of " + label + ")",
+        fmt(count_ms, "ms"), "—", 0, "≤ 20 ms", count_ms <= 20);
+
+    // No index on name: every document is examined, beside a raw scan decoding each.
+    std::string prefix = "name-" + std::to_string(1234 % n);
+    json by_name{{"name", {{"$sw", prefix}}}};
+    size_t found = 0;
+    size_t scan_runs = n > 100000 ? 5 : 11;
+    size_t raw_found = 0;
+    auto [scan_ms, raw_scan_ms] = paired_median_ms(
+        scan_runs, [&] { found = must(db.query(by_name), "query").size(); },
+        [&] {
+          raw_found = must(replica->scan_documents([&](const json& doc) {
+                        auto it = doc.find("name");
+                        return it != doc.end() && it->is_string() &&
+                               it->get_ref<const std::string&>().rfind(prefix, 0) == 0;
+                      }),
+                           "raw document scan")
+                          .first;
+        });
+    if (found != raw_found)
+      die("unindexed query found " + std::to_string(found) + ", the raw scan " +
+          std::to_string(raw_found));
+    add("unindexed query, name $sw (" + std::to_string(found) + " of " + label + ")",
+        fmt(scan_ms, "ms"), fmt(raw_scan_ms, "ms") + " RocksDB scan + decode + match",
+        scan_ms / raw_scan_ms, "≤ 1.30x", shown(scan_ms / raw_scan_ms) <= 1.3);
+
+    json top{{"sort", {{"age", -1}}}, {"limit", 10}};
+    double top_ms = median_ms(runs, [&] {
+      if (must(db.query(json::object(), top), "sort + limit").size() != 10) die("sort + limit");
+    });
+    add("sort on an indexed field + limit 10 (of " + label + ")", fmt(top_ms, "ms"), "—", 0,
+        "≤ 1 ms", top_ms <= 1);
+    replica.reset();
+    db.close();
+    import_throughput(ages);
+  }
+
+  // `eventbase import` (the client binary) of JSON lines against a node, beside in-process
+  // put_async of the same documents with as many in flight (the put throughput row's way).
+  void import_throughput(size_t ages) {
+    const size_t m = std::min<size_t>(opts.query_docs, opts.quick ? 500 : 30000);
+    const size_t window = 64;  // as `eventbase import`
+    std::vector<std::string> keys;
+    std::vector<json> docs;
+    std::string lines;
+    for (size_t i = 0; i < m; ++i) {
+      keys.push_back(query_key_of(i));
+      docs.push_back(query_document(i, ages));
+      lines += json{{"key", keys.back()}, {"data", docs.back()}}.dump() + "\n";
+    }
+    auto db = must(eb::stream::open(config_for(stream("qput"), nats, path("qput"))), "open");
+    double put_rate = static_cast<double>(m) / put_window(db, keys, docs, window);
+    db.close();
+
+    eb::node_config nc;
+    nc.nats.servers = {nats};
+    nc.data_path = path("import-node");
+    nc.port = 0;
+    auto node = must(eb::node::start(nc), "start node");
+    auto client = std::filesystem::path(self_executable()).parent_path() / "eventbase";
+    double cpu_before = children_cpu_seconds();
+    auto start = clock_type::now();
+    auto run = must(
+        eb::subprocess::run({client.string(), "import", stream("import")}, std::chrono::minutes(30),
+                            {"EVENTBASE_SERVER=127.0.0.1:" + std::to_string(node.port())}, lines),
+        "eventbase import");
+    double seconds = seconds_since(start);
+    double client_cpu = children_cpu_seconds() - cpu_before;
+    node.stop();
+    std::string expected = json{{"imported", m}}.dump();
+    if (run.exit_code != 0 || run.out.empty() || run.out.back() != expected) {
+      std::string err;
+      for (auto& l : run.err) err += l + "\n";
+      die("eventbase import failed (" + std::to_string(run.exit_code) + "):\n" + err);
+    }
+    double rate = static_cast<double>(m) / seconds;
+    add("import throughput (eventbase import to a node, " + std::to_string(m) + " documents)",
+        fmt(rate, "docs/s"), fmt(put_rate, "puts/s") + " put_async, 64 in flight", rate / put_rate,
+        "≥ 0.80x", shown(rate / put_rate) >= 0.8);
+    // On two cores the client's CPU is taken from the node and the nats-server.
+    add("CPU of the eventbase import process per document", fmt(client_cpu / m * 1e6, "µs"), "—", 0,
+        "— (information)", -1);
   }
 };
 
@@ -696,8 +942,11 @@ int main(int argc, char** argv) {
       opts.keys = 2000;
       opts.ops = 200;
       opts.small_keys = 1000;
+      opts.query_docs = 5000;
     } else if (arg == "--replay-child") {
       opts.replay_child = true;
+    } else if (arg == "--index-child") {
+      opts.index_child = true;
     } else if (arg.rfind("--nats=", 0) == 0) {
       opts.nats = arg.substr(7);
     } else if (arg.rfind("--stream=", 0) == 0) {
@@ -711,13 +960,16 @@ int main(int argc, char** argv) {
     } else if (!parse_size(arg, "keys", opts.keys) && !parse_size(arg, "ops", opts.ops) &&
                !parse_size(arg, "doc-bytes", opts.doc_bytes) &&
                !parse_size(arg, "doc-fields", opts.doc_fields) &&
-               !parse_size(arg, "inflight", opts.inflight)) {
+               !parse_size(arg, "inflight", opts.inflight) &&
+               !parse_size(arg, "query-docs", opts.query_docs)) {
       std::cerr << "eventbase-bench: unknown option " << arg << "\n" << kHelp;
       return 2;
     }
   }
   if (opts.replay_child) return replay_child(opts);
-  if (opts.keys < 10 || opts.ops < 10 || opts.inflight < 1) die("sizes are too small");
+  if (opts.index_child) return index_child(opts);
+  if (opts.keys < 10 || opts.ops < 10 || opts.inflight < 1 || opts.query_docs < 1000)
+    die("sizes are too small");
   opts.small_keys = std::min(opts.small_keys, opts.keys);
 
   bench_run run;
@@ -752,6 +1004,7 @@ int main(int argc, char** argv) {
   if (wanted("open")) run.open_empty();
   if (wanted("keys")) run.small_keys();
   if (wanted("replay")) run.replay();
+  if (wanted("queries")) run.queries();
   std::cerr << "eventbase-bench: done in " << seconds_since(started) << " s" << std::endl;
   print_table();
   run.raw.reset();

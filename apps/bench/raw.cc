@@ -18,6 +18,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include "protocol/record.hpp"
+
 namespace eventbase::bench {
 namespace {
 
@@ -584,6 +586,54 @@ result<std::pair<size_t, double>> raw_replica::full_scan() {
   double elapsed = seconds_since(start);
   if (!it->status().ok()) return status(errc::storage, it->status().ToString());
   return std::make_pair(keys.size(), elapsed);
+}
+
+namespace {
+
+// The JSON document of a stored record.
+status decode_into(const rocksdb::Slice& value, raw_replica::json_document& out) {
+  auto view = protocol::decode_record(std::string_view(value.data(), value.size()));
+  if (!view.ok()) return view.error();
+  auto doc = protocol::decode_document(view->data_msgpack);
+  if (!doc.ok()) return doc.error();
+  out = std::move(*doc);
+  return status::OK();
+}
+
+}  // namespace
+
+result<double> raw_replica::read_documents(const std::vector<std::string>& keys) {
+  std::vector<std::string> stored;
+  for (auto& key : keys) stored.push_back(impl_->prefix + key);
+  std::vector<json_document> docs(keys.size());
+  rocksdb::PinnableSlice value;
+  auto start = clock_type::now();
+  for (size_t i = 0; i < stored.size(); ++i) {
+    value.Reset();
+    auto st = impl_->db->Get(rocksdb::ReadOptions(), impl_->family, stored[i], &value);
+    if (!st.ok()) return status(errc::storage, "raw Get of " + stored[i] + ": " + st.ToString());
+    if (auto decoded = decode_into(value, docs[i]); !decoded.ok()) return decoded;
+  }
+  return seconds_since(start);
+}
+
+result<std::pair<size_t, double>> raw_replica::scan_documents(
+    const std::function<bool(const json_document&)>& matches) {
+  auto start = clock_type::now();
+  rocksdb::Slice upper(impl_->end);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(options, impl_->family));
+  size_t count = 0;
+  json_document doc;
+  for (it->Seek(impl_->prefix); it->Valid(); it->Next()) {
+    if (it->key().size() <= impl_->prefix.size()) continue;
+    if (auto decoded = decode_into(it->value(), doc); !decoded.ok()) return decoded;
+    if (matches(doc)) ++count;
+  }
+  double elapsed = seconds_since(start);
+  if (!it->status().ok()) return status(errc::storage, it->status().ToString());
+  return std::make_pair(count, elapsed);
 }
 
 }  // namespace eventbase::bench

@@ -4,10 +4,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "eventbase/status.hpp"
 
@@ -91,6 +94,18 @@ class raw_replica {
 
   /// Iterates over every key of the stream, copying each out; the keys seen and the seconds.
   result<std::pair<size_t, double>> full_scan();
+
+  /// A document as plain JSON, as a query hands it out.
+  using json_document = nlohmann::ordered_json;
+
+  /// RocksDB Get of each key, each record's msgpack document decoded into JSON (what a query
+  /// must at least do for each result); the seconds taken (all must be found).
+  result<double> read_documents(const std::vector<std::string>& keys);
+
+  /// Iterates over every document of the stream, decoding each into JSON and counting those for
+  /// which `matches` holds; the count and the seconds.
+  result<std::pair<size_t, double>> scan_documents(
+      const std::function<bool(const json_document&)>& matches);
 
  private:
   raw_replica() = default;
