@@ -65,18 +65,16 @@ result<query_cursor> stream::open_cursor(const nlohmann::ordered_json& filter,
                                          read_consistency consistency) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;
-  auto filter_text = api::to_json_text(filter);
-  if (!filter_text.ok()) return filter_text.error();
-  auto options_text = api::to_json_text(options);
-  if (!options_text.ok()) return options_text.error();
+  auto texts = api::to_query_texts(filter, options);
+  if (!texts.ok()) return texts.error();
   auto& p = *impl_;
   auto page =
       consistency == read_consistency::consistent
           ? request_sync<query_page>(*p.rt, p.actor, p.request_timeout, cursor_atom::value,
-                                     open_atom::value, *filter_text, *options_text, page_size,
+                                     open_atom::value, texts->filter, texts->options, page_size,
                                      consistent_atom::value)
           : request_sync<query_page>(*p.rt, p.actor, p.request_timeout, cursor_atom::value,
-                                     open_atom::value, *filter_text, *options_text, page_size);
+                                     open_atom::value, texts->filter, texts->options, page_size);
   if (!page.ok()) return page.error();
   auto c = std::make_shared<query_cursor::impl>();
   c->rt = p.rt;

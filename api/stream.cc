@@ -222,19 +222,17 @@ result<std::vector<keyed_document>> stream::query(const nlohmann::ordered_json& 
                                                   read_consistency consistency) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;
-  auto filter_text = to_json_text(filter);
-  if (!filter_text.ok()) return filter_text.error();
-  auto options_text = to_json_text(options);
-  if (!options_text.ok()) return options_text.error();
+  auto texts = api::to_query_texts(filter, options);
+  if (!texts.ok()) return texts.error();
   if (consistency == read_consistency::consistent) {
     auto reply = request_sync<query_reply>(*impl_->rt, impl_->actor, impl_->request_timeout,
-                                           query_atom::value, *filter_text, *options_text,
+                                           query_atom::value, texts->filter, texts->options,
                                            consistent_atom::value);
     if (!reply.ok()) return reply.error();
     return decode_query_reply(*reply);
   }
   impl_->reads->note();
-  auto found = impl_->reader->query(*filter_text, *options_text);
+  auto found = impl_->reader->query(texts->filter, texts->options);
   if (!found.ok()) return found.error();
   return decode_query_reply(query_reply{std::move(found->keys), std::move(found->records)});
 }
@@ -255,12 +253,10 @@ result<nlohmann::ordered_json> stream::explain(const nlohmann::ordered_json& fil
                                                const nlohmann::ordered_json& options) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;
-  auto filter_text = to_json_text(filter);
-  if (!filter_text.ok()) return filter_text.error();
-  auto options_text = to_json_text(options);
-  if (!options_text.ok()) return options_text.error();
+  auto texts = api::to_query_texts(filter, options);
+  if (!texts.ok()) return texts.error();
   impl_->reads->note();
-  auto text = impl_->reader->explain(*filter_text, *options_text);
+  auto text = impl_->reader->explain(texts->filter, texts->options);
   if (!text.ok()) return text.error();
   return nlohmann::ordered_json::parse(*text);
 }
@@ -320,6 +316,15 @@ result<std::string> to_json_text(const nlohmann::ordered_json& data) {
   std::string text;
   if (auto st = protocol::stringify(data, text); !st.ok()) return st;
   return text;
+}
+
+result<query_texts> to_query_texts(const nlohmann::ordered_json& filter,
+                                   const nlohmann::ordered_json& options) {
+  auto filter_text = to_json_text(filter);
+  if (!filter_text.ok()) return filter_text.error();
+  auto options_text = to_json_text(options);
+  if (!options_text.ok()) return options_text.error();
+  return query_texts{std::move(*filter_text), std::move(*options_text)};
 }
 
 result<std::shared_ptr<subscription::impl>> start_subscription(

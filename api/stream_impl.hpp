@@ -209,4 +209,11 @@ result<std::shared_ptr<subscription::impl>> start_subscription(
 /// not UTF-8): how filters, options and documents travel to the stream actor.
 result<std::string> to_json_text(const nlohmann::ordered_json& data);
 
+/// A query's filter and options as the stream actor takes them (JSON text each).
+struct query_texts {
+  std::string filter, options;
+};
+result<query_texts> to_query_texts(const nlohmann::ordered_json& filter,
+                                   const nlohmann::ordered_json& options);
+
 }  // namespace eventbase::api
