@@ -64,26 +64,10 @@ inbound classify(nats::message&& msg, const std::string& prefix, const std::stri
   return in;
 }
 
-bool inbound_queue::push(inbound item, bool urgent) {
-  std::lock_guard<std::mutex> guard(mutex_);
-  items_.push_back(std::move(item));
-  if (!urgent || wake_pending_) return false;
-  wake_pending_ = true;
-  return true;
-}
-
 bool is_urgent(const inbound& in) {
   if (in.what != inbound::kind::pub_ack) return true;
   // Errors come as a status (503 no responders) or as an "error" member.
   return in.msg.status != 0 || in.msg.data.find("\"error\"") != std::string::npos;
-}
-
-std::vector<inbound> inbound_queue::take() {
-  std::vector<inbound> out;
-  std::lock_guard<std::mutex> guard(mutex_);
-  out.swap(items_);
-  wake_pending_ = false;
-  return out;
 }
 
 }  // namespace eventbase::actors

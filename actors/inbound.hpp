@@ -14,11 +14,11 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/handover_queue.hpp"
 #include "eventbase/status.hpp"
 #include "nats/transport.hpp"
 #include "protocol/event.hpp"
@@ -48,21 +48,8 @@ struct inbound {
 /// the Nats-Msg-Id of this stream actor's writes ("<writer_id>.<token>").
 inbound classify(nats::message&& msg, const std::string& prefix, const std::string& writer_id);
 
-class inbound_queue {
- public:
-  /// Appends; true when the consumer side must be woken: `urgent` and no wake-up is pending
-  /// since the last take(). Items that are not urgent wait for the next wake-up (or the actor's
-  /// periodic tick).
-  bool push(inbound item, bool urgent = true);
-
-  /// Everything queued, in arrival order.
-  std::vector<inbound> take();
-
- private:
-  std::mutex mutex_;
-  std::vector<inbound> items_;
-  bool wake_pending_ = false;
-};
+/// The hand-over from the NATS threads to the stream actor (base/handover_queue.hpp).
+using inbound_queue = handover_queue<inbound>;
 
 /// True when `in` needs the stream actor now. A successful acknowledgement of a write does not:
 /// the write completes when its event arrives, which wakes the actor anyway (and when

@@ -26,6 +26,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<change>("eventbase::change");
   cfg.add_message_type<stream_status>("eventbase::stream_status");
   cfg.add_message_type<query_reply>("eventbase::query_reply");
+  cfg.add_message_type<put_batch_reply>("eventbase::put_batch_reply");
   cfg.add_message_type<index_info>("eventbase::index_info");
   cfg.add_message_type<std::vector<index_info>>("std::vector<eventbase::index_info>");
   cfg.add_message_type<query_page>("eventbase::query_page");

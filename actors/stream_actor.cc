@@ -3,6 +3,7 @@
 #include "actors/stream_actor.hpp"
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <type_traits>
@@ -992,6 +993,44 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
                           rp.deliver(to_error(r.error()));
                         self->state.finish_close_if_drained();
                       });
+        s.schedule_tick();
+        return rp;
+      },
+      [self](put_atom, std::vector<std::string>& keys,
+             std::vector<std::string>& documents) -> caf::result<put_batch_reply> {
+        auto& s = self->state;
+        s.touch();
+        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+        if (keys.size() != documents.size())
+          return to_error(
+              status(errc::invalid_argument, "a batch of puts needs one document per key (" +
+                                                 std::to_string(keys.size()) + " keys, " +
+                                                 std::to_string(documents.size()) + " documents)"));
+        if (keys.size() > max_put_batch)
+          return to_error(status(errc::invalid_argument,
+                                 "a batch holds at most " + std::to_string(max_put_batch) +
+                                     " puts (got " + std::to_string(keys.size()) + ")"));
+        if (keys.empty()) return put_batch_reply{};
+        // The reply is filled in as the puts complete, in any order; the last one sends it.
+        struct pending_batch {
+          put_batch_reply reply;
+          size_t remaining;
+        };
+        auto batch = std::make_shared<pending_batch>();
+        batch->reply.records.resize(keys.size());
+        batch->reply.errors.resize(keys.size());
+        batch->remaining = keys.size();
+        auto rp = self->make_response_promise<put_batch_reply>();
+        for (size_t i = 0; i < keys.size(); ++i)
+          s.writes->put(std::move(keys[i]), std::move(documents[i]),
+                        [self, rp, batch, i](result<std::string> r) mutable {
+                          if (r.ok())
+                            batch->reply.records[i] = std::move(*r);
+                          else
+                            batch->reply.errors[i] = to_error(r.error());
+                          if (--batch->remaining == 0) rp.deliver(std::move(batch->reply));
+                          self->state.finish_close_if_drained();
+                        });
         s.schedule_tick();
         return rp;
       },

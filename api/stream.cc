@@ -1,4 +1,5 @@
 // eventbase::stream: opening, reads, writes, closing (see stream_impl.hpp).
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -29,6 +30,50 @@ result<document> to_document(const entry& e) {
 }
 
 }  // namespace
+
+namespace api {
+
+void queue_put(const std::shared_ptr<put_queue>& queue, const caf::actor& requester,
+               const stream_actor& target, caf::timespan timeout, queued_put put) {
+  if (!queue->push(std::move(put))) return;  // the requester is woken already
+  caf::anon_send(requester, request_task{[queue, target, timeout](requester_context& ctx) {
+                   // Batches of at most a thousand keep each message (and its reply) moderate.
+                   constexpr size_t batch_size = 1000;
+                   auto puts = queue->take();
+                   for (size_t begin = 0; begin < puts.size(); begin += batch_size) {
+                     size_t end = std::min(puts.size(), begin + batch_size);
+                     std::vector<std::string> keys;
+                     std::vector<std::string> documents;
+                     std::vector<std::function<void(result<document>)>> dones;
+                     keys.reserve(end - begin);
+                     documents.reserve(end - begin);
+                     dones.reserve(end - begin);
+                     for (size_t i = begin; i < end; ++i) {
+                       keys.push_back(std::move(puts[i].key));
+                       documents.push_back(std::move(puts[i].text));
+                       dones.push_back(std::move(puts[i].done));
+                     }
+                     issue_request<put_batch_reply>(
+                         ctx, target, timeout,
+                         [dones = std::move(dones)](result<put_batch_reply> reply) {
+                           for (size_t i = 0; i < dones.size(); ++i) {
+                             if (!reply.ok())
+                               dones[i](reply.error());
+                             else if (i >= reply->records.size() || i >= reply->errors.size())
+                               dones[i](status(errc::internal,
+                                               "a batch reply without put " + std::to_string(i)));
+                             else if (reply->errors[i])
+                               dones[i](to_status(reply->errors[i]));
+                             else
+                               dones[i](to_document(entry{std::move(reply->records[i])}));
+                           }
+                         },
+                         put_atom::value, std::move(keys), std::move(documents));
+                   }
+                 }});
+}
+
+}  // namespace api
 
 // -- stream::impl ----------------------------------------------------------------------------
 
@@ -158,15 +203,8 @@ void stream::put_async(const std::string& key, const nlohmann::ordered_json& dat
   if (auto st = impl_->check_open(); !st.ok()) return done(st);
   auto text = to_json_text(data);
   if (!text.ok()) return done(text.error());
-  request_async<entry>(
-      impl_->requester, impl_->actor, impl_->request_timeout,
-      [done = std::move(done)](result<entry> reply) {
-        if (!reply.ok())
-          done(reply.error());
-        else
-          done(to_document(*reply));
-      },
-      put_atom::value, key, std::move(*text));
+  api::queue_put(impl_->puts, impl_->requester, impl_->actor, impl_->request_timeout,
+                 {key, std::move(*text), std::move(done)});
 }
 
 result<std::optional<document>> stream::get(const std::string& key, read_consistency consistency) {

@@ -29,6 +29,7 @@
 #include "actors/stats_publisher.hpp"
 #include "actors/stream_actor.hpp"
 #include "api/runtime.hpp"
+#include "base/handover_queue.hpp"
 #include "eventbase/actors.hpp"
 #include "eventbase/eventbase.hpp"
 #include "eventbase/request.hpp"
@@ -89,40 +90,63 @@ namespace eventbase::api {
 /// Spawns the requester actor for one handle.
 caf::actor spawn_requester(caf::actor_system& sys);
 
-/// Sends `xs...` to `target` from `requester` and calls `done` with the reply or the error (a
-/// timeout error when no reply came within `timeout`, as CAF's request timeout would give).
-/// `done` runs on the requester's thread inside a callback_scope, exactly once.
+/// From inside the requester: sends `xs...` to `target` and calls `done` with the reply or the
+/// error (a timeout error when no reply came within `timeout`, as CAF's request timeout would
+/// give). `done` runs on the requester's thread inside a callback_scope, exactly once.
+template <class T, class Handle, class... Ts>
+void issue_request(requester_context& ctx, const Handle& target, caf::timespan timeout,
+                   std::function<void(result<T>)> done, Ts... xs) {
+  auto now = std::chrono::steady_clock::now();
+  auto deadline = timeout < call_deadlines::time_point::max() - now
+                      ? now + timeout
+                      : call_deadlines::time_point::max();
+  // Shared by the three paths below, only one of which runs it (a batch's `done` is large).
+  auto call = std::make_shared<std::function<void(result<T>)>>(std::move(done));
+  auto id = ctx.deadlines.add(deadline, [call] {
+    callback_scope scope;
+    (*call)(to_status(caf::make_error(caf::sec::request_timeout)));
+  });
+  ctx.wake_by(deadline);
+  // The handlers run in the requester, whose state outlives them.
+  auto* deadlines = &ctx.deadlines;
+  // No CAF request timeout: the deadline above stands for it.
+  ctx.self->request(target, caf::infinite, std::move(xs)...)
+      .then(
+          [call, id, deadlines](T& value) {
+            if (!deadlines->settle(id)) return;  // it timed out already
+            callback_scope scope;
+            (*call)(std::move(value));
+          },
+          [call, id, deadlines](caf::error& err) {
+            if (!deadlines->settle(id)) return;
+            callback_scope scope;
+            (*call)(to_status(err));
+          });
+}
+
+/// Sends `xs...` to `target` from `requester`, as issue_request does.
 template <class T, class Handle, class... Ts>
 void request_async(const caf::actor& requester, const Handle& target, caf::timespan timeout,
                    std::function<void(result<T>)> done, Ts... xs) {
   caf::anon_send(requester, request_task{[target, timeout, done = std::move(done),
-                                          xs...](requester_context& ctx) {
-                   auto now = std::chrono::steady_clock::now();
-                   auto deadline = timeout < call_deadlines::time_point::max() - now
-                                       ? now + timeout
-                                       : call_deadlines::time_point::max();
-                   auto id = ctx.deadlines.add(deadline, [done] {
-                     callback_scope scope;
-                     done(to_status(caf::make_error(caf::sec::request_timeout)));
-                   });
-                   ctx.wake_by(deadline);
-                   // The handlers run in the requester, whose state outlives them.
-                   auto* deadlines = &ctx.deadlines;
-                   // No CAF request timeout: the deadline above stands for it.
-                   ctx.self->request(target, caf::infinite, xs...)
-                       .then(
-                           [done, id, deadlines](T& value) {
-                             if (!deadlines->settle(id)) return;  // it timed out already
-                             callback_scope scope;
-                             done(std::move(value));
-                           },
-                           [done, id, deadlines](caf::error& err) {
-                             if (!deadlines->settle(id)) return;
-                             callback_scope scope;
-                             done(to_status(err));
-                           });
+                                          xs...](requester_context& ctx) mutable {
+                   issue_request<T>(ctx, target, timeout, std::move(done), std::move(xs)...);
                  }});
 }
+
+/// put_async calls on their way to the stream actor. The requester takes all that queued up
+/// while it was busy and sends them as batches of puts (one message each way per batch instead
+/// of per put); only the first call after a take wakes it (base/handover_queue.hpp).
+struct queued_put {
+  std::string key;
+  std::string text;  // the document, JSON text
+  std::function<void(result<document>)> done;
+};
+using put_queue = handover_queue<queued_put>;
+
+/// Queues a put_async call and wakes the requester when it is the first since its last take.
+void queue_put(const std::shared_ptr<put_queue>& queue, const caf::actor& requester,
+               const stream_actor& target, caf::timespan timeout, queued_put put);
 
 /// Sends `xs...` to `target` and waits for the reply, from the calling thread (through a pooled
 /// blocking actor). Refuses to run inside an *_async completion, which runs on an actor thread
@@ -160,6 +184,7 @@ struct stream::impl : api::local_resources {
   std::unique_ptr<actors::replica_reader> reader;  // get and keys, on the caller's thread
   stream_actor actor;
   caf::actor requester;
+  std::shared_ptr<api::put_queue> puts = std::make_shared<api::put_queue>();
   subscriber_actor on_message;
   bool managed = false;  // the manager owns the actor, the requester and the store
 

@@ -17,6 +17,7 @@
 // whose context holds the message; `eventbase::to_status` converts it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -112,6 +113,22 @@ typename Inspector::result_type inspect(Inspector& f, query_reply& x) {
   return f(caf::meta::type_name("eventbase::query_reply"), x.keys, x.records);
 }
 
+/// The answer to a batch of puts (stream_actor below): for the i-th put of the batch,
+/// `records[i]` is the key's new record (as in `entry`) when `errors[i]` is empty, else
+/// `errors[i]` says why that put failed (an error like the single put's).
+struct put_batch_reply {
+  std::vector<std::string> records;
+  std::vector<caf::error> errors;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, put_batch_reply& x) {
+  return f(caf::meta::type_name("eventbase::put_batch_reply"), x.records, x.errors);
+}
+
+/// The most puts one batch may carry; a larger batch is refused whole (invalid_argument).
+constexpr size_t max_put_batch = 10000;
+
 /// A secondary index of a stream (eventbase/index_info.hpp), as index_list and index_create
 /// report it.
 template <class Inspector>
@@ -186,6 +203,13 @@ using subscriber_actor = caf::typed_actor<caf::replies_to<change_atom, change>::
 using stream_actor = caf::typed_actor<
     // (key, JSON text) -> the new record
     caf::replies_to<put_atom, std::string, std::string>::with<entry>,
+    // (keys, JSON texts) -> puts of many documents in one message, each as the put above: the
+    // i-th key gets the i-th document; the reply comes when every put of the batch has
+    // completed, with each one's record or error (put_batch_reply). Puts of one key run in
+    // batch order. invalid_argument for the whole batch when the two lists differ in length or
+    // hold more than max_put_batch puts.
+    caf::replies_to<put_atom, std::vector<std::string>,
+                    std::vector<std::string>>::with<put_batch_reply>,
     // key -> the record, empty when absent
     caf::replies_to<get_atom, std::string>::with<entry>,
     // key -> number of messages purged from the stream

@@ -295,6 +295,57 @@ CAF_TEST(writes of one key run one after the other) {
   CAF_CHECK(!other.arrived());
 }
 
+// A batch is many puts in one message: each runs as a single put would (one key's puts in batch
+// order), and the reply holds each put's record or error, in batch order.
+CAF_TEST(a batch of puts replies with the outcome of each put in order) {
+  open();
+  std::vector<std::string> keys{"k", "other", "k", "", "bad"};
+  std::vector<std::string> docs{"1", R"({"b":1,"a":2})", "2", "3", "{not json"};
+  auto batch = ask<put_batch_reply>(put_atom::value, keys, docs);
+  auto p1 = expect_publish(kPutPrefix);
+  auto p_other = expect_publish("orders." + protocol::base64_encode("other") + "-put");
+  CAF_CHECK(!published_to(kPutPrefix));  // the second put of "k" waits for the first
+  deliver_published(p1, 1);
+  auto p2 = expect_publish(kPutPrefix);
+  CAF_CHECK_EQUAL(p2.header("Eventbase-Changes"), "2");
+  CAF_CHECK(!batch.arrived());  // "other" and the second "k" are not applied yet
+  deliver_published(p2, 2);
+  CAF_CHECK(!batch.arrived());
+  deliver_published(p_other, 3);
+  CAF_REQUIRE(batch.ok());
+  auto reply = batch.value();
+  CAF_REQUIRE_EQUAL(reply.records.size(), 5u);
+  CAF_REQUIRE_EQUAL(reply.errors.size(), 5u);
+  CAF_CHECK(!reply.errors[0] && !reply.errors[1] && !reply.errors[2]);
+  CAF_CHECK_EQUAL(data_of(reply.records[0]), json(1));
+  CAF_CHECK_EQUAL(meta_of(reply.records[0]).changes, 1u);
+  CAF_CHECK_EQUAL(data_of(reply.records[1]).dump(), R"({"b":1,"a":2})");
+  CAF_CHECK_EQUAL(data_of(reply.records[2]), json(2));
+  CAF_CHECK_EQUAL(meta_of(reply.records[2]).changes, 2u);
+  // Invalid puts fail alone, with the single put's errors.
+  CAF_CHECK_EQUAL(to_status(reply.errors[3]).code(), errc::invalid_argument);
+  CAF_CHECK_EQUAL(to_status(reply.errors[4]).code(), errc::invalid_argument);
+  CAF_CHECK(reply.records[3].empty() && reply.records[4].empty());
+  CAF_CHECK_EQUAL(status().pending_writes, 0u);
+}
+
+CAF_TEST(malformed batches of puts are refused whole) {
+  open();
+  std::vector<std::string> two{"a", "b"}, one{"1"};
+  auto uneven = ask<put_batch_reply>(put_atom::value, two, one);
+  CAF_REQUIRE(!uneven.ok());
+  CAF_CHECK_EQUAL(uneven.error_code(), errc::invalid_argument);
+  std::vector<std::string> many(max_put_batch + 1, "k"), docs(max_put_batch + 1, "1");
+  auto too_many = ask<put_batch_reply>(put_atom::value, many, docs);
+  CAF_REQUIRE(!too_many.ok());
+  CAF_CHECK_EQUAL(too_many.error_code(), errc::invalid_argument);
+  CAF_CHECK(!published_to(kPutPrefix));
+  std::vector<std::string> none;
+  auto empty = ask<put_batch_reply>(put_atom::value, none, none);
+  CAF_REQUIRE(empty.ok());
+  CAF_CHECK(empty.value().records.empty());
+}
+
 CAF_TEST(a write without confirmation times out) {
   options.operation_timeout = std::chrono::seconds(2);
   open();

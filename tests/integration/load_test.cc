@@ -53,6 +53,40 @@ CAF_TEST(1000 puts with 64 in flight are all applied and readable) {
   db.close();
 }
 
+// put_async calls made together travel to the stream as batches; each call still gets its own
+// outcome, a bad one among them fails alone.
+CAF_TEST(concurrent put_async calls each get their own outcome) {
+  temp_dir dir;
+  auto db = stream::open(make_config(unique_name("burst"), dir)).value();
+  std::mutex m;
+  std::condition_variable cv;
+  const int total = 300;
+  int done = 0;
+  std::vector<std::string> outcomes(total);
+  for (int i = 0; i < total; ++i) {
+    // Every 50th key is empty: invalid.
+    std::string key = i % 50 == 7 ? "" : "key" + std::to_string(i);
+    db.put_async(key, json{{"value", i}}, [&, i](result<document> r) {
+      std::lock_guard<std::mutex> guard(m);
+      outcomes[i] =
+          r.ok() ? r->data.dump() : "error " + std::to_string(static_cast<int>(r.error().code()));
+      ++done;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> guard(m);
+    cv.wait(guard, [&] { return done == total; });
+  }
+  std::string invalid = "error " + std::to_string(static_cast<int>(errc::invalid_argument));
+  for (int i = 0; i < total; ++i) {
+    std::string expected = i % 50 == 7 ? invalid : json{{"value", i}}.dump();
+    CAF_CHECK_EQUAL(outcomes[i], expected);
+  }
+  CAF_CHECK_EQUAL(db.keys().value().size(), static_cast<size_t>(total - total / 50));
+  db.close();
+}
+
 CAF_TEST(concurrent puts of one key are applied in order) {
   temp_dir dir;
   auto db = stream::open(make_config(unique_name("hotkey"), dir)).value();

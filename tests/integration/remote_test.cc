@@ -117,6 +117,18 @@ CAF_TEST(a remote node uses the same messages as local code) {
   CAF_CHECK_EQUAL(data_of_entry(*put), json({{"v", 1}}));
   auto got = client.ask<entry>(*stream, get_atom::value, std::string("k1"));
   CAF_CHECK_EQUAL(data_of_entry(got.value()), json({{"v", 1}}));
+  // A batch of puts, one of them invalid: each outcome crosses the network in its place.
+  std::vector<std::string> keys{"b1", "b2", "b3"}, docs{"1", "[oops", R"({"v":3})"};
+  auto batch = client.ask<put_batch_reply>(*stream, put_atom::value, keys, docs);
+  CAF_REQUIRE(batch.ok());
+  CAF_REQUIRE_EQUAL(batch->errors.size(), 3u);
+  CAF_REQUIRE_EQUAL(batch->records.size(), 3u);
+  CAF_CHECK(!batch->errors[0] && !batch->errors[2]);
+  CAF_CHECK_EQUAL(to_status(batch->errors[1]).code(), errc::invalid_argument);
+  CAF_CHECK_EQUAL(data_of_entry(entry{batch->records[0]}), json(1));
+  CAF_CHECK_EQUAL(data_of_entry(entry{batch->records[2]}), json({{"v", 3}}));
+  for (const auto& key : {"b1", "b3"})
+    CAF_CHECK_EQUAL(client.ask<uint64_t>(*stream, erase_atom::value, std::string(key)).value(), 1u);
   CAF_CHECK_EQUAL(
       client.ask<std::vector<std::string>>(*stream, keys_atom::value, std::string("")).value(),
       std::vector<std::string>{"k1"});
