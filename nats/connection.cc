@@ -11,6 +11,9 @@
 #include "eventbase/log.hpp"
 #include "nats/nkeys.hpp"
 
+// cnats' own free of a message: exported by libnats, though not in its public headers.
+extern "C" void natsMsg_free(void* object);
+
 namespace eventbase::nats {
 
 // Reconnect listeners; shared with cnats' callbacks through a heap-allocated shared_ptr that
@@ -150,6 +153,18 @@ void on_async_error(natsConnection*, natsSubscription*, natsStatus err, void*) {
   EB_LOG_WARN("nats", "asynchronous error: " << natsStatus_GetText(err));
 }
 
+// Destroys `msg` on this thread. natsMsg_Destroy hands every message to cnats' garbage-collector
+// thread and wakes it: a futex wake and two context switches per message, twice per put (the
+// publish and the delivery). A natsMsg begins with its collector link {next, freeCb} (cnats
+// 3.x, src/msg.h); a freeCb of null makes natsMsg_Destroy free it at once. The link is changed
+// only when it holds exactly natsMsg_free, so a cnats with another layout gets the usual path.
+void destroy_now(natsMsg* msg) {
+  if (msg == nullptr) return;
+  auto** collector_link = reinterpret_cast<void**>(msg);
+  if (collector_link[1] == reinterpret_cast<void*>(&natsMsg_free)) collector_link[1] = nullptr;
+  natsMsg_Destroy(msg);
+}
+
 // Appends every header of `msg`, with its first value, to `out`.
 void copy_headers(natsMsg* msg, headers& out) {
   const char** keys = nullptr;
@@ -196,7 +211,7 @@ class nats_inbox final : public inbox {
     if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &value) == NATS_OK && value != nullptr)
       m.msg_id = value;
     copy_headers(msg, m.all_headers);
-    natsMsg_Destroy(msg);
+    destroy_now(msg);
     st->handler(std::move(m));
   }
 
@@ -288,7 +303,7 @@ status connection::publish(std::string_view subject, std::string_view payload,
     for (auto it = hdrs.begin(); s == NATS_OK && it != hdrs.end(); ++it)
       s = natsMsgHeader_Set(msg, it->first.c_str(), it->second.c_str());
     if (s == NATS_OK) s = natsConnection_PublishMsg(conn_, msg);
-    natsMsg_Destroy(msg);
+    destroy_now(msg);
   }
   if (s != NATS_OK) return nats_error("cannot publish to " + subj, s);
   return status::OK();
@@ -373,7 +388,7 @@ result<std::string> connection::request(const std::string& subject, std::string_
                   "no reply to " + subject + " within " + std::to_string(timeout.count()) + " ms");
   if (s != NATS_OK) return nats_error("request to " + subject + " failed", s);
   std::string data(natsMsg_GetData(reply), static_cast<size_t>(natsMsg_GetDataLength(reply)));
-  natsMsg_Destroy(reply);
+  destroy_now(reply);
   return data;
 }
 
