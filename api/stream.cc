@@ -15,7 +15,6 @@
 
 namespace eventbase {
 
-using api::request_async;
 using api::request_sync;
 
 using api::to_json_text;
@@ -33,42 +32,58 @@ result<document> to_document(const entry& e) {
 
 namespace api {
 
-void queue_put(const std::shared_ptr<put_queue>& queue, const caf::actor& requester,
-               const stream_actor& target, caf::timespan timeout, queued_put put) {
-  if (!queue->push(std::move(put))) return;  // the requester is woken already
+namespace {
+
+// Sends writes[begin, end), all puts, as one batch.
+void send_put_batch(requester_context& ctx, const stream_actor& target, caf::timespan timeout,
+                    std::vector<queued_write>& writes, size_t begin, size_t end) {
+  std::vector<std::string> keys;
+  std::vector<std::string> documents;
+  std::vector<std::function<void(result<document>)>> dones;
+  keys.reserve(end - begin);
+  documents.reserve(end - begin);
+  dones.reserve(end - begin);
+  for (size_t i = begin; i < end; ++i) {
+    keys.push_back(std::move(writes[i].key));
+    documents.push_back(std::move(writes[i].text));
+    dones.push_back(std::move(writes[i].put_done));
+  }
+  issue_request<put_batch_reply>(
+      ctx, target, timeout,
+      [dones = std::move(dones)](result<put_batch_reply> reply) {
+        for (size_t i = 0; i < dones.size(); ++i) {
+          if (!reply.ok())
+            dones[i](reply.error());
+          else if (i >= reply->records.size() || i >= reply->errors.size())
+            dones[i](status(errc::internal, "a batch reply without put " + std::to_string(i)));
+          else if (reply->errors[i])
+            dones[i](to_status(reply->errors[i]));
+          else
+            dones[i](to_document(entry{std::move(reply->records[i])}));
+        }
+      },
+      put_atom::value, std::move(keys), std::move(documents));
+}
+
+}  // namespace
+
+void queue_write(const std::shared_ptr<write_queue>& queue, const caf::actor& requester,
+                 const stream_actor& target, caf::timespan timeout, queued_write write) {
+  if (!queue->push(std::move(write))) return;  // the requester is woken already
   caf::anon_send(requester, request_task{[queue, target, timeout](requester_context& ctx) {
                    // Batches of at most a thousand keep each message (and its reply) moderate.
-                   constexpr size_t batch_size = 1000;
-                   auto puts = queue->take();
-                   for (size_t begin = 0; begin < puts.size(); begin += batch_size) {
-                     size_t end = std::min(puts.size(), begin + batch_size);
-                     std::vector<std::string> keys;
-                     std::vector<std::string> documents;
-                     std::vector<std::function<void(result<document>)>> dones;
-                     keys.reserve(end - begin);
-                     documents.reserve(end - begin);
-                     dones.reserve(end - begin);
-                     for (size_t i = begin; i < end; ++i) {
-                       keys.push_back(std::move(puts[i].key));
-                       documents.push_back(std::move(puts[i].text));
-                       dones.push_back(std::move(puts[i].done));
-                     }
-                     issue_request<put_batch_reply>(
-                         ctx, target, timeout,
-                         [dones = std::move(dones)](result<put_batch_reply> reply) {
-                           for (size_t i = 0; i < dones.size(); ++i) {
-                             if (!reply.ok())
-                               dones[i](reply.error());
-                             else if (i >= reply->records.size() || i >= reply->errors.size())
-                               dones[i](status(errc::internal,
-                                               "a batch reply without put " + std::to_string(i)));
-                             else if (reply->errors[i])
-                               dones[i](to_status(reply->errors[i]));
-                             else
-                               dones[i](to_document(entry{std::move(reply->records[i])}));
-                           }
-                         },
-                         put_atom::value, std::move(keys), std::move(documents));
+                   constexpr size_t max_batch = 1000;
+                   auto writes = queue->take();
+                   size_t run = 0;  // first put not sent yet
+                   for (size_t i = 0; i <= writes.size(); ++i) {
+                     bool is_put = i < writes.size() && writes[i].put_done;
+                     if (is_put && i - run < max_batch) continue;
+                     if (i > run) send_put_batch(ctx, target, timeout, writes, run, i);
+                     run = i;
+                     if (i == writes.size() || is_put) continue;
+                     issue_request<uint64_t>(ctx, target, timeout, std::move(writes[i].erase_done),
+                                             erase_atom::value, std::move(writes[i].key));
+                     run = i + 1;
                    }
                  }});
 }
@@ -203,8 +218,8 @@ void stream::put_async(const std::string& key, const nlohmann::ordered_json& dat
   if (auto st = impl_->check_open(); !st.ok()) return done(st);
   auto text = to_json_text(data);
   if (!text.ok()) return done(text.error());
-  api::queue_put(impl_->puts, impl_->requester, impl_->actor, impl_->request_timeout,
-                 {key, std::move(*text), std::move(done)});
+  api::queue_write(impl_->writes, impl_->requester, impl_->actor, impl_->request_timeout,
+                   {key, std::move(*text), std::move(done), nullptr});
 }
 
 result<std::optional<document>> stream::get(const std::string& key, read_consistency consistency) {
@@ -232,8 +247,8 @@ result<uint64_t> stream::erase(const std::string& key) {
 void stream::erase_async(const std::string& key, std::function<void(result<uint64_t>)> done) {
   if (!impl_) return done(status(errc::closed, "stream handle is empty"));
   if (auto st = impl_->check_open(); !st.ok()) return done(st);
-  request_async<uint64_t>(impl_->requester, impl_->actor, impl_->request_timeout, std::move(done),
-                          erase_atom::value, key);
+  api::queue_write(impl_->writes, impl_->requester, impl_->actor, impl_->request_timeout,
+                   {key, {}, nullptr, std::move(done)});
 }
 
 result<std::vector<std::string>> stream::keys(const std::string& pattern,

@@ -134,19 +134,23 @@ void request_async(const caf::actor& requester, const Handle& target, caf::times
                  }});
 }
 
-/// put_async calls on their way to the stream actor. The requester takes all that queued up
-/// while it was busy and sends them as batches of puts (one message each way per batch instead
-/// of per put); only the first call after a take wakes it (base/handover_queue.hpp).
-struct queued_put {
+/// put_async and erase_async calls on their way to the stream actor, in call order. The
+/// requester takes all that queued up while it was busy and sends runs of puts as batches (one
+/// message each way per batch instead of per put), an erase between them on its own, so the
+/// stream gets the writes in the order they were called; only the first call after a take
+/// wakes the requester (base/handover_queue.hpp).
+struct queued_write {
   std::string key;
-  std::string text;  // the document, JSON text
-  std::function<void(result<document>)> done;
+  std::string text;                                  // put: the document, JSON text
+  std::function<void(result<document>)> put_done;    // set for a put
+  std::function<void(result<uint64_t>)> erase_done;  // set for an erase
 };
-using put_queue = handover_queue<queued_put>;
+using write_queue = handover_queue<queued_write>;
 
-/// Queues a put_async call and wakes the requester when it is the first since its last take.
-void queue_put(const std::shared_ptr<put_queue>& queue, const caf::actor& requester,
-               const stream_actor& target, caf::timespan timeout, queued_put put);
+/// Queues a put_async or erase_async call and wakes the requester when it is the first since
+/// its last take.
+void queue_write(const std::shared_ptr<write_queue>& queue, const caf::actor& requester,
+                 const stream_actor& target, caf::timespan timeout, queued_write write);
 
 /// Sends `xs...` to `target` and waits for the reply, from the calling thread (through a pooled
 /// blocking actor). Refuses to run inside an *_async completion, which runs on an actor thread
@@ -184,7 +188,7 @@ struct stream::impl : api::local_resources {
   std::unique_ptr<actors::replica_reader> reader;  // get and keys, on the caller's thread
   stream_actor actor;
   caf::actor requester;
-  std::shared_ptr<api::put_queue> puts = std::make_shared<api::put_queue>();
+  std::shared_ptr<api::write_queue> writes = std::make_shared<api::write_queue>();
   subscriber_actor on_message;
   bool managed = false;  // the manager owns the actor, the requester and the store
 

@@ -87,6 +87,46 @@ CAF_TEST(concurrent put_async calls each get their own outcome) {
   db.close();
 }
 
+// Erases travel with the puts in call order: a put called after an erase of its key is never
+// applied before that erase.
+CAF_TEST(put_async and erase_async of one key apply in call order) {
+  temp_dir dir;
+  auto db = stream::open(make_config(unique_name("order"), dir)).value();
+  std::mutex m;
+  std::condition_variable cv;
+  const int total = 200;
+  int done = 0;
+  std::vector<uint64_t> changes(total, 0);
+  std::vector<std::string> failures;
+  for (int i = 0; i < total; ++i) {
+    db.put_async("k", json{{"v", i}}, [&, i](result<document> r) {
+      std::lock_guard<std::mutex> guard(m);
+      if (r.ok())
+        changes[i] = r->meta.changes;
+      else
+        failures.push_back(r.error().to_string());
+      ++done;
+      cv.notify_all();
+    });
+    if (i % 10 == 9)
+      db.erase_async("k", [&](result<uint64_t> r) {
+        std::lock_guard<std::mutex> guard(m);
+        if (!r.ok()) failures.push_back(r.error().to_string());
+        ++done;
+        cv.notify_all();
+      });
+  }
+  {
+    std::unique_lock<std::mutex> guard(m);
+    cv.wait(guard, [&] { return done == total + total / 10; });
+  }
+  CAF_CHECK_EQUAL(failures, std::vector<std::string>{});
+  // Each erase ends the key: the put after it starts its count again.
+  for (int i = 0; i < total; ++i) CAF_CHECK_EQUAL(changes[i], static_cast<uint64_t>(i % 10 + 1));
+  CAF_CHECK(!db.get("k").value().has_value());  // the last call was an erase
+  db.close();
+}
+
 CAF_TEST(concurrent puts of one key are applied in order) {
   temp_dir dir;
   auto db = stream::open(make_config(unique_name("hotkey"), dir)).value();
