@@ -12,6 +12,33 @@ using namespace eventbase;
 using namespace eventbase::test;
 using json = nlohmann::ordered_json;  // documents keep their key order
 
+namespace {
+
+// Completions that arrive on Eventbase's threads, counted for the test's thread to wait on.
+class completions {
+ public:
+  // Runs `record` under the lock and counts one completion.
+  template <class F>
+  void add(F&& record) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    record();
+    ++done_;
+    changed_.notify_all();
+  }
+
+  void wait_for(int n) {
+    std::unique_lock<std::mutex> guard(mutex_);
+    changed_.wait(guard, [&] { return done_ == n; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int done_ = 0;
+};
+
+}  // namespace
+
 CAF_TEST(1000 puts with 64 in flight are all applied and readable) {
   temp_dir dir;
   auto db = stream::open(make_config(unique_name("load"), dir)).value();
@@ -58,26 +85,20 @@ CAF_TEST(1000 puts with 64 in flight are all applied and readable) {
 CAF_TEST(concurrent put_async calls each get their own outcome) {
   temp_dir dir;
   auto db = stream::open(make_config(unique_name("burst"), dir)).value();
-  std::mutex m;
-  std::condition_variable cv;
   const int total = 300;
-  int done = 0;
+  completions done;
   std::vector<std::string> outcomes(total);
   for (int i = 0; i < total; ++i) {
     // Every 50th key is empty: invalid.
     std::string key = i % 50 == 7 ? "" : "key" + std::to_string(i);
     db.put_async(key, json{{"value", i}}, [&, i](result<document> r) {
-      std::lock_guard<std::mutex> guard(m);
-      outcomes[i] =
-          r.ok() ? r->data.dump() : "error " + std::to_string(static_cast<int>(r.error().code()));
-      ++done;
-      cv.notify_all();
+      done.add([&] {
+        outcomes[i] =
+            r.ok() ? r->data.dump() : "error " + std::to_string(static_cast<int>(r.error().code()));
+      });
     });
   }
-  {
-    std::unique_lock<std::mutex> guard(m);
-    cv.wait(guard, [&] { return done == total; });
-  }
+  done.wait_for(total);
   std::string invalid = "error " + std::to_string(static_cast<int>(errc::invalid_argument));
   for (int i = 0; i < total; ++i) {
     std::string expected = i % 50 == 7 ? invalid : json{{"value", i}}.dump();
@@ -92,34 +113,27 @@ CAF_TEST(concurrent put_async calls each get their own outcome) {
 CAF_TEST(put_async and erase_async of one key apply in call order) {
   temp_dir dir;
   auto db = stream::open(make_config(unique_name("order"), dir)).value();
-  std::mutex m;
-  std::condition_variable cv;
   const int total = 200;
-  int done = 0;
+  completions done;
   std::vector<uint64_t> changes(total, 0);
   std::vector<std::string> failures;
   for (int i = 0; i < total; ++i) {
     db.put_async("k", json{{"v", i}}, [&, i](result<document> r) {
-      std::lock_guard<std::mutex> guard(m);
-      if (r.ok())
-        changes[i] = r->meta.changes;
-      else
-        failures.push_back(r.error().to_string());
-      ++done;
-      cv.notify_all();
+      done.add([&] {
+        if (r.ok())
+          changes[i] = r->meta.changes;
+        else
+          failures.push_back(r.error().to_string());
+      });
     });
     if (i % 10 == 9)
       db.erase_async("k", [&](result<uint64_t> r) {
-        std::lock_guard<std::mutex> guard(m);
-        if (!r.ok()) failures.push_back(r.error().to_string());
-        ++done;
-        cv.notify_all();
+        done.add([&] {
+          if (!r.ok()) failures.push_back(r.error().to_string());
+        });
       });
   }
-  {
-    std::unique_lock<std::mutex> guard(m);
-    cv.wait(guard, [&] { return done == total + total / 10; });
-  }
+  done.wait_for(total + total / 10);
   CAF_CHECK_EQUAL(failures, std::vector<std::string>{});
   // Each erase ends the key: the put after it starts its count again.
   for (int i = 0; i < total; ++i) CAF_CHECK_EQUAL(changes[i], static_cast<uint64_t>(i % 10 + 1));
