@@ -27,6 +27,10 @@ namespace {
 // the client ~60 us of CPU, most of it the message), and keeps a few batches in flight; an
 // export page holds kExportPage documents.
 constexpr size_t kImportBatch = 256;
+// A batch's keys and documents stay under this many bytes (a batch holds at least one line),
+// well inside the message size a server accepts (eventbase-server --max-message-bytes, 1 MiB
+// and 64 KiB by default).
+constexpr size_t kImportBatchBytes = 256 << 10;
 constexpr uint64_t kImportWindow = 4;
 constexpr uint64_t kExportPage = 1000;
 
@@ -35,6 +39,7 @@ struct import_batch {
   std::vector<uint64_t> lines;
   std::vector<std::string> keys;
   std::vector<std::string> documents;
+  size_t bytes = 0;  // of the keys and documents
 };
 
 // The key and the data (as JSON text, JavaScript's form) of an import line, or why the line is
@@ -77,9 +82,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<eventbase::cli::import_batch>)
 
 namespace eventbase::cli {
 
-// import STREAM: JSON lines {"key":K,"data":D} from stdin, put in batches of kImportBatch, up
-// to kImportWindow batches in flight; a progress line on stderr when it is a terminal;
-// {"imported":N} at the end. Stops at the first bad line or failed put (exit 1, naming its
+// import STREAM: JSON lines {"key":K,"data":D} from stdin, put in batches of kImportBatch lines
+// (or kImportBatchBytes), up to kImportWindow batches in flight; a progress line on stderr when
+// it is a terminal; {"imported":N} at the end. Stops at the first bad line or failed put (exit 1, naming its
 // line; what was put before stays: the lines before a bad one are sent first).
 int import_documents(session& s, const std::vector<std::string>& args, const flags&) {
   auto stream = s.stream(args[0]);
@@ -164,9 +169,12 @@ int import_documents(session& s, const std::vector<std::string>& args, const fla
                             " is not {\"key\":\"...\",\"data\":...}: " + item.error().message());
       break;
     }
+    size_t bytes = item->key.size() + item->data.size();
+    if (!batch->keys.empty() && batch->bytes + bytes > kImportBatchBytes && !send(batch)) break;
     batch->lines.push_back(number);
     batch->keys.push_back(std::move(item->key));
     batch->documents.push_back(std::move(item->data));
+    batch->bytes += bytes;
     if (batch->keys.size() == kImportBatch && !send(batch)) break;
   }
   if (!batch->keys.empty()) send(batch);  // the lines before the end or before a bad line

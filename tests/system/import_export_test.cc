@@ -89,6 +89,25 @@ CAF_TEST(export is a backup that import restores) {
   server->process().stop();
 }
 
+// Import sends many lines per message; with large documents its batches still fit in the
+// messages a server accepts (--max-message-bytes, about 1 MiB by default).
+CAF_TEST(large documents import in messages the server accepts) {
+  temp_dir dir;
+  auto server = must_start(dir.sub("db"), {"--nats=" + nats_server().url()});
+  std::string s = unique_name("large");
+  const int documents = 24;  // 200 KB each: 4.8 MB in all, 256 lines would be one message
+  std::string input;
+  for (int i = 0; i < documents; ++i)
+    input += R"({"key":"big)" + std::to_string(i) + R"(","data":")" +
+             std::string(200000, static_cast<char>('a' + i % 26)) + "\"}\n";
+  auto imported = run_client(server->address(), {"import", s}, input);
+  CAF_CHECK_EQUAL(imported.exit_code, 0);
+  CAF_CHECK_EQUAL(imported.out, std::vector<std::string>{R"({"imported":24})"});
+  auto counted = run_client(server->address(), {"count", "--consistent", s, "{}"});
+  CAF_CHECK_EQUAL(counted.out, std::vector<std::string>{std::to_string(documents)});
+  server->process().stop();
+}
+
 CAF_TEST(a bad line stops the import with its number and keeps the lines before) {
   temp_dir dir;
   auto server = must_start(dir.sub("db"), {"--nats=" + nats_server().url()});
