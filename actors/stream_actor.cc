@@ -1021,6 +1021,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         batch->reply.errors.resize(keys.size());
         batch->remaining = keys.size();
         auto rp = self->make_response_promise<put_batch_reply>();
+        nats::send_burst burst(*s.cfg.nats);  // the batch's publishes leave together
         for (size_t i = 0; i < keys.size(); ++i)
           s.writes->put(std::move(keys[i]), std::move(documents[i]),
                         [self, rp, batch, i](result<std::string> r) mutable {

@@ -6,6 +6,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <nats/nats.h>
 
 #include "eventbase/log.hpp"
@@ -165,6 +170,41 @@ void destroy_now(natsMsg* msg) {
   natsMsg_Destroy(msg);
 }
 
+// The local port of socket `fd`, or -1 (not a socket, not TCP/IP).
+int local_port_of(int fd) {
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return -1;
+  if (local.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&local)->sin_port);
+  if (local.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
+  return -1;
+}
+
+// The descriptor of this process's connected TCP socket with local port `port`, or -1.
+int find_connected_socket(int port) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int found = -1;
+  while (dirent* entry = ::readdir(dir)) {
+    char* end = nullptr;
+    long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || local_port_of(static_cast<int>(fd)) != port)
+      continue;
+    int type = 0;
+    socklen_t type_len = sizeof type;
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_TYPE, &type, &type_len) == 0 &&
+        type == SOCK_STREAM &&
+        ::getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) {
+      found = static_cast<int>(fd);
+      break;
+    }
+  }
+  ::closedir(dir);
+  return found;
+}
+
 // Appends every header of `msg`, with its first value, to `out`.
 void copy_headers(natsMsg* msg, headers& out) {
   const char** keys = nullptr;
@@ -281,6 +321,39 @@ result<std::shared_ptr<connection>> connection::open(const connect_options& opti
 connection::~connection() {
   natsConnection_FlushTimeout(conn_, 2000);
   natsConnection_Destroy(conn_);  // closes; the closed callback frees the listeners closure
+}
+
+void connection::hold_sends() {
+  std::lock_guard<std::mutex> guard(cork_mutex_);
+  if (holds_++ > 0) return;
+  // The socket may have changed since (a reconnect): the port says whether it is still ours.
+  if (socket_.fd < 0 || local_port_of(socket_.fd) != socket_.port) {
+    socket_.fd = -1;
+    char* ip = nullptr;
+    int port = 0;
+    if (natsConnection_GetLocalIPAndPort(conn_, &ip, &port) != NATS_OK) return;
+    std::free(ip);
+    if (port == socket_.searched) return;  // searched for it already, in vain
+    socket_.searched = port;
+    socket_.fd = find_connected_socket(port);
+    socket_.port = port;
+    if (socket_.fd < 0) return;
+  }
+  int on = 1;
+  corked_ = ::setsockopt(socket_.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0;
+}
+
+void connection::release_sends() {
+  std::lock_guard<std::mutex> guard(cork_mutex_);
+  if (holds_ == 0 || --holds_ > 0 || !corked_) return;
+  corked_ = false;
+  int off = 0;  // sends what the cork held
+  ::setsockopt(socket_.fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+}
+
+bool connection::sends_held() {
+  std::lock_guard<std::mutex> guard(cork_mutex_);
+  return corked_;
 }
 
 status connection::publish(std::string_view subject, std::string_view payload,

@@ -47,6 +47,12 @@ class connection : public transport, public std::enable_shared_from_this<connect
   int64_t max_payload() const override;
   uint64_t add_reconnect_listener(std::function<void()> callback) override;
   void remove_reconnect_listener(uint64_t id) override;
+  /// Corks the connection's TCP socket (TCP_CORK) while holds are outstanding: cnats writes
+  /// each publish at once (SendAsap), and a burst of them then leaves as one transmission.
+  void hold_sends() override;
+  void release_sends() override;
+  /// Whether the socket is corked now (a hold found it).
+  bool sends_held();
 
   /// The URL of the server connected to (for logs).
   std::string connected_url() const;
@@ -71,6 +77,20 @@ class connection : public transport, public std::enable_shared_from_this<connect
  private:
   __natsConnection* conn_;
   std::shared_ptr<listeners> listeners_;
+
+  // The socket cnats writes to, found by its local port (cnats does not expose it; a reconnect
+  // changes it); fd -1 when unknown. `searched` is the port last searched for, so that a
+  // search that found nothing is not repeated for the same connection. Guarded by cork_mutex_,
+  // as the hold count.
+  struct socket_ref {
+    int fd = -1;
+    int port = 0;
+    int searched = 0;
+  };
+  std::mutex cork_mutex_;
+  socket_ref socket_;
+  int holds_ = 0;
+  bool corked_ = false;
 };
 
 }  // namespace eventbase::nats

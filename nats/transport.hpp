@@ -61,6 +61,26 @@ class transport {
   /// after a loss; returns an id for remove_reconnect_listener.
   virtual uint64_t add_reconnect_listener(std::function<void()> callback) = 0;
   virtual void remove_reconnect_listener(uint64_t id) = 0;
+
+  /// Publishes between hold_sends() and the matching release_sends() may reach the network in
+  /// fewer, larger writes: a burst of puts then costs the connection (and the server reading
+  /// it) one transmission instead of one per message. Every hold is released in the same turn
+  /// of its caller, before it waits for anything. Holds may nest and come from several threads.
+  /// By default nothing is held.
+  virtual void hold_sends() {}
+  virtual void release_sends() {}
+};
+
+/// Holds `t`'s sends while it lives (transport::hold_sends).
+class send_burst {
+ public:
+  explicit send_burst(transport& t) : t_(t) { t_.hold_sends(); }
+  ~send_burst() { t_.release_sends(); }
+  send_burst(const send_burst&) = delete;
+  send_burst& operator=(const send_burst&) = delete;
+
+ private:
+  transport& t_;
 };
 
 }  // namespace eventbase::nats

@@ -1,0 +1,111 @@
+// nats::connection against a real nats-server: what a burst of held sends (TCP_CORK on the
+// connection's socket) does to delivery — everything published arrives once the holds are
+// released, in order, with its headers, whether the holds nest or not.
+#define CAF_SUITE nats_connection
+#include "caf/test/unit_test.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "nats/connection.hpp"
+#include "support/nats_fixture.hpp"
+
+using namespace eventbase;
+using namespace eventbase::test;
+
+namespace {
+
+// The messages an inbox received, for the test's thread to wait on.
+struct received {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<nats::message> messages;
+
+  // Waits up to 10 s for `n` messages; what came.
+  std::vector<nats::message> wait_for(size_t n) {
+    std::unique_lock<std::mutex> guard(mutex);
+    changed.wait_for(guard, std::chrono::seconds(10), [&] { return messages.size() >= n; });
+    return messages;
+  }
+};
+
+std::shared_ptr<nats::connection> connect() {
+  nats::connect_options options;
+  options.servers = {nats_server().url()};
+  return nats::connection::open(options).value();
+}
+
+}  // namespace
+
+CAF_TEST(held sends arrive once released in order with their headers) {
+  auto conn = connect();
+  auto got = std::make_shared<received>();
+  std::string prefix = "_INBOX." + unique_name("cork");
+  auto inbox = conn->open_inbox(prefix, [got](nats::message&& m) {
+    std::lock_guard<std::mutex> guard(got->mutex);
+    got->messages.push_back(std::move(m));
+    got->changed.notify_all();
+  });
+  CAF_REQUIRE(inbox.ok());
+  const size_t total = 300;
+  CAF_CHECK(!conn->sends_held());
+  {
+    nats::send_burst outer(*conn);
+    CAF_CHECK(conn->sends_held());  // the connection's socket was found and corked
+    for (size_t i = 0; i < total / 2; ++i)
+      CAF_REQUIRE(
+          conn->publish(prefix + ".m", std::to_string(i), {}, {{"N", std::to_string(i)}}).ok());
+    nats::send_burst inner(*conn);  // nested: the socket stays held until the outer one ends
+    for (size_t i = total / 2; i < total; ++i)
+      CAF_REQUIRE(conn->publish(prefix + ".m", std::to_string(i)).ok());
+  }
+  CAF_CHECK(!conn->sends_held());
+  auto messages = got->wait_for(total);
+  CAF_REQUIRE_EQUAL(messages.size(), total);
+  for (size_t i = 0; i < total; ++i) {
+    CAF_CHECK_EQUAL(messages[i].data, std::to_string(i));
+    if (i < total / 2) {
+      CAF_REQUIRE_EQUAL(messages[i].all_headers.size(), 1u);
+      CAF_CHECK_EQUAL(messages[i].all_headers[0].second, std::to_string(i));
+    }
+  }
+  // A single publish after the bursts is not held back.
+  CAF_REQUIRE(conn->publish(prefix + ".m", "last").ok());
+  CAF_CHECK_EQUAL(got->wait_for(total + 1).back().data, "last");
+}
+
+// Holds from several threads at once, as the stream actors of one node share a connection.
+CAF_TEST(sends held from several threads all arrive) {
+  auto conn = connect();
+  auto got = std::make_shared<received>();
+  std::string prefix = "_INBOX." + unique_name("corks");
+  auto inbox = conn->open_inbox(prefix, [got](nats::message&& m) {
+    std::lock_guard<std::mutex> guard(got->mutex);
+    got->messages.push_back(std::move(m));
+    got->changed.notify_all();
+  });
+  CAF_REQUIRE(inbox.ok());
+  const int threads = 4, bursts = 50, per_burst = 10;
+  std::vector<std::thread> writers;
+  for (int t = 0; t < threads; ++t)
+    writers.emplace_back([&, t] {
+      for (int b = 0; b < bursts; ++b) {
+        nats::send_burst burst(*conn);
+        for (int i = 0; i < per_burst; ++i)
+          conn->publish(prefix + "." + std::to_string(t), std::to_string(b * per_burst + i));
+      }
+    });
+  for (auto& w : writers) w.join();
+  auto messages = got->wait_for(threads * bursts * per_burst);
+  CAF_REQUIRE_EQUAL(messages.size(), static_cast<size_t>(threads * bursts * per_burst));
+  // Each writer's messages in its order.
+  std::vector<int> next(threads, 0);
+  for (auto& m : messages) {
+    int t = std::stoi(m.subject.substr(prefix.size() + 1));
+    CAF_CHECK_EQUAL(m.data, std::to_string(next[static_cast<size_t>(t)]++));
+  }
+}
