@@ -75,7 +75,9 @@ CAF_TEST(held sends arrive once released in order with their headers) {
   }
   // A single publish after the bursts is not held back.
   CAF_REQUIRE(conn->publish(prefix + ".m", "last").ok());
-  CAF_CHECK_EQUAL(got->wait_for(total + 1).back().data, "last");
+  auto all = got->wait_for(total + 1);
+  CAF_REQUIRE_EQUAL(all.size(), total + 1);
+  CAF_CHECK_EQUAL(all.back().data, "last");
 }
 
 // Holds from several threads at once, as the stream actors of one node share a connection.
