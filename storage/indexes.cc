@@ -285,6 +285,18 @@ struct index_view::cursor::impl {
   bool reverse = false;
   bool started = false;
   size_t skip = 0;  // the stream prefix and the index id
+
+  // Positions the iterator on the range's first entry (its last when reverse), once.
+  void start() {
+    if (started) return;
+    if (reverse) {
+      it->SeekForPrev(upper);
+      if (it->Valid() && it->key().compare(upper) >= 0) it->Prev();
+    } else {
+      it->Seek(lower);
+    }
+    started = true;
+  }
 };
 
 index_view::cursor::~cursor() = default;
@@ -317,15 +329,7 @@ result<bool> index_view::cursor::next(
   if (store.closed_) return closed_error(store.name_);
   auto& i = *impl_;
   auto& it = *i.it;
-  if (!i.started) {
-    if (i.reverse) {
-      it.SeekForPrev(i.upper);
-      if (it.Valid() && it.key().compare(i.upper) >= 0) it.Prev();
-    } else {
-      it.Seek(i.lower);
-    }
-    i.started = true;
-  }
+  i.start();
   rocksdb::Slice lower(i.lower);
   for (int n = 1; it.Valid(); ++n) {
     rocksdb::Slice key = it.key();
@@ -362,10 +366,7 @@ result<bool> index_view::cursor::count(uint64_t& n, std::chrono::steady_clock::t
   if (store.closed_) return closed_error(store.name_);
   auto& i = *impl_;
   auto& it = *i.it;
-  if (!i.started) {
-    it.Seek(i.lower);
-    i.started = true;
-  }
+  i.start();  // forward: reverse counts went to next() above
   // RocksDB's per-thread operation counters cost a tenth of a step this short; nobody reads them.
   rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
   // The upper bound is the iterator's: every valid entry counts.

@@ -84,8 +84,8 @@ namespace eventbase::cli {
 
 // import STREAM: JSON lines {"key":K,"data":D} from stdin, put in batches of kImportBatch lines
 // (or kImportBatchBytes), up to kImportWindow batches in flight; a progress line on stderr when
-// it is a terminal; {"imported":N} at the end. Stops at the first bad line or failed put (exit 1, naming its
-// line; what was put before stays: the lines before a bad one are sent first).
+// it is a terminal; {"imported":N} at the end. Stops at the first bad line or failed put (exit
+// 1, naming its line; what was put before stays: the lines before a bad one are sent first).
 int import_documents(session& s, const std::vector<std::string>& args, const flags&) {
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());

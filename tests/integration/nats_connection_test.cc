@@ -33,6 +33,20 @@ struct received {
   }
 };
 
+// An inbox of `conn` that collects what it receives into `got`.
+std::unique_ptr<nats::inbox> open_collecting_inbox(nats::connection& conn,
+                                                   const std::string& prefix,
+                                                   std::shared_ptr<received> got) {
+  return conn
+      .open_inbox(prefix,
+                  [got](nats::message&& m) {
+                    std::lock_guard<std::mutex> guard(got->mutex);
+                    got->messages.push_back(std::move(m));
+                    got->changed.notify_all();
+                  })
+      .value();
+}
+
 std::shared_ptr<nats::connection> connect() {
   nats::connect_options options;
   options.servers = {nats_server().url()};
@@ -45,12 +59,7 @@ CAF_TEST(held sends arrive once released in order with their headers) {
   auto conn = connect();
   auto got = std::make_shared<received>();
   std::string prefix = "_INBOX." + unique_name("cork");
-  auto inbox = conn->open_inbox(prefix, [got](nats::message&& m) {
-    std::lock_guard<std::mutex> guard(got->mutex);
-    got->messages.push_back(std::move(m));
-    got->changed.notify_all();
-  });
-  CAF_REQUIRE(inbox.ok());
+  auto inbox = open_collecting_inbox(*conn, prefix, got);
   const size_t total = 300;
   CAF_CHECK(!conn->sends_held());
   {
@@ -85,12 +94,7 @@ CAF_TEST(sends held from several threads all arrive) {
   auto conn = connect();
   auto got = std::make_shared<received>();
   std::string prefix = "_INBOX." + unique_name("corks");
-  auto inbox = conn->open_inbox(prefix, [got](nats::message&& m) {
-    std::lock_guard<std::mutex> guard(got->mutex);
-    got->messages.push_back(std::move(m));
-    got->changed.notify_all();
-  });
-  CAF_REQUIRE(inbox.ok());
+  auto inbox = open_collecting_inbox(*conn, prefix, got);
   const int threads = 4, bursts = 50, per_burst = 10;
   std::vector<std::thread> writers;
   for (int t = 0; t < threads; ++t)
