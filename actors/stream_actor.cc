@@ -20,6 +20,7 @@
 #include "actors/query_cursors.hpp"
 #include "actors/replay_progress.hpp"
 #include "actors/replica_reader.hpp"
+#include "actors/run_here.hpp"
 #include "actors/stats_publisher.hpp"
 #include "actors/subscriptions.hpp"
 #include "actors/write_pipeline.hpp"
@@ -201,12 +202,19 @@ void stream_state::start(stream_config config) {
     if (auto alive = caf::actor_cast<caf::strong_actor_ptr>(me))
       caf::anon_send(caf::actor_cast<stream_actor_impl>(alive), drain_atom::value);
   };
+  // The inbox thread runs the actor's turn itself (run_here.hpp): one thread wake-up less
+  // between an event's arrival and the reply to its write.
+  auto wake_here = [me] {
+    if (auto alive = caf::actor_cast<caf::strong_actor_ptr>(me))
+      send_and_run_here(alive, caf::make_message(drain_atom::value));
+  };
   std::string prefix = "_INBOX.eb" + writer_id + random_id();
   auto inbox_or =
-      cfg.nats->open_inbox(prefix, [q, wake, prefix, id = writer_id](nats::message&& m) {
+      cfg.nats->open_inbox(prefix, [q, wake, wake_here, prefix, id = writer_id](nats::message&& m) {
+        bool more = m.more_queued;
         auto in = classify(std::move(m), prefix, id);
         bool urgent = is_urgent(in);
-        if (q->push(std::move(in), urgent)) wake();
+        if (q->push(std::move(in), urgent)) more ? wake() : wake_here();
       });
   if (!inbox_or.ok()) {
     fail_open(inbox_or.error());

@@ -26,6 +26,7 @@
 #include <caf/send.hpp>
 
 #include "actors/replica_reader.hpp"
+#include "actors/run_here.hpp"
 #include "actors/stats_publisher.hpp"
 #include "actors/stream_actor.hpp"
 #include "api/runtime.hpp"
@@ -162,6 +163,8 @@ result<T> request_sync(runtime& rt, const Handle& target, caf::timespan timeout,
                   "a synchronous Eventbase call inside an *_async completion would deadlock; "
                   "use the *_async variant there");
   auto self = rt.borrow_actor();
+  // This thread waits for the reply anyway: it runs the target's turn (actors/run_here.hpp).
+  actors::run_receivers_here here(*self);
   return ask<T>(*self, target, timeout, xs...);
 }
 

@@ -237,7 +237,7 @@ class nats_inbox final : public inbox {
 
   const std::string& prefix() const override { return prefix_; }
 
-  static void on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  static void on_message(natsConnection*, natsSubscription* sub, natsMsg* msg, void* closure) {
     auto* st = static_cast<state*>(closure);
     message m;
     m.subject = natsMsg_GetSubject(msg);
@@ -251,6 +251,8 @@ class nats_inbox final : public inbox {
     if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &value) == NATS_OK && value != nullptr)
       m.msg_id = value;
     copy_headers(msg, m.all_headers);
+    int waiting = 0;
+    m.more_queued = natsSubscription_GetPending(sub, &waiting, nullptr) == NATS_OK && waiting > 0;
     destroy_now(msg);
     st->handler(std::move(m));
   }

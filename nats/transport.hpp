@@ -24,10 +24,11 @@ struct message {
   std::string subject;
   std::string reply;
   std::string data;
-  int status = 0;           // NATS "Status" header (100 heartbeat, 404, 408, 409, 503), 0 if none
-  std::string description;  // NATS "Description" header
-  std::string msg_id;       // "Nats-Msg-Id" header, the publisher's id of the message
-  headers all_headers;      // every header, those above included
+  int status = 0;            // NATS "Status" header (100 heartbeat, 404, 408, 409, 503), 0 if none
+  std::string description;   // NATS "Description" header
+  std::string msg_id;        // "Nats-Msg-Id" header, the publisher's id of the message
+  headers all_headers;       // every header, those above included
+  bool more_queued = false;  // more messages for the same inbox were waiting behind this one
 };
 
 using message_handler = std::function<void(message&&)>;

@@ -182,6 +182,22 @@ class nats_cluster {
     return index_of(string_member(info["cluster"], "leader"));
   }
 
+  /// Whether JetStream creates a consumer on stream `name` now (what a node needs after a
+  /// lost quorum besides a stream leader: the meta leader must assign the consumer, and after
+  /// a quorum loss that can take much longer than the stream's own election). The probe
+  /// consumer is deleted again.
+  bool creates_consumers(const std::string& name, int64_t timeout_ms = 2000) const {
+    auto created = request("$JS.API.CONSUMER.CREATE." + name,
+                           R"({"stream_name":")" + name +
+                               R"(","config":{"deliver_policy":"new","ack_policy":"none",)"
+                               R"("inactive_threshold":5000000000,"num_replicas":1}})",
+                           timeout_ms);
+    auto consumer = string_member(created, "name");
+    if (consumer.empty()) return false;
+    request("$JS.API.CONSUMER.DELETE." + name + "." + consumer, "", timeout_ms);
+    return true;
+  }
+
   /// Every server is running, and stream `name` has a leader and two current replicas.
   bool healthy(const std::string& name) const {
     for (auto& s : servers_)

@@ -115,3 +115,35 @@ CAF_TEST(sends held from several threads all arrive) {
     CAF_CHECK_EQUAL(m.data, std::to_string(next[static_cast<size_t>(t)]++));
   }
 }
+
+// A handler learns whether more messages wait behind the one it got (the stream actor runs its
+// turn on the NATS thread only when none do): while the handler is held on the first of a
+// burst, the rest queue up; each is told that more wait, the last one that none do.
+CAF_TEST(a handler sees whether more messages wait behind the one it got) {
+  auto conn = connect();
+  std::string prefix = "_INBOX." + unique_name("queued");
+  std::mutex gate;
+  std::unique_lock<std::mutex> closed(gate);
+  auto got = std::make_shared<received>();
+  auto inbox = conn->open_inbox(prefix,
+                                [&gate, got](nats::message&& m) {
+                                  if (m.data == "0")
+                                    std::lock_guard<std::mutex> wait_for_gate(gate);
+                                  std::lock_guard<std::mutex> guard(got->mutex);
+                                  got->messages.push_back(std::move(m));
+                                  got->changed.notify_all();
+                                })
+                   .value();
+  const size_t total = 20;
+  for (size_t i = 0; i < total; ++i)
+    CAF_REQUIRE(conn->publish(prefix + ".m", std::to_string(i)).ok());
+  // A round trip through the server after the burst: every message of it has reached this
+  // client (and waits behind the held handler) once the reply is here.
+  CAF_REQUIRE(conn->request("$JS.API.INFO", "", std::chrono::seconds(5)).ok());
+  closed.unlock();
+  auto messages = got->wait_for(total);
+  CAF_REQUIRE_EQUAL(messages.size(), total);
+  // ("0" may have been handed over before the others arrived.)
+  for (size_t i = 1; i + 1 < total; ++i) CAF_CHECK(messages[i].more_queued);
+  CAF_CHECK(!messages.back().more_queued);
+}
