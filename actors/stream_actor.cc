@@ -253,6 +253,8 @@ void stream_state::start(stream_config config) {
       });
   write_pipeline::settings writing{cfg.name, writer_id, inbox->prefix() + ".a.",
                                    cfg.options.operation_timeout};
+  writing.max_writes = cfg.options.max_pending_writes;
+  writing.max_write_bytes = cfg.options.max_pending_write_bytes;
   writes = std::make_unique<write_pipeline>(writing, *cfg.nats, *api, *cfg.store, *stats, clock);
   subscriptions = std::make_unique<subscription_set>(subscription_set::limits{
       cfg.options.subscriber_max_pending, cfg.options.subscriber_max_pending_bytes});

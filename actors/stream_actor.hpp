@@ -79,6 +79,10 @@ struct stream_options {
   /// this long without a page asked for.
   size_t max_cursors = 64;
   std::chrono::milliseconds cursor_idle_timeout{60000};
+  /// Writes in progress at once, and the bytes of their documents; a write beyond either is
+  /// refused with `unavailable` (write_pipeline.hpp).
+  size_t max_pending_writes = 100000;
+  uint64_t max_pending_write_bytes = uint64_t{256} << 20;
 };
 
 /// When the C++ API last read a stream's replica without going through its actor, so that the

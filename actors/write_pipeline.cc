@@ -37,8 +37,20 @@ write_pipeline::write_pipeline(settings config, nats::transport& nats, jetstream
       stats_(stats),
       now_(std::move(now)) {}
 
+status write_pipeline::check_room(uint64_t bytes) const {
+  if (writes_.size() < config_.max_writes && held_bytes_ + bytes <= config_.max_write_bytes)
+    return status::OK();
+  return status(
+      errc::unavailable,
+      "stream '" + config_.stream + "' has " + std::to_string(writes_.size()) + " writes (" +
+          std::to_string(held_bytes_) + " bytes of documents) in progress, its maximum (" +
+          std::to_string(config_.max_writes) + " writes, " +
+          std::to_string(config_.max_write_bytes) + " bytes): try again when some have completed");
+}
+
 void write_pipeline::put(std::string key, std::string document, put_done done) {
   if (auto invalid = protocol::validate_key(key); !invalid.ok()) return done(invalid);
+  if (auto full = check_room(document.size()); !full.ok()) return done(full);
   // Published as the JS library would publish the same document.
   auto canonical = protocol::canonical_document(document);
   if (!canonical.ok())
@@ -47,12 +59,14 @@ void write_pipeline::put(std::string key, std::string document, put_done done) {
   write op;
   op.key = std::move(key);
   op.document = std::move(*canonical);
+  op.held_bytes = op.document.size();
   op.put_finished = std::move(done);
   submit(std::move(op));
 }
 
 void write_pipeline::erase(std::string key, erase_done done) {
   if (auto invalid = protocol::validate_key(key); !invalid.ok()) return done(invalid);
+  if (auto full = check_room(0); !full.ok()) return done(full);
   write op;
   op.what = write::kind::erase;
   op.key = std::move(key);
@@ -64,6 +78,7 @@ void write_pipeline::submit(write op) {
   uint64_t token = next_token_++;
   op.started = op_start::now();
   op.deadline = now_() + config_.timeout;
+  held_bytes_ += op.held_bytes;
   auto [it, first] = keys_.try_emplace(op.key);
   writes_.emplace(token, std::move(op));
   if (!first) {
@@ -198,6 +213,7 @@ void write_pipeline::complete(uint64_t token, const status& st, const std::strin
   auto node = writes_.extract(token);
   if (node.empty()) return;
   write& op = node.mapped();
+  held_bytes_ -= op.held_bytes;
   if (op.ack_seq != 0) {
     auto it = acked_.find(op.ack_seq);
     if (it != acked_.end() && it->second == token) acked_.erase(it);
@@ -285,6 +301,7 @@ std::optional<write_pipeline::time_point> write_pipeline::next_wake() const {
 void write_pipeline::fail_all(const status& why) {
   keys_.clear();
   acked_.clear();
+  held_bytes_ = 0;
   auto pending = std::move(writes_);
   writes_.clear();
   for (auto& [token, op] : pending) {

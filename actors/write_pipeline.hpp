@@ -50,6 +50,11 @@ class write_pipeline {
     std::string ack_prefix;  // acknowledgements arrive at "<ack_prefix><token>"
     std::chrono::milliseconds timeout{10000};
     std::chrono::milliseconds ack_timeout{1000};  // then the write is sent again
+    // Writes in progress (queued behind their key's earlier ones included), and the bytes of
+    // their documents: beyond either, a new write is refused with `unavailable` at once, so
+    // that a peer sending writes faster than JetStream takes them cannot exhaust memory.
+    size_t max_writes = 100000;
+    uint64_t max_write_bytes = uint64_t{256} << 20;
   };
 
   write_pipeline(settings config, nats::transport& nats, jetstream_client& api,
@@ -61,7 +66,7 @@ class write_pipeline {
   void set_one_message_per_subject(bool yes) { one_message_per_subject_ = yes; }
 
   /// Validates and starts a write, or queues it behind the key's earlier ones; `done` runs
-  /// exactly once.
+  /// exactly once. Refused with `unavailable` while the pipeline holds its maximum of writes.
   void put(std::string key, std::string document, put_done done);
   void erase(std::string key, erase_done done);
 
@@ -106,14 +111,17 @@ class write_pipeline {
     std::optional<time_point> ack_deadline;  // of the attempt in flight, until acknowledged
     std::optional<time_point> retry_at;      // set while waiting to send the next attempt
     status last_failure;                     // why the last attempt did not go through
-    uint64_t ack_seq = 0;  // stream sequence from the acknowledgement; 0 until then
-    bool applied = false;  // erase: the DELETE is applied, the purge is running
+    uint64_t ack_seq = 0;     // stream sequence from the acknowledgement; 0 until then
+    bool applied = false;     // erase: the DELETE is applied, the purge is running
+    uint64_t held_bytes = 0;  // counted in held_bytes_ while the write is in progress
   };
   struct key_queue {
     uint64_t active = 0;           // the key's write in progress
     std::deque<uint64_t> waiting;  // the key's writes queued behind it
   };
 
+  // Why a new write of `bytes` more is refused now; ok when it is not.
+  status check_room(uint64_t bytes) const;
   void submit(write op);
   void publish(uint64_t token);             // encodes the event, then sends it
   void send(uint64_t token);                // (re)sends the encoded event
@@ -134,6 +142,7 @@ class write_pipeline {
   std::unordered_map<uint64_t, write> writes_;
   std::unordered_map<std::string, key_queue> keys_;
   std::map<uint64_t, uint64_t> acked_;  // ack sequence -> token, for writes not yet applied
+  uint64_t held_bytes_ = 0;             // of the documents of the writes in progress
 };
 
 }  // namespace eventbase::actors

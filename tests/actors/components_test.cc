@@ -343,8 +343,8 @@ struct pipeline_rig {
     return write_pipeline::settings{"s", "W", "_INBOX.t.a.", std::chrono::milliseconds(1000)};
   }
 
-  explicit pipeline_rig(fixture& fx)
-      : f(fx), writes(settings(), *fx.js, fx.api, *store, stats, fx.clock.fn()) {}
+  explicit pipeline_rig(fixture& fx, write_pipeline::settings config = settings())
+      : f(fx), writes(std::move(config), *fx.js, fx.api, *store, stats, fx.clock.fn()) {}
 
   std::vector<published> puts_of(const std::string& key) {
     return f.sent_to("s." + protocol::base64_encode(key) + "-put");
@@ -413,6 +413,44 @@ CAF_TEST(writes of one key wait for each other and bad input fails at once) {
   CAF_CHECK_EQUAL(json::parse(second[0].payload).count("meta"), 0u);
   rig.writes.on_applied(rig.token(second[0]), rig.apply(second[0], 2));
   CAF_CHECK_EQUAL(order.back(), "second");
+}
+
+CAF_TEST(a pipeline holding its maximum refuses new writes at once until some complete) {
+  auto config = pipeline_rig::settings();
+  config.max_writes = 2;
+  config.max_write_bytes = 20;
+  pipeline_rig rig(*this, config);
+  std::vector<std::string> outcomes;
+  std::string refusal;
+  auto note = [&](std::string what) {
+    return [&outcomes, &refusal, what](auto r) {
+      outcomes.push_back(what + (r.ok() ? " ok" : std::string(" ") + to_string(r.error().code())));
+      if (!r.ok()) refusal = r.error().message();
+    };
+  };
+  rig.writes.put("a", R"({"v":1})", note("a"));  // 7 bytes
+  rig.writes.put("b", R"({"v":2})", note("b"));  // 14 bytes held, two writes: full
+  rig.writes.put("c", R"({"v":3})", note("c"));
+  rig.writes.erase("d", note("d"));
+  CAF_CHECK_EQUAL(outcomes, std::vector<std::string>({"c unavailable", "d unavailable"}));
+  CAF_CHECK_NOT_EQUAL(refusal.find("2 writes"), std::string::npos);
+  CAF_CHECK(rig.puts_of("c").empty());
+  CAF_CHECK_EQUAL(rig.writes.size(), 2u);
+  // One completes: room for one write, as long as its document fits beside b's 7 bytes.
+  auto a = rig.puts_of("a");
+  CAF_REQUIRE_EQUAL(a.size(), 1u);
+  rig.writes.on_applied(rig.token(a[0]), rig.apply(a[0], 1));
+  rig.writes.put("e", R"({"v":"0123456"})", note("e"));  // 15 bytes: 22 > 20
+  rig.writes.put("f", R"({"v":4})", note("f"));          // 14 <= 20
+  CAF_CHECK_EQUAL(outcomes, std::vector<std::string>(
+                                {"c unavailable", "d unavailable", "a ok", "e unavailable"}));
+  CAF_CHECK_NOT_EQUAL(refusal.find("bytes"), std::string::npos);
+  CAF_CHECK_EQUAL(rig.puts_of("f").size(), 1u);
+  // Writes that fail give their room back as well.
+  rig.writes.fail_all(status(errc::closed, "closing"));
+  CAF_CHECK(rig.writes.empty());
+  rig.writes.put("g", R"({"v":"012345678901"})", note("g"));  // 20 bytes: fits when empty
+  CAF_CHECK_EQUAL(rig.puts_of("g").size(), 1u);
 }
 
 CAF_TEST(a write replaced before this node saw it completes when the replica passes it) {
