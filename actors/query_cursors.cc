@@ -36,17 +36,19 @@ result<std::shared_ptr<query_cursor_set::cursor>> query_cursor_set::find(
   return it->second;
 }
 
-result<bool> query_cursor_set::step(cursor& c, std::chrono::steady_clock::time_point until) {
+result<bool> query_cursor_set::step(cursor& c, std::chrono::steady_clock::time_point until,
+                                    uint64_t max_held_bytes) {
   auto& run = c.query->run;
   if (run.incremental()) {
     if (c.scanned || run.ready() >= c.page_size) return true;
+    // Unbounded here: the run holds at most a page and what one slice found beside it.
     auto done = replica_reader::continue_query(*c.query, until);
     if (!done.ok()) return done;
     c.scanned = *done;
     return c.scanned || run.ready() >= c.page_size;
   }
   if (c.sorted) return true;
-  auto done = replica_reader::continue_query(*c.query, until);
+  auto done = replica_reader::continue_query(*c.query, until, max_held_bytes);
   if (!done.ok() || !*done) return done;
   c.scanned = true;
   auto results = run.finish();

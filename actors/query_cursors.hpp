@@ -60,8 +60,11 @@ class query_cursor_set {
   /// The cursor `id`, or not_found (never opened, exhausted, closed or expired).
   result<std::shared_ptr<cursor>> find(uint64_t id, const std::string& stream) const;
 
-  /// Reads `c` on until a page is ready or `until` passes: true when the page is ready.
-  static result<bool> step(cursor& c, std::chrono::steady_clock::time_point until);
+  /// Reads `c` on until a page is ready or `until` passes: true when the page is ready;
+  /// too_large once a sorted run holds more than `max_held_bytes` of results (a sort holds
+  /// every match until the end; an unsorted run hands them over page by page).
+  static result<bool> step(cursor& c, std::chrono::steady_clock::time_point until,
+                           uint64_t max_held_bytes);
 
   /// Takes the page that step made ready; the page's cursor is `id`, or 0 when it was the last
   /// (the cursor is then closed here and `last` is set).

@@ -406,7 +406,19 @@ result<std::unique_ptr<query_scan>> replica_reader::start_query(const std::strin
 }
 
 result<bool> replica_reader::continue_query(query_scan& q,
-                                            std::chrono::steady_clock::time_point until) {
+                                            std::chrono::steady_clock::time_point until,
+                                            uint64_t max_held_bytes) {
+  auto done = step_query(q, until);
+  if (done.ok() && q.run.held_bytes() > max_held_bytes)
+    return status(errc::too_large,
+                  "the query's results pass " + std::to_string(max_held_bytes) +
+                      " bytes, the most a query may hold on the server: narrow the filter, set "
+                      "a limit or a projection, or page through it unsorted with a cursor");
+  return done;
+}
+
+result<bool> replica_reader::step_query(query_scan& q,
+                                        std::chrono::steady_clock::time_point until) {
   if (q.indexed) return q.indexed->step(q.run, until);
   q.keys.clear();
   q.records.clear();

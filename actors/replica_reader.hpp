@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,8 +76,12 @@ class replica_reader {
   void queried(const std::string& filter_text, bool count_only, uint64_t results,
                const op_start& started) const;
 
-  /// Examines documents until the query is complete (true) or `until` passes (false).
-  static result<bool> continue_query(query_scan& q, std::chrono::steady_clock::time_point until);
+  /// Examines documents until the query is complete (true) or `until` passes (false). Fails
+  /// with too_large once the run holds more than `max_held_bytes` of results (for queries a
+  /// peer asks for: a sort or a missing limit must not hold a whole stream in memory).
+  static result<bool> continue_query(
+      query_scan& q, std::chrono::steady_clock::time_point until,
+      uint64_t max_held_bytes = std::numeric_limits<uint64_t>::max());
 
   /// Whole queries at once, on the calling thread (errors of start_query and the run).
   result<protocol::query_results> query(const std::string& filter_text,
@@ -85,6 +91,9 @@ class replica_reader {
   result<std::string> explain(const std::string& filter_text, const std::string& options_text);
 
  private:
+  // One slice of continue_query, without the bound.
+  static result<bool> step_query(query_scan& q, std::chrono::steady_clock::time_point until);
+
   std::shared_ptr<storage::stream_store> store_;
   const stats_publisher& stats_;
   protocol::key_pattern_cache patterns_;

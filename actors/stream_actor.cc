@@ -647,7 +647,9 @@ void stream_state::start_query(std::unique_ptr<query_scan> query,
   std::shared_ptr<query_scan> running = std::move(query);
   scan read;
   read.what = "querying '" + cfg.name + "'";
-  read.step = [running](auto until) { return replica_reader::continue_query(*running, until); };
+  read.step = [running, max = cfg.options.max_query_bytes](auto until) {
+    return replica_reader::continue_query(*running, until, max);
+  };
   read.finish = [this, running, promise, filter = std::move(filter),
                  started](const status& st) mutable {
     if (!st.ok()) {
@@ -744,7 +746,9 @@ void stream_state::serve_page(uint64_t id, std::shared_ptr<query_cursor_set::cur
   c->busy = true;
   scan read;
   read.what = "reading a page of query cursor " + std::to_string(id) + " on '" + cfg.name + "'";
-  read.step = [c](auto until) { return query_cursor_set::step(*c, until); };
+  read.step = [c, max = cfg.options.max_query_bytes](auto until) {
+    return query_cursor_set::step(*c, until, max);
+  };
   read.finish = [this, id, c, promise](const status& st) mutable {
     c->busy = false;
     if (!st.ok()) {

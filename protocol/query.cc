@@ -186,6 +186,9 @@ struct query_run::state {
     std::string record;
   };
   std::vector<candidate> kept;
+  uint64_t held_bytes = 0;  // of the keys and records in `kept`
+
+  static uint64_t size_of(const candidate& c) { return c.key.size() + c.record.size(); }
 
   /// offset + limit, or "all" when there is no limit.
   uint64_t wanted() const {
@@ -206,6 +209,8 @@ struct query_run::state {
     if (kept.size() <= n) return;
     auto cmp = [this](const candidate& x, const candidate& y) { return before(x, y); };
     std::nth_element(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(n), kept.end(), cmp);
+    for (auto it = kept.begin() + static_cast<std::ptrdiff_t>(n); it != kept.end(); ++it)
+      held_bytes -= size_of(*it);
     kept.resize(n);
   }
 };
@@ -235,6 +240,9 @@ uint64_t query_run::examined() const {
 uint64_t query_run::matched() const {
   return state_->matched;
 }
+uint64_t query_run::held_bytes() const {
+  return state_->held_bytes;
+}
 
 result<bool> query_run::add(std::string_view key, std::string_view record) {
   auto& s = *state_;
@@ -262,6 +270,7 @@ result<bool> query_run::add(std::string_view key, std::string_view record) {
     const json* v = find_path(doc, path);
     c.values.push_back(v ? *v : json());
   }
+  s.held_bytes += state::size_of(c);
   s.kept.push_back(std::move(c));
   if (!sorted) return s.matched < s.wanted();
   // Sorted with a limit: the buffer holds at most twice what the answer needs.
@@ -292,6 +301,7 @@ result<query_results> query_run::finish() {
     out.records.push_back(std::move(c.record));
   }
   s.kept.clear();
+  s.held_bytes = 0;
   return out;
 }
 
@@ -315,10 +325,15 @@ result<query_results> query_run::take(uint64_t max, uint64_t max_bytes) {
   query_results out;
   uint64_t bytes = 0;
   size_t used = 0;
+  uint64_t released = 0;
   for (; used < s.kept.size(); ++used) {
     auto& c = s.kept[used];
-    if (c.order < s.options.offset) continue;  // skipped by the offset
+    if (c.order < s.options.offset) {  // skipped by the offset
+      released += state::size_of(c);
+      continue;
+    }
     if (out.keys.size() >= max || (!out.keys.empty() && bytes >= max_bytes)) break;
+    released += state::size_of(c);
     if (!s.options.project.empty())
       if (auto st = project_record(keep, c.record); !st.ok()) return st;
     bytes += c.key.size() + c.record.size();
@@ -326,6 +341,7 @@ result<query_results> query_run::take(uint64_t max, uint64_t max_bytes) {
     out.records.push_back(std::move(c.record));
   }
   s.kept.erase(s.kept.begin(), s.kept.begin() + static_cast<std::ptrdiff_t>(used));
+  s.held_bytes -= released;
   return out;
 }
 

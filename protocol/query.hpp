@@ -83,6 +83,10 @@ class query_run {
   uint64_t examined() const;
   uint64_t matched() const;
 
+  /// Bytes of the keys and records the run holds now (matches kept for the answer, not yet
+  /// handed over by finish() or take()): what a run without limit grows by.
+  uint64_t held_bytes() const;
+
   /// The answer, after the last add: sorted, offset and limit applied, data projected.
   result<query_results> finish();
 

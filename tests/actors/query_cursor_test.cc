@@ -149,6 +149,40 @@ CAF_TEST(cursors are bounded in number and closed when idle) {
   CAF_CHECK_EQUAL(last.keys.size(), 10u);
 }
 
+// What a query asked through the actor may hold at once is bounded (a peer's sort, or a query
+// without limit, would otherwise hold a whole stream): beyond it, too_large; within it, or
+// paged without a sort, the same answers as ever.
+CAF_TEST(a query holding more than its bound fails while unsorted paging works) {
+  options.max_query_bytes = 600;  // about 15 of fill()'s records (keys and records)
+  open();
+  fill(50);
+  auto expect_too_large = [](const auto& reply) {
+    CAF_REQUIRE(reply.arrived());
+    CAF_REQUIRE(!reply.ok());
+    CAF_CHECK_EQUAL(reply.error_code(), errc::too_large);
+  };
+  auto everything = ask<query_reply>(query_atom::value, std::string("{}"), std::string("{}"));
+  expect_too_large(everything);
+  auto sorted = ask<query_page>(cursor_atom::value, open_atom::value, std::string("{}"),
+                                std::string(R"({"sort":{"i":-1}})"), uint64_t{5});
+  expect_too_large(sorted);
+  auto explained = ask<std::string>(explain_atom::value, std::string("{}"), std::string("{}"));
+  expect_too_large(explained);
+  // Within the bound: a limit, a sort with a limit (it keeps twice the answer at most), a count.
+  auto limited =
+      ask<query_reply>(query_atom::value, std::string("{}"), std::string(R"({"limit":5})"));
+  CAF_REQUIRE(limited.ok());
+  CAF_CHECK_EQUAL(limited.value().keys.size(), 5u);
+  auto top = ask<query_reply>(query_atom::value, std::string("{}"),
+                              std::string(R"({"sort":{"i":-1},"limit":3})"));
+  CAF_REQUIRE(top.ok());
+  CAF_CHECK_EQUAL(top.value().keys, (std::vector<std::string>{"k149", "k148", "k147"}));
+  CAF_CHECK_EQUAL(ask<uint64_t>(count_atom::value, std::string("{}")).value(), 50u);
+  // An unsorted cursor hands over page by page: all 50.
+  auto pages = paged("{}", "{}", 5);
+  CAF_CHECK_EQUAL(pages.first.size(), 50u);
+}
+
 CAF_TEST(a bad filter fails the cursor open) {
   open();
   auto bad = ask<query_page>(cursor_atom::value, open_atom::value, std::string(R"({"$x":1})"),

@@ -230,3 +230,49 @@ CAF_TEST(take hands over results as they are found with offset limit and project
   CAF_CHECK(!sorted.incremental());
   CAF_CHECK(!sorted.take(1, 1).ok());
 }
+
+// held_bytes is what a server bounds a peer's query by: the keys and records kept, as they are
+// kept, trimmed, handed over and finished.
+CAF_TEST(held bytes follow what the run keeps) {
+  std::vector<std::pair<std::string, std::string>> all;  // key, record
+  uint64_t seq = 0, total = 0;
+  for (const auto& [key, doc] : documents()) {
+    all.emplace_back(key, record_of(doc, ++seq));
+    total += key.size() + all.back().second.size();
+  }
+  auto size_of = [&](size_t i) { return all[i].first.size() + all[i].second.size(); };
+  // Everything, unsorted: all held until finish() hands it over.
+  query_run everything(filter(), query_options{});
+  uint64_t expected = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    wants_more(everything.add(all[i].first, all[i].second));
+    expected += size_of(i);
+    CAF_CHECK_EQUAL(everything.held_bytes(), expected);
+  }
+  CAF_CHECK_EQUAL(everything.held_bytes(), total);
+  CAF_CHECK_EQUAL(everything.finish().value().keys.size(), all.size());
+  CAF_CHECK_EQUAL(everything.held_bytes(), 0u);
+  // Counting holds nothing; neither do non-matches.
+  query_run counting(filter(), query_options{}, true);
+  auto oslo = filter::compile(json::parse(R"({"city":"Oslo"})")).value();
+  query_run some(oslo, query_options{});
+  for (auto& [key, record] : all) {
+    wants_more(counting.add(key, record));
+    wants_more(some.add(key, record));
+  }
+  CAF_CHECK_EQUAL(counting.held_bytes(), 0u);
+  CAF_CHECK_EQUAL(some.held_bytes(), size_of(0) + size_of(3) + size_of(4));  // k1 k4 k5
+  // take() gives back what it hands over, and what the offset skips.
+  query_run paged(filter(), parse_query_options(json::parse(R"({"offset":1})")).value());
+  for (auto& [key, record] : all) wants_more(paged.add(key, record));
+  CAF_CHECK_EQUAL(paged.take(2, 1 << 20).value().keys.size(), 2u);  // k2 k3; k1 skipped
+  CAF_CHECK_EQUAL(paged.held_bytes(), size_of(3) + size_of(4));
+  // A sort with a limit keeps at most twice the answer: the rest is trimmed and given back.
+  query_run top(filter(),
+                parse_query_options(json::parse(R"({"sort":{"name":-1},"limit":1})")).value());
+  for (auto& [key, record] : all) wants_more(top.add(key, record));
+  CAF_CHECK_LESS(top.held_bytes(), total);
+  CAF_CHECK_GREATER(top.held_bytes(), 0u);
+  CAF_CHECK_EQUAL(top.finish().value().keys, std::vector<std::string>{"k5"});
+  CAF_CHECK_EQUAL(top.held_bytes(), 0u);
+}
