@@ -198,23 +198,24 @@ void stream_state::start(stream_config config) {
   // hold the actor weakly: they must not keep it alive.
   auto q = queue;
   auto me = caf::actor_cast<caf::weak_actor_ptr>(self);
-  auto wake = [me] {
-    if (auto alive = caf::actor_cast<caf::strong_actor_ptr>(me))
-      caf::anon_send(caf::actor_cast<stream_actor_impl>(alive), drain_atom::value);
-  };
-  // The inbox thread runs the actor's turn itself (run_here.hpp): one thread wake-up less
-  // between an event's arrival and the reply to its write.
-  auto wake_here = [me] {
-    if (auto alive = caf::actor_cast<caf::strong_actor_ptr>(me))
+  // `here`: the calling thread runs the actor's turn itself (run_here.hpp), one thread wake-up
+  // less between an event's arrival and the reply to its write; else a CAF worker does.
+  auto wake = [me](bool here) {
+    auto alive = caf::actor_cast<caf::strong_actor_ptr>(me);
+    if (!alive) return;
+    if (here)
       send_and_run_here(alive, caf::make_message(drain_atom::value));
+    else
+      caf::anon_send(caf::actor_cast<stream_actor_impl>(alive), drain_atom::value);
   };
   std::string prefix = "_INBOX.eb" + writer_id + random_id();
   auto inbox_or =
-      cfg.nats->open_inbox(prefix, [q, wake, wake_here, prefix, id = writer_id](nats::message&& m) {
+      cfg.nats->open_inbox(prefix, [q, wake, prefix, id = writer_id](nats::message&& m) {
         bool more = m.more_queued;
         auto in = classify(std::move(m), prefix, id);
         bool urgent = is_urgent(in);
-        if (q->push(std::move(in), urgent)) more ? wake() : wake_here();
+        // With more queued behind it, this thread goes on handing them over meanwhile.
+        if (q->push(std::move(in), urgent)) wake(!more);
       });
   if (!inbox_or.ok()) {
     fail_open(inbox_or.error());
@@ -224,7 +225,7 @@ void stream_state::start(stream_config config) {
   reconnect_listener = cfg.nats->add_reconnect_listener([q, wake] {
     inbound in;
     in.what = inbound::kind::reconnected;
-    if (q->push(std::move(in))) wake();
+    if (q->push(std::move(in))) wake(false);
   });
 
   auto clock = [self = self] { return self->clock().now(); };

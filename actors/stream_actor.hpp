@@ -79,11 +79,11 @@ struct stream_options {
   /// this long without a page asked for.
   size_t max_cursors = 64;
   std::chrono::milliseconds cursor_idle_timeout{60000};
-  /// Writes in progress at once, and the bytes of their documents; a write beyond either is
-  /// refused with `unavailable` (write_pipeline.hpp).
   /// Results a query asked through the actor holds at once (a sort, or no limit, keeps every
   /// match until the answer); a query passing it fails with too_large.
   uint64_t max_query_bytes = uint64_t{64} << 20;
+  /// Writes in progress at once, and the bytes of their documents; a write beyond either is
+  /// refused with `unavailable` (write_pipeline.hpp).
   size_t max_pending_writes = 100000;
   uint64_t max_pending_write_bytes = uint64_t{256} << 20;
 };
