@@ -183,6 +183,7 @@ result<node> node::start(node_config config) {
                            p->own_nats ? std::chrono::milliseconds(0) : config.nats_wait);
   if (!conn.ok()) return conn.error();
   p->nats = *conn;
+  if (config.on_nats_lost) p->nats->on_lost(config.on_nats_lost);
 
   network_options net;
   net.connection_timeout = config.connection_timeout;

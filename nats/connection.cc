@@ -27,6 +27,8 @@ struct connection::listeners {
   std::mutex mutex;
   uint64_t next_id = 1;
   std::map<uint64_t, std::function<void()>> on_reconnect;
+  std::function<void(const status&)> on_lost;
+  std::atomic<bool> closing{false};  // the connection object closes it: not a loss
 
   void notify_reconnect() {
     std::vector<std::function<void()>> callbacks;
@@ -150,8 +152,25 @@ void on_reconnected(natsConnection* nc, void* closure) {
   (*static_cast<shared_listeners*>(closure))->notify_reconnect();
 }
 
-void on_closed(natsConnection*, void* closure) {
-  delete static_cast<shared_listeners*>(closure);
+void on_closed(natsConnection* nc, void* closure) {
+  std::unique_ptr<shared_listeners> shared(static_cast<shared_listeners*>(closure));
+  auto& l = **shared;
+  if (l.closing) return;
+  const char* text = nullptr;
+  natsStatus s = natsConnection_GetLastError(nc, &text);
+  std::string why =
+      "the NATS connection was closed for good (the client library gave up "
+      "reconnecting): " +
+      std::string(text != nullptr && *text != '\0' ? text : natsStatus_GetText(s));
+  EB_LOG_ERROR("nats", why);
+  std::function<void(const status&)> callback;
+  {
+    std::lock_guard<std::mutex> guard(l.mutex);
+    callback = std::move(l.on_lost);
+  }
+  if (callback)
+    callback(
+        status(s == NATS_CONNECTION_AUTH_FAILED ? errc::unauthenticated : errc::unavailable, why));
 }
 
 void on_async_error(natsConnection*, natsSubscription*, natsStatus err, void*) {
@@ -329,6 +348,7 @@ result<std::shared_ptr<connection>> connection::open(const connect_options& opti
 }
 
 connection::~connection() {
+  listeners_->closing = true;
   natsConnection_FlushTimeout(conn_, 2000);
   natsConnection_Destroy(conn_);  // closes; the closed callback frees the listeners closure
 }
@@ -422,6 +442,11 @@ uint64_t connection::add_reconnect_listener(std::function<void()> callback) {
   uint64_t id = listeners_->next_id++;
   listeners_->on_reconnect.emplace(id, std::move(callback));
   return id;
+}
+
+void connection::on_lost(std::function<void(const status&)> callback) {
+  std::lock_guard<std::mutex> guard(listeners_->mutex);
+  listeners_->on_lost = std::move(callback);
 }
 
 void connection::remove_reconnect_listener(uint64_t id) {

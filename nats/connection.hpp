@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,6 +63,12 @@ class connection : public transport, public std::enable_shared_from_this<connect
   std::string state() const;
   bool connected() const { return state() == "connected"; }
   uint64_t reconnects() const;
+
+  /// Calls `callback` once, on a thread of the client library, if the library closes the
+  /// connection for good while this object still holds it: it reconnects forever, but gives up
+  /// when the server refuses the credentials twice in a row (rotated or revoked credentials).
+  /// Nothing works through the connection after that. Not called when this object closes it.
+  void on_lost(std::function<void(const status&)> callback);
 
   /// A request and its reply, waiting up to `timeout` on the calling thread. Not for actors
   /// (they never block on the network): for health probes from threads of their own.

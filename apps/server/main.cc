@@ -3,11 +3,14 @@
 // Options come from CAF's configuration: the command line (--name=value) and an INI file
 // (--config-file=PATH; configs/eventbase-server.ini documents every option).
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 
 #include <cstdint>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -277,6 +280,19 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A NATS connection lost for good ends the server like a signal, with the reason and code 1.
+  struct lost_connection {
+    std::mutex mutex;
+    std::optional<eventbase::status> why;
+  };
+  auto lost = std::make_shared<lost_connection>();
+  config.on_nats_lost = [lost, main_thread = pthread_self()](const eventbase::status& why) {
+    {
+      std::lock_guard<std::mutex> guard(lost->mutex);
+      lost->why = why;
+    }
+    pthread_kill(main_thread, SIGTERM);
+  };
 
   auto node = eventbase::node::start(config);
   if (!node.ok()) {
@@ -301,9 +317,18 @@ int main(int argc, char** argv) {
 
   int signo = 0;
   sigwait(&stop_signals, &signo);
-  EB_LOG_INFO("server", "signal " << signo << ": shutting down");
+  std::optional<eventbase::status> nats_lost;
+  {
+    std::lock_guard<std::mutex> guard(lost->mutex);
+    nats_lost = lost->why;
+  }
+  if (nats_lost)
+    EB_LOG_ERROR("server", "shutting down: " << nats_lost->message());
+  else
+    EB_LOG_INFO("server", "signal " << signo << ": shutting down");
   if (endpoint) endpoint->stop();  // before the node it asks
   auto stopped = node->stop();
+  if (nats_lost) return fail(nats_lost->to_string(), 1);
   if (!stopped.ok()) return fail("shutdown: " + stopped.to_string(), 1);
   return 0;
 }

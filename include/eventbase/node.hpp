@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,6 +64,12 @@ struct node_config {
   /// JetStream replicas of each replica's consumer: 1 (the default: a consumer on one server,
   /// recreated within about two heartbeats when that server is lost) up to the stream's own.
   int consumer_replicas = 1;
+  /// Called once, on a thread of the NATS client library, when the node's NATS connection is
+  /// closed for good: the library gave up reconnecting because the servers refused its
+  /// credentials twice in a row (rotated or revoked). The node can no longer write or follow
+  /// its streams; eventbase-server exits (code 1) so that a supervisor restarts it. Default:
+  /// none (the loss is logged).
+  std::function<void(const status&)> on_nats_lost;
 };
 
 /// True when every address `host` resolves to is a loopback address (127.0.0.0/8, ::1);

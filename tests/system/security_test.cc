@@ -135,9 +135,11 @@ struct nats_process {
   std::unique_ptr<subprocess> process;
   int port = -1;
 
-  nats_process(const temp_dir& tmp, const std::string& name, const std::string& config) {
+  // On `at_port`, or a free port when it is -1.
+  nats_process(const temp_dir& tmp, const std::string& name, const std::string& config,
+               int at_port = -1) {
     std::string path = tmp.sub(name + ".conf");
-    std::ofstream(path) << "host: \"127.0.0.1\"\nport: -1\njetstream { store_dir: \""
+    std::ofstream(path) << "host: \"127.0.0.1\"\nport: " << at_port << "\njetstream { store_dir: \""
                         << tmp.sub(name + "-store") << "\" }\n"
                         << config;
     process = subprocess::start({"nats-server", "-c", path}).value();
@@ -567,6 +569,31 @@ CAF_TEST(an nkey user connects every time though the NATS library drops one sign
   for (int i = 0; i < 1000; ++i)
     if (!nats::connection::open(options).ok()) ++refused;
   CAF_CHECK_EQUAL(refused, 0);
+}
+
+// The NATS client library reconnects forever, except when the server refuses the credentials
+// twice in a row: then it closes the connection for good and the node could do nothing more.
+CAF_TEST(a node whose NATS server refuses its credentials after a restart exits saying so) {
+  temp_dir tmp;
+  auto nats = std::make_unique<nats_process>(
+      tmp, "nats", "authorization { user: \"eb\", password: \"first\" }\n");
+  int port = nats->port;
+  auto server = must_start(
+      tmp.sub("data"), {"--nats=" + nats->url("nats"), "--nats-user=eb", "--nats-password=first"});
+  auto s = unique_name("rotated");
+  CAF_CHECK_EQUAL(
+      field(single_json_line(run_client(server->address(), {"put", s, "k", "1"})), "/data"),
+      json(1));
+  // The same server, restarted with another password (rotated credentials).
+  nats->process->stop();
+  nats = std::make_unique<nats_process>(
+      tmp, "nats2", "authorization { user: \"eb\", password: \"second\" }\n", port);
+  auto code = server->process().wait(std::chrono::seconds(60));
+  CAF_REQUIRE(code.has_value());
+  CAF_CHECK_EQUAL(*code, 1);
+  auto errors = server->diagnostics();
+  CAF_CHECK(has(errors, "closed for good"));
+  CAF_CHECK(has(errors, "Authorization Violation"));
 }
 
 CAF_TEST(the owned nats - server gets its secrets through a 0600 file and not its command line) {
