@@ -411,6 +411,15 @@ CAF_TEST(killing any nats server loses nothing and costs seconds) {
   std::vector<std::string> keys;
   for (auto& [i, t] : acked) keys.push_back("k" + std::to_string(i));
   CAF_CHECK(seen->await(keys, std::chrono::seconds(30)));
+  // B's replica follows through its consumer, which a lost server takes along: until JetStream
+  // creates consumers again B cannot see new puts (seen under the sanitizer stage: JetStream
+  // whole after 18.5 s, B's subscription 12.1 s behind). The bound is 10 s, or the longest
+  // JetStream recovery of the rounds + 5 s when that is longer, as for A's outages.
+  double longest_recovery = 0;
+  for (auto& r : results) longest_recovery = std::max(longest_recovery, r.election_s);
+  auto bound = std::max<clock_type::duration>(
+      kBound, std::chrono::duration_cast<clock_type::duration>(
+                  std::chrono::duration<double>(longest_recovery + 5)));
   double worst = 0;
   size_t late = 0;
   {
@@ -421,10 +430,11 @@ CAF_TEST(killing any nats server loses nothing and costs seconds) {
       if (it == seen->at.end()) continue;
       auto delay = it->second - t;
       worst = std::max(worst, seconds(delay));
-      if (delay > kBound) ++late;
+      if (delay > bound) ++late;
     }
   }
-  CAF_MESSAGE("B's subscription saw every acknowledged put within " << worst << " s");
+  CAF_MESSAGE("B's subscription saw every acknowledged put within " << worst << " s (bound "
+                                                                    << seconds(bound) << " s)");
   CAF_CHECK_EQUAL(late, 0u);
   for (auto* s : {&stream_a, &stream_b}) {
     auto listed = client.ask<std::vector<std::string>>(*s, keys_atom::value, std::string("^k"),
