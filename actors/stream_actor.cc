@@ -989,6 +989,51 @@ stream_status stream_state::status_now() const {
 
 // -- behaviour ----------------------------------------------------------------------------------
 
+// A batch of puts, answered once all of them completed: one record or one error per put.
+caf::result<put_batch_reply> put_batch(stream_self self, std::vector<std::string>& keys,
+                                       std::vector<std::string>& documents, document_form form) {
+  auto& s = self->state;
+  s.touch();
+  if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+  if (keys.size() != documents.size())
+    return to_error(status(errc::invalid_argument, "a batch of puts needs one document per key (" +
+                                                       std::to_string(keys.size()) + " keys, " +
+                                                       std::to_string(documents.size()) +
+                                                       " documents)"));
+  if (keys.size() > max_put_batch)
+    return to_error(
+        status(errc::invalid_argument, "a batch holds at most " + std::to_string(max_put_batch) +
+                                           " puts (got " + std::to_string(keys.size()) + ")"));
+  if (keys.empty()) return put_batch_reply{};
+  // The reply is filled in as the puts complete, in any order; the last one sends it.
+  struct pending_batch {
+    put_batch_reply reply;
+    size_t remaining;
+  };
+  auto batch = std::make_shared<pending_batch>();
+  batch->reply.records.resize(keys.size());
+  batch->reply.errors.resize(keys.size());
+  batch->remaining = keys.size();
+  auto rp = self->make_response_promise<put_batch_reply>();
+  // The batch's publishes leave together (one put alone needs no hold).
+  std::optional<nats::send_burst> burst;
+  if (keys.size() > 1) burst.emplace(*s.cfg.nats);
+  for (size_t i = 0; i < keys.size(); ++i)
+    s.writes->put(
+        std::move(keys[i]), std::move(documents[i]),
+        [self, rp, batch, i](result<std::string> r) mutable {
+          if (r.ok())
+            batch->reply.records[i] = std::move(*r);
+          else
+            batch->reply.errors[i] = to_error(r.error());
+          if (--batch->remaining == 0) rp.deliver(std::move(batch->reply));
+          self->state.finish_close_if_drained();
+        },
+        form);
+  s.schedule_tick();
+  return rp;
+}
+
 stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config config) {
   self->state.start(std::move(config));
   self->set_down_handler([self](const caf::down_msg& down) {
@@ -1013,42 +1058,10 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
       },
       [self](put_atom, std::vector<std::string>& keys,
              std::vector<std::string>& documents) -> caf::result<put_batch_reply> {
-        auto& s = self->state;
-        s.touch();
-        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
-        if (keys.size() != documents.size())
-          return to_error(
-              status(errc::invalid_argument, "a batch of puts needs one document per key (" +
-                                                 std::to_string(keys.size()) + " keys, " +
-                                                 std::to_string(documents.size()) + " documents)"));
-        if (keys.size() > max_put_batch)
-          return to_error(status(errc::invalid_argument,
-                                 "a batch holds at most " + std::to_string(max_put_batch) +
-                                     " puts (got " + std::to_string(keys.size()) + ")"));
-        if (keys.empty()) return put_batch_reply{};
-        // The reply is filled in as the puts complete, in any order; the last one sends it.
-        struct pending_batch {
-          put_batch_reply reply;
-          size_t remaining;
-        };
-        auto batch = std::make_shared<pending_batch>();
-        batch->reply.records.resize(keys.size());
-        batch->reply.errors.resize(keys.size());
-        batch->remaining = keys.size();
-        auto rp = self->make_response_promise<put_batch_reply>();
-        nats::send_burst burst(*s.cfg.nats);  // the batch's publishes leave together
-        for (size_t i = 0; i < keys.size(); ++i)
-          s.writes->put(std::move(keys[i]), std::move(documents[i]),
-                        [self, rp, batch, i](result<std::string> r) mutable {
-                          if (r.ok())
-                            batch->reply.records[i] = std::move(*r);
-                          else
-                            batch->reply.errors[i] = to_error(r.error());
-                          if (--batch->remaining == 0) rp.deliver(std::move(batch->reply));
-                          self->state.finish_close_if_drained();
-                        });
-        s.schedule_tick();
-        return rp;
+        return put_batch(self, keys, documents, document_form::json);
+      },
+      [self](stringified_puts& puts) -> caf::result<put_batch_reply> {
+        return put_batch(self, puts.keys, puts.documents, document_form::canonical);
       },
       [self](get_atom, const std::string& key) -> caf::result<entry> {
         auto& s = self->state;

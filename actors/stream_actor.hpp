@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
@@ -141,13 +142,24 @@ struct stream_metrics {
   operation_latencies operations;
 };
 
+/// Puts from this process's C++ API, answered as (put_atom, keys, documents) is. Each document
+/// is the text protocol::stringify wrote, which is already what canonical_document would make
+/// of it (JSON as JavaScript writes it, depth and UTF-8 checked), so the actor does not parse it
+/// again. In process only: the type is never announced to CAF (add_message_types), so no message
+/// from another node can carry it, and a peer's text is always parsed.
+struct stringified_puts {
+  std::vector<std::string> keys;
+  std::vector<std::string> documents;
+};
+
 /// The stream actor's full interface: the public one and the messages of its own node.
 using stream_actor_impl =
     stream_actor::extend<caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>,
                          caf::reacts_to<scan_atom, uint64_t>, caf::reacts_to<touch_atom>,
                          caf::reacts_to<index_build_atom>,
                          caf::replies_to<local_atom>::with<local_access>,
-                         caf::replies_to<metrics_atom>::with<stream_metrics>>;
+                         caf::replies_to<metrics_atom>::with<stream_metrics>,
+                         caf::replies_to<stringified_puts>::with<put_batch_reply>>;
 
 /// Spawns a stream actor. Send it `ready_atom` to learn when it has caught up (or why it
 /// could not open).
@@ -162,5 +174,6 @@ inline stream_actor_impl internal(const stream_actor& actor) {
 }  // namespace eventbase::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eventbase::actors::local_access)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eventbase::actors::stringified_puts)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(eventbase::actors::stream_metrics)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<eventbase::actors::stream_metrics>)

@@ -48,17 +48,20 @@ status write_pipeline::check_room(uint64_t bytes) const {
           std::to_string(config_.max_write_bytes) + " bytes): try again when some have completed");
 }
 
-void write_pipeline::put(std::string key, std::string document, put_done done) {
+void write_pipeline::put(std::string key, std::string document, put_done done, document_form form) {
   if (auto invalid = protocol::validate_key(key); !invalid.ok()) return done(invalid);
   if (auto full = check_room(document.size()); !full.ok()) return done(full);
   // Published as the JS library would publish the same document.
-  auto canonical = protocol::canonical_document(document);
-  if (!canonical.ok())
-    return done(
-        status(errc::invalid_argument, "key '" + key + "': " + canonical.error().message()));
+  if (form == document_form::json) {
+    auto canonical = protocol::canonical_document(document);
+    if (!canonical.ok())
+      return done(
+          status(errc::invalid_argument, "key '" + key + "': " + canonical.error().message()));
+    document = std::move(*canonical);
+  }
   write op;
   op.key = std::move(key);
-  op.document = std::move(*canonical);
+  op.document = std::move(document);
   op.held_bytes = op.document.size();
   op.put_finished = std::move(done);
   submit(std::move(op));

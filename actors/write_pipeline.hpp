@@ -36,6 +36,10 @@ class stream_store;
 
 namespace eventbase::actors {
 
+/// How a put's document text came: any JSON (a peer's), parsed and written again as JavaScript
+/// writes it; or canonical, written by protocol::stringify in this process, published as it is.
+enum class document_form { json, canonical };
+
 class write_pipeline {
  public:
   using time_point = std::chrono::steady_clock::time_point;
@@ -67,7 +71,8 @@ class write_pipeline {
 
   /// Validates and starts a write, or queues it behind the key's earlier ones; `done` runs
   /// exactly once. Refused with `unavailable` while the pipeline holds its maximum of writes.
-  void put(std::string key, std::string document, put_done done);
+  void put(std::string key, std::string document, put_done done,
+           document_form form = document_form::json);
   void erase(std::string key, erase_done done);
 
   /// JetStream's acknowledgement of the write with the token `ack.token`.

@@ -48,8 +48,9 @@ void send_put_batch(requester_context& ctx, const stream_actor& target, caf::tim
     documents.push_back(std::move(writes[i].text));
     dones.push_back(std::move(writes[i].put_done));
   }
+  // The texts are to_json_text's: the stream actor takes them as they are (stringified_puts).
   issue_request<put_batch_reply>(
-      ctx, target, timeout,
+      ctx, actors::internal(target), timeout,
       [dones = std::move(dones)](result<put_batch_reply> reply) {
         for (size_t i = 0; i < dones.size(); ++i) {
           if (!reply.ok())
@@ -62,7 +63,7 @@ void send_put_batch(requester_context& ctx, const stream_actor& target, caf::tim
             dones[i](to_document(entry{std::move(reply->records[i])}));
         }
       },
-      put_atom::value, std::move(keys), std::move(documents));
+      actors::stringified_puts{std::move(keys), std::move(documents)});
 }
 
 }  // namespace
@@ -206,10 +207,15 @@ result<document> stream::put(const std::string& key, const nlohmann::ordered_jso
   if (auto st = impl_->check_open(); !st.ok()) return st;
   auto text = to_json_text(data);
   if (!text.ok()) return text.error();
-  auto reply = request_sync<entry>(*impl_->rt, impl_->actor, impl_->request_timeout,
-                                   put_atom::value, key, std::move(*text));
+  // As put_async: the stream actor takes to_json_text's text as it is (stringified_puts).
+  auto reply = request_sync<put_batch_reply>(*impl_->rt, actors::internal(impl_->actor),
+                                             impl_->request_timeout,
+                                             actors::stringified_puts{{key}, {std::move(*text)}});
   if (!reply.ok()) return reply.error();
-  return to_document(*reply);
+  if (reply->records.size() != 1 || reply->errors.size() != 1)
+    return status(errc::internal, "a reply to one put without its outcome");
+  if (reply->errors[0]) return to_status(reply->errors[0]);
+  return to_document(entry{std::move(reply->records[0])});
 }
 
 void stream::put_async(const std::string& key, const nlohmann::ordered_json& data,

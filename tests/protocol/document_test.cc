@@ -1,10 +1,15 @@
 #define CAF_SUITE document
 #include "caf/test/unit_test.hpp"
 
+#include <iterator>
+#include <limits>
+#include <random>
+
 #include <nlohmann/json.hpp>
 
 #include "protocol/document.hpp"
 #include "protocol/event.hpp"
+#include "protocol/js_json.hpp"
 #include "protocol/json_msgpack.hpp"
 #include "protocol/record.hpp"
 
@@ -168,4 +173,93 @@ CAF_TEST(canonical documents are what javascript writes) {
   auto deep = canonical_document(nested_arrays(kMaxDocumentDepth + 1));
   std::string why = deep.ok() ? "" : deep.error().message();
   CAF_CHECK_EQUAL(why, "the document nests deeper than 512 levels");
+}
+
+namespace {
+
+// A random document of C++ values, with what parsed text never holds: negative integers as
+// number_integer, integral and special doubles (-0, NaN, infinities, 2^53 + 1), the extremes of
+// 64-bit integers, control characters and multi-byte UTF-8 in keys and strings.
+ordered_json random_document(std::mt19937_64& rng, int depth) {
+  auto pick = [&rng](size_t n) { return static_cast<size_t>(rng() % n); };
+  auto text = [&] {
+    static const char* const pieces[] = {"a",    "Z",        "\"",           "\\",
+                                         "/",    "\n",       "\x01",         "\x1f",
+                                         "\x7f", "\xC3\xA9", "\xE2\x80\xA8", "\xF0\x9F\x98\x80",
+                                         " ",    "0"};
+    std::string out;
+    for (size_t n = pick(6); n > 0; --n) out += pieces[pick(std::size(pieces))];
+    return out;
+  };
+  static const double doubles[] = {0.0,
+                                   -0.0,
+                                   1.0,
+                                   2.5,
+                                   -1.5e300,
+                                   5e-324,
+                                   1e21,
+                                   1e-7,
+                                   0.1,
+                                   123e-20,
+                                   1e300,
+                                   9007199254740993.0,
+                                   std::numeric_limits<double>::quiet_NaN(),
+                                   std::numeric_limits<double>::infinity(),
+                                   -std::numeric_limits<double>::infinity()};
+  switch (depth > 0 ? pick(10) : pick(7)) {
+    case 0:
+      return nullptr;
+    case 1:
+      return pick(2) == 0;
+    case 2:
+      return static_cast<int64_t>(rng());  // any sign, the extremes included
+    case 3:
+      return static_cast<uint64_t>(rng());
+    case 4:
+      return doubles[pick(std::size(doubles))];
+    case 5:
+      return std::numeric_limits<int64_t>::min();
+    case 6:
+      return text();
+    case 7: {
+      ordered_json out = ordered_json::array();
+      for (size_t n = pick(4); n > 0; --n) out.push_back(random_document(rng, depth - 1));
+      return out;
+    }
+    default: {
+      ordered_json out = ordered_json::object();
+      for (size_t n = pick(4); n > 0; --n) out[text()] = random_document(rng, depth - 1);
+      return out;
+    }
+  }
+}
+
+}  // namespace
+
+// The C++ API publishes stringify's text without parsing it again (actors::stringified_puts):
+// that is only right if parsing it again would change nothing.
+CAF_TEST(stringify writes what canonical_document makes of its text) {
+  std::mt19937_64 rng(20261128);
+  for (int i = 0; i < 20000; ++i) {
+    auto doc = random_document(rng, 4);
+    std::string text;
+    CAF_REQUIRE(stringify(doc, text).ok());
+    auto again = canonical_document(text);
+    CAF_REQUIRE(again.ok());
+    if (*again != text) CAF_FAIL("not a fixed point: " << text << " became " << *again);
+  }
+  // The depth limit is the same on both sides.
+  auto deepest = parse_document(nested_arrays(kMaxDocumentDepth)).value();
+  std::string text;
+  CAF_CHECK(stringify(deepest, text).ok());
+  CAF_CHECK_EQUAL(canonical_document(text).value(), text);
+  ordered_json deeper = ordered_json::array({deepest});
+  text.clear();
+  auto refused = stringify(deeper, text);
+  CAF_CHECK_EQUAL(refused.message(), "the document nests deeper than 512 levels");
+  // What it cannot write, it refuses, as canonical_document refuses text that is not JSON.
+  text.clear();
+  CAF_CHECK_EQUAL(stringify(ordered_json("\xff"), text).code(), errc::invalid_argument);
+  text.clear();
+  CAF_CHECK_EQUAL(stringify(ordered_json::binary({1, 2}), text).code(), errc::invalid_argument);
 }
