@@ -82,6 +82,7 @@ void write_pipeline::submit(write op) {
   op.started = op_start::now();
   op.deadline = now_() + config_.timeout;
   held_bytes_ += op.held_bytes;
+  note_wake(op.deadline);
   auto [it, first] = keys_.try_emplace(op.key);
   writes_.emplace(token, std::move(op));
   if (!first) {
@@ -134,6 +135,7 @@ void write_pipeline::send(uint64_t token) {
                                << op.key << "' after: " << op.last_failure.message());
   op.retry_at.reset();
   op.ack_deadline = std::min(op.deadline, now_() + config_.ack_timeout);
+  note_wake(*op.ack_deadline);
   // The same id on every attempt: JetStream keeps one of them (its duplicate window).
   nats::headers hdrs{{"Nats-Msg-Id", config_.writer_id + "." + std::to_string(token)}};
   hdrs.insert(hdrs.end(), op.meta_headers.begin(), op.meta_headers.end());
@@ -147,10 +149,13 @@ void write_pipeline::failed(uint64_t token, status why) {
   op.last_failure = why;
   op.ack_deadline.reset();
   auto at = now_() + backoff_delay(op.attempts);
-  if (at < op.deadline)
-    op.retry_at = at;
-  else
-    complete(token, why);
+  if (at >= op.deadline) return complete(token, why);
+  op.retry_at = at;
+  note_wake(at);
+}
+
+void write_pipeline::note_wake(time_point at) {
+  if (!wake_bound_ || at < *wake_bound_) wake_bound_ = at;
 }
 
 void write_pipeline::on_ack(const inbound& ack) {
@@ -217,6 +222,7 @@ void write_pipeline::complete(uint64_t token, const status& st, const std::strin
   if (node.empty()) return;
   write& op = node.mapped();
   held_bytes_ -= op.held_bytes;
+  if (writes_.empty()) wake_bound_.reset();
   if (op.ack_seq != 0) {
     auto it = acked_.find(op.ack_seq);
     if (it != acked_.end() && it->second == token) acked_.erase(it);
@@ -254,11 +260,16 @@ void write_pipeline::complete(uint64_t token, const status& st, const std::strin
 
 void write_pipeline::expire() {
   auto now = now_();
+  // The earliest of a write's deadline, retry time and acknowledgement deadline.
+  auto due_at = [](const write& op) {
+    auto at = op.deadline;
+    if (op.retry_at) at = std::min(at, *op.retry_at);
+    if (op.ack_deadline) at = std::min(at, *op.ack_deadline);
+    return at;
+  };
   std::vector<uint64_t> due;
   for (auto& [token, op] : writes_)
-    if (now >= op.deadline || (op.retry_at && now >= *op.retry_at) ||
-        (op.ack_deadline && now >= *op.ack_deadline))
-      due.push_back(token);
+    if (now >= due_at(op)) due.push_back(token);
   for (auto token : due) {
     auto it = writes_.find(token);
     if (it == writes_.end()) continue;
@@ -286,25 +297,20 @@ void write_pipeline::expire() {
                                               std::to_string(config_.timeout.count()) +
                                               " ms; it may still be applied later"));
   }
+  // Exact again, over the writes left and the times the attempts above set.
+  wake_bound_.reset();
+  for (auto& [token, op] : writes_) note_wake(due_at(op));
 }
 
 std::optional<write_pipeline::time_point> write_pipeline::next_wake() const {
-  std::optional<time_point> out;
-  auto earliest = [&](time_point at) {
-    if (!out || at < *out) out = at;
-  };
-  for (auto& [token, op] : writes_) {
-    earliest(op.deadline);
-    if (op.retry_at) earliest(*op.retry_at);
-    if (op.ack_deadline) earliest(*op.ack_deadline);
-  }
-  return out;
+  return wake_bound_;
 }
 
 void write_pipeline::fail_all(const status& why) {
   keys_.clear();
   acked_.clear();
   held_bytes_ = 0;
+  wake_bound_.reset();
   auto pending = std::move(writes_);
   writes_.clear();
   for (auto& [token, op] : pending) {

@@ -89,8 +89,10 @@ class write_pipeline {
   /// then unknown).
   void expire();
 
-  /// When expire() next has something to do; nullopt when no write waits for a retry or an
-  /// acknowledgement.
+  /// A time at or before the moment expire() next has something to do; nullopt when no write
+  /// is in progress. O(1): it is asked after every put and every drain. It may be early (the
+  /// write that was due first completed meanwhile): expire() then finds nothing due, and makes
+  /// the answer exact again.
   std::optional<time_point> next_wake() const;
 
   /// Fails every write with `why`.
@@ -131,6 +133,7 @@ class write_pipeline {
   void publish(uint64_t token);             // encodes the event, then sends it
   void send(uint64_t token);                // (re)sends the encoded event
   void failed(uint64_t token, status why);  // retries, or completes with `why`
+  void note_wake(time_point at);            // a write has something to do at `at`
   // Ends a write: `outcome` is the record (put), or the purge count (erase), or the error.
   void complete(uint64_t token, const status& st, const std::string& record = {},
                 uint64_t purged = 0);
@@ -148,6 +151,10 @@ class write_pipeline {
   std::unordered_map<std::string, key_queue> keys_;
   std::map<uint64_t, uint64_t> acked_;  // ack sequence -> token, for writes not yet applied
   uint64_t held_bytes_ = 0;             // of the documents of the writes in progress
+  // At or before the earliest deadline, retry or acknowledgement deadline of the writes in
+  // progress: lowered whenever a write sets one, exact after expire(), unset with no writes.
+  // Kept so, next_wake() needs no walk over up to max_writes writes on every put.
+  std::optional<time_point> wake_bound_;
 };
 
 }  // namespace eventbase::actors

@@ -525,6 +525,41 @@ CAF_TEST(writes are retried under their message id and fail with what was happen
   CAF_CHECK(rig.writes.empty());
 }
 
+// next_wake() is asked after every put and drain, so it does not walk the writes: it may be
+// early after the write due first completed, never late, and expire() makes it exact again.
+CAF_TEST(the next wake of the writes is never late and exact again after an expiry) {
+  using std::chrono::milliseconds;
+  auto config = pipeline_rig::settings();
+  config.timeout = std::chrono::seconds(10);
+  config.ack_timeout = std::chrono::seconds(1);
+  pipeline_rig rig(*this, config);
+  CAF_CHECK(!rig.writes.next_wake());
+  auto t0 = clock.now;
+  std::vector<result<std::string>> done;
+  rig.writes.put("a", "1", [&](result<std::string> r) { done.push_back(r); });
+  clock.now += milliseconds(100);
+  rig.writes.put("b", "1", [&](result<std::string> r) { done.push_back(r); });
+  auto a = rig.puts_of("a");
+  auto b = rig.puts_of("b");
+  CAF_REQUIRE(a.size() == 1 && b.size() == 1);
+  CAF_CHECK(rig.writes.next_wake() == t0 + milliseconds(1000));  // a's acknowledgement
+  rig.writes.on_ack(rig.ack(a[0], 1));
+  rig.writes.on_applied(rig.token(a[0]), rig.apply(a[0], 1));
+  CAF_REQUIRE_EQUAL(done.size(), 1u);
+  CAF_CHECK(*rig.writes.next_wake() <= t0 + milliseconds(1100));  // early or exact
+  rig.writes.expire();                                            // nothing is due yet
+  CAF_CHECK(rig.puts_of("b").empty());
+  CAF_CHECK(rig.writes.next_wake() == t0 + milliseconds(1100));  // b's acknowledgement
+  rig.writes.on_ack(rig.ack(b[0], 2));
+  clock.now = *rig.writes.next_wake();
+  rig.writes.expire();  // b is acknowledged: not sent again
+  CAF_CHECK(rig.puts_of("b").empty());
+  CAF_CHECK(rig.writes.next_wake() == t0 + milliseconds(10100));  // b's deadline
+  rig.writes.on_applied(rig.token(b[0]), rig.apply(b[0], 2));
+  CAF_CHECK_EQUAL(done.size(), 2u);
+  CAF_CHECK(!rig.writes.next_wake());
+}
+
 // -- subscription_set ---------------------------------------------------------------------------
 
 namespace {
