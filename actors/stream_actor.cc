@@ -124,6 +124,7 @@ struct stream_state {
   void build_step();
   void answer_index_waiters(const std::string& field, const status& st);
   void await_consistency(std::function<void(const status&)> proceed);
+  void ask_last_sequence();  // one STREAM.INFO for the reads in reads_awaiting_info
   void check_consistent_reads();
 
   void schedule_tick();  // wakes the actor when the next deadline, retry or check is due
@@ -164,9 +165,14 @@ struct stream_state {
   uint64_t next_scan = 1;
   std::map<uint64_t, scan> scans;
 
-  // consistent reads waiting for the replica
+  // consistent reads waiting for the replica (their deadlines increase with their ids). Reads
+  // that arrive while a STREAM.INFO is in flight wait for the next one, which is sent when it
+  // returns: it was asked before they began, so its answer may miss writes they must see. At
+  // most two calls per burst of reads, however many reads a peer sends.
   uint64_t next_read = 1;
   std::map<uint64_t, consistent_read> consistent_reads;
+  std::vector<uint64_t> reads_awaiting_info;
+  bool info_in_flight = false;
 
   // index builds: one step queued at a time; creates waiting for their index to be ready
   bool build_scheduled = false;
@@ -458,6 +464,7 @@ void stream_state::release() {
   scans.clear();
   if (cursors) cursors->clear();  // their iterators go before the store does
   consistent_reads.clear();
+  reads_awaiting_info.clear();
   if (subscriptions)
     for (auto& subscriber : subscriptions->clear()) self->demonitor(subscriber.address());
   if (cfg.nats && reconnect_listener != 0) cfg.nats->remove_reconnect_listener(reconnect_listener);
@@ -852,24 +859,39 @@ void stream_state::await_consistency(std::function<void(const status&)> proceed)
   uint64_t id = next_read++;
   consistent_reads[id] =
       consistent_read{std::nullopt, now() + cfg.options.operation_timeout, std::move(proceed)};
+  reads_awaiting_info.push_back(id);
+  if (!info_in_flight) ask_last_sequence();
+  schedule_tick();
+}
+
+void stream_state::ask_last_sequence() {
+  auto ids = std::move(reads_awaiting_info);
+  reads_awaiting_info.clear();
+  info_in_flight = true;
   // STREAM.INFO is answered by the stream's leader, which has every acknowledged write.
-  api->call(js::stream_info_subject(cfg.name), "", [this, id](result<std::string> reply) {
-    auto it = consistent_reads.find(id);
-    if (it == consistent_reads.end()) return;
+  api->call(js::stream_info_subject(cfg.name), "", [this, ids](result<std::string> reply) {
+    info_in_flight = false;
     auto info = reply.ok() ? js::parse_stream_info(*reply) : result<js::stream_info>(reply.error());
-    if (!info.ok()) {
-      auto failed = std::move(it->second.proceed);
+    std::vector<std::function<void(const status&)>> failed;
+    for (auto id : ids) {
+      auto it = consistent_reads.find(id);
+      if (it == consistent_reads.end()) continue;  // timed out meanwhile
+      if (info.ok()) {
+        it->second.target = info->last_seq;
+        continue;
+      }
+      failed.push_back(std::move(it->second.proceed));
       consistent_reads.erase(it);
-      failed(status(info.error().code(),
-                    "consistent read of '" + cfg.name +
-                        "': cannot learn the stream's last sequence: " + info.error().message()));
-      return;
     }
-    it->second.target = info->last_seq;
-    consumer->note_stream_sequence(info->last_seq);
+    if (info.ok()) consumer->note_stream_sequence(info->last_seq);
+    // Before the completions below: they may start reads of their own.
+    if (!reads_awaiting_info.empty()) ask_last_sequence();
+    for (auto& proceed : failed)
+      proceed(status(info.error().code(),
+                     "consistent read of '" + cfg.name +
+                         "': cannot learn the stream's last sequence: " + info.error().message()));
     check_consistent_reads();
   });
-  schedule_tick();
 }
 
 void stream_state::check_consistent_reads() {
@@ -915,7 +937,7 @@ void stream_state::schedule_tick() {
   consider(api->next_wake());
   if (stream_known) consider(consumer->next_wake());
   if (current == phase::opening) consider(open_deadline);
-  for (auto& [id, read] : consistent_reads) consider(read.deadline);
+  if (!consistent_reads.empty()) consider(consistent_reads.begin()->second.deadline);
   if (cfg.options.idle_timeout.count() > 0) consider(time + cfg.options.idle_check_interval);
   if (tick_at && *tick_at <= at) return;  // an earlier tick comes anyway
   tick_at = at;

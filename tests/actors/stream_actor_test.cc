@@ -709,11 +709,12 @@ CAF_TEST(a consistent read waits until the replica has applied the last sequence
   auto get = ask<entry>(get_atom::value, std::string("a"), consistent_atom::value);
   auto keys =
       ask<std::vector<std::string>>(keys_atom::value, std::string(""), consistent_atom::value);
+  // The keys read began after the first STREAM.INFO was sent: it waits for the next one.
   auto info = expect_publish("$JS.API.STREAM.INFO.orders");
-  auto info2 = expect_publish("$JS.API.STREAM.INFO.orders");
+  CAF_CHECK(!published_to("$JS.API.STREAM.INFO.orders"));
   // Another node wrote sequences 2 and 3; this replica has not seen them yet.
   reply(info, stream_info(3));
-  reply(info2, stream_info(3));
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"), stream_info(3));
   CAF_CHECK(!get.arrived());
   CAF_CHECK(!keys.arrived());
   CAF_CHECK_EQUAL(status().lag, 2u);
@@ -725,6 +726,29 @@ CAF_TEST(a consistent read waits until the replica has applied the last sequence
   CAF_CHECK_EQUAL(keys.value(), (std::vector<std::string>{"a", "b"}));
   // The plain read does not ask JetStream.
   CAF_CHECK(ask<entry>(get_atom::value, std::string("a")).ok());
+  CAF_CHECK(!published_to("$JS.API.STREAM.INFO.orders"));
+}
+
+// However many consistent reads a peer sends at once, JetStream is asked at most twice: once for
+// the first, once more for all that began while that call was in flight.
+CAF_TEST(a burst of consistent reads asks jetstream twice) {
+  open();
+  deliver(1, "orders.a-put", js_put("a", "1"));
+  std::vector<pending_reply<entry>> gets;
+  for (int i = 0; i < 200; ++i)
+    gets.push_back(ask<entry>(get_atom::value, std::string("a"), consistent_atom::value));
+  auto first = expect_publish("$JS.API.STREAM.INFO.orders");
+  CAF_CHECK(!published_to("$JS.API.STREAM.INFO.orders"));
+  reply(first, stream_info(1));
+  CAF_CHECK(gets[0].ok());        // its answer was enough for the first read
+  CAF_CHECK(!gets[1].arrived());  // the others began after that call was sent
+  auto second = expect_publish("$JS.API.STREAM.INFO.orders");
+  CAF_CHECK(!published_to("$JS.API.STREAM.INFO.orders"));
+  reply(second, stream_info(2));  // another node wrote sequence 2
+  CAF_CHECK(!gets[199].arrived());
+  deliver(2, "orders.a-put", js_put("a", "2"));
+  for (auto& get : gets) CAF_CHECK(get.ok());
+  CAF_CHECK_EQUAL(data_of(gets[199].value().record), json(2));
   CAF_CHECK(!published_to("$JS.API.STREAM.INFO.orders"));
 }
 
