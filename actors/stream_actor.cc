@@ -869,29 +869,32 @@ void stream_state::ask_last_sequence() {
   reads_awaiting_info.clear();
   info_in_flight = true;
   // STREAM.INFO is answered by the stream's leader, which has every acknowledged write.
-  api->call(js::stream_info_subject(cfg.name), "", [this, ids](result<std::string> reply) {
-    info_in_flight = false;
-    auto info = reply.ok() ? js::parse_stream_info(*reply) : result<js::stream_info>(reply.error());
-    std::vector<std::function<void(const status&)>> failed;
-    for (auto id : ids) {
-      auto it = consistent_reads.find(id);
-      if (it == consistent_reads.end()) continue;  // timed out meanwhile
-      if (info.ok()) {
-        it->second.target = info->last_seq;
-        continue;
-      }
-      failed.push_back(std::move(it->second.proceed));
-      consistent_reads.erase(it);
-    }
-    if (info.ok()) consumer->note_stream_sequence(info->last_seq);
-    // Before the completions below: they may start reads of their own.
-    if (!reads_awaiting_info.empty()) ask_last_sequence();
-    for (auto& proceed : failed)
-      proceed(status(info.error().code(),
-                     "consistent read of '" + cfg.name +
-                         "': cannot learn the stream's last sequence: " + info.error().message()));
-    check_consistent_reads();
-  });
+  api->call(js::stream_info_subject(cfg.name), "",
+            [this, ids = std::move(ids)](result<std::string> reply) {
+              info_in_flight = false;
+              auto info = reply.ok() ? js::parse_stream_info(*reply)
+                                     : result<js::stream_info>(reply.error());
+              std::vector<std::function<void(const status&)>> failed;
+              for (auto id : ids) {
+                auto it = consistent_reads.find(id);
+                if (it == consistent_reads.end()) continue;  // timed out meanwhile
+                if (info.ok()) {
+                  it->second.target = info->last_seq;
+                  continue;
+                }
+                failed.push_back(std::move(it->second.proceed));
+                consistent_reads.erase(it);
+              }
+              if (info.ok()) consumer->note_stream_sequence(info->last_seq);
+              // Before the completions below: they may start reads of their own.
+              if (!reads_awaiting_info.empty()) ask_last_sequence();
+              for (auto& proceed : failed)
+                proceed(status(
+                    info.error().code(),
+                    "consistent read of '" + cfg.name +
+                        "': cannot learn the stream's last sequence: " + info.error().message()));
+              check_consistent_reads();
+            });
 }
 
 void stream_state::check_consistent_reads() {
