@@ -23,7 +23,7 @@ result<std::string> replica_reader::get(std::string_view key) const {
   if (auto invalid = protocol::validate_key(key); !invalid.ok()) return invalid;
   auto value = store_->get(key);
   if (!value.ok()) return value.error();
-  stats_.publish(protocol::stats_operation::get, std::string(key), std::nullopt, started);
+  stats_.publish(protocol::stats_operation::get, key, std::nullopt, started);
   return value->value_or(std::string());
 }
 

@@ -17,29 +17,36 @@ stats_publisher::stats_publisher(std::shared_ptr<nats::transport> nats,
       subject_(stats_stream.empty() ? std::string() : protocol::stats_subject(stats_stream)),
       latencies_(latencies) {}
 
-void stats_publisher::publish(protocol::stats_operation op, std::optional<std::string> id,
-                              std::optional<std::string> pattern, const op_start& started) const {
+void stats_publisher::publish(protocol::stats_operation op, std::optional<std::string_view> id,
+                              std::optional<std::string_view> pattern,
+                              const op_start& started) const {
+  observe(op, started);
+  if (!enabled() || !nats_) return;  // before copying anything: most nodes publish no stats
   protocol::stats_event ev;
   ev.operation = op;
-  ev.id = std::move(id);
-  ev.pattern = std::move(pattern);
-  send(std::move(ev), started);
+  if (id) ev.id = std::string(*id);
+  if (pattern) ev.pattern = std::string(*pattern);
+  emit(std::move(ev), started);
 }
 
 void stats_publisher::publish_query(protocol::stats_operation op, const std::string& filter,
                                     uint64_t results, const op_start& started) const {
+  observe(op, started);
+  if (!enabled() || !nats_) return;
   protocol::stats_event ev;
   ev.operation = op;
   ev.query = filter.empty() ? std::string("{}") : filter;
   ev.result_count = results;
-  send(std::move(ev), started);
+  emit(std::move(ev), started);
 }
 
-void stats_publisher::send(protocol::stats_event ev, const op_start& started) const {
+void stats_publisher::observe(protocol::stats_operation op, const op_start& started) const {
   if (latencies_ != nullptr)
-    (*latencies_)[static_cast<size_t>(ev.operation)].observe(
+    (*latencies_)[static_cast<size_t>(op)].observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started.at).count());
-  if (subject_.empty() || !nats_) return;
+}
+
+void stats_publisher::emit(protocol::stats_event ev, const op_start& started) const {
   ev.timestamp_ms = started.wall_ms;
   ev.duration_ms = protocol::now_ms() - started.wall_ms;
   if (auto st = nats_->publish(subject_, protocol::encode_stats(ev)); !st.ok())

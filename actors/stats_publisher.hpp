@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "protocol/prometheus.hpp"
 #include "protocol/stats.hpp"
@@ -46,8 +47,8 @@ class stats_publisher {
   bool enabled() const { return !subject_.empty(); }
 
   /// The stat of an operation that began at `started` and ends now.
-  void publish(protocol::stats_operation op, std::optional<std::string> id,
-               std::optional<std::string> pattern, const op_start& started) const;
+  void publish(protocol::stats_operation op, std::optional<std::string_view> id,
+               std::optional<std::string_view> pattern, const op_start& started) const;
 
   /// The stat of a query (QUERY) or count (COUNT) of the filter `filter` (JSON text) that
   /// returned or counted `results` documents.
@@ -59,7 +60,8 @@ class stats_publisher {
   std::string subject_;  // empty: no stats
   operation_latencies* latencies_;
 
-  void send(protocol::stats_event ev, const op_start& started) const;
+  void observe(protocol::stats_operation op, const op_start& started) const;
+  void emit(protocol::stats_event ev, const op_start& started) const;
 };
 
 }  // namespace eventbase::actors

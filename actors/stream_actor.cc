@@ -140,6 +140,7 @@ struct stream_state {
   std::string writer_id;  // random, prefix of the Nats-Msg-Id of this actor's writes
   std::unique_ptr<nats::inbox> inbox;
   std::shared_ptr<inbound_queue> queue;
+  std::vector<inbound> spare_inbound;  // a drained batch's buffer, handed back to the queue
   uint64_t reconnect_listener = 0;
   time_point last_activity;
   std::optional<time_point> tick_at;  // the earliest tick already scheduled
@@ -479,8 +480,10 @@ void stream_state::release() {
 
 void stream_state::drain() {
   if (current == phase::stopped) return;
-  auto items = queue->take();
+  auto items = std::move(spare_inbound);
+  queue->take(items);
   std::vector<inbound> events;
+  events.reserve(items.size());
   uint64_t horizon = cfg.store->applied_sequence();  // highest sequence applied or collected
   auto flush = [&] {
     if (!events.empty()) apply_events(events);
@@ -523,6 +526,13 @@ void stream_state::drain() {
   }
   flush();
   if (current == phase::stopped) return;
+  // Handed back unless a backlog made it large: the NATS thread then appends without
+  // allocating (a reallocation moved every item queued so far).
+  constexpr size_t kSpareInbound = 256;
+  if (items.capacity() <= kSpareInbound) {
+    items.clear();
+    spare_inbound = std::move(items);
+  }
   consumer->top_up();
   schedule_tick();  // calls made above may have earlier deadlines
 }

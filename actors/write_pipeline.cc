@@ -168,10 +168,13 @@ void write_pipeline::on_ack(const inbound& ack) {
                                     "stream '" + config_.stream +
                                         "' has no JetStream leader (election in progress?) or "
                                         "no longer exists"));
-  if (js::is_transient_error(ack.msg.data))
-    return failed(ack.token, js::parse_pub_ack(ack.msg.data).error());
+  // Parsed first: every write gets an acknowledgement (read without a JSON tree), and only a
+  // refusal needs the second look that tells a passing error from a lasting one.
   auto parsed = js::parse_pub_ack(ack.msg.data);
-  if (!parsed.ok()) return complete(ack.token, parsed.error());
+  if (!parsed.ok()) {
+    if (js::is_transient_error(ack.msg.data)) return failed(ack.token, parsed.error());
+    return complete(ack.token, parsed.error());
+  }
   op.ack_deadline.reset();
   op.retry_at.reset();
   op.ack_seq = parsed->sequence;

@@ -26,10 +26,17 @@ class handover_queue {
   /// Everything queued, in arrival order; the next urgent push wakes the consumer again.
   std::vector<T> take() {
     std::vector<T> out;
+    take(out);
+    return out;
+  }
+
+  /// As take(), into `out` (cleared first), whose storage the queue keeps for the next pushes:
+  /// a consumer that hands the same buffers back spares the producers an allocation per batch.
+  void take(std::vector<T>& out) {
+    out.clear();
     std::lock_guard<std::mutex> guard(mutex_);
     out.swap(items_);
     wake_pending_ = false;
-    return out;
   }
 
  private:

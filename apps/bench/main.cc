@@ -602,28 +602,50 @@ struct bench_run {
                                   cv.notify_all();
                                 }),
                     "subscribe");
-    json doc = json::parse(document_text(opts.doc_bytes, opts.doc_fields));
-    std::vector<double> latency;
+    std::string doc_text = document_text(opts.doc_bytes, opts.doc_fields);
+    json doc = json::parse(doc_text);
+    // The baseline is the raw pipeline's latency measured here, in rounds alternating with the
+    // subscription's as in the puts group, not the puts group's figure from minutes before.
+    std::string payload = eb::protocol::encode_put_payload(key_of(0), doc_text, 0);
+    auto headers = eb::protocol::meta_headers(eb::protocol::carry_meta(nullptr));
+    auto pipe_stream = stream("subpipe");
+    auto pipeline = must(eb::bench::raw_pipeline::open(nats, pipe_stream, path("sub-pipeline")),
+                         "raw pipeline");
+    std::vector<double> latency, pipeline_latency;
     size_t n = std::min<size_t>(opts.ops, 2000);
-    for (size_t i = 0; i < n; ++i) {
-      auto start = clock_type::now();
-      must(a.put("lat:" + key_of(i), doc), "put");
-      std::unique_lock<std::mutex> guard(m);
-      if (!cv.wait_for(guard, std::chrono::seconds(30), [&] { return arrived; }))
-        die("a change did not arrive");
-      arrived = false;
-      latency.push_back(std::chrono::duration<double, std::micro>(arrival - start).count());
+    const size_t alternations = std::min<size_t>(5, n);
+    for (size_t r = 0; r < alternations; ++r) {
+      size_t first = r * n / alternations, last = (r + 1) * n / alternations;
+      std::vector<std::string> pipe_subjects;
+      for (size_t i = first; i < last; ++i)
+        pipe_subjects.push_back(eb::protocol::put_subject(pipe_stream, "lat:" + key_of(i)));
+      auto raw_round =
+          must(pipeline->one_at_a_time(pipe_subjects, payload, headers), "raw pipeline");
+      pipeline_latency.insert(pipeline_latency.end(), raw_round.begin(), raw_round.end());
+      for (size_t i = first; i < last; ++i) {
+        std::string key = "lat:" + key_of(i);
+        auto start = clock_type::now();
+        must(a.put(key, doc), "put");
+        std::unique_lock<std::mutex> guard(m);
+        if (!cv.wait_for(guard, std::chrono::seconds(30), [&] { return arrived; }))
+          die("a change did not arrive");
+        arrived = false;
+        latency.push_back(std::chrono::duration<double, std::micro>(arrival - start).count());
+      }
     }
+    pipeline.reset();
     sub.unsubscribe();
     a.close();
     b.close();
     double p50 = percentile(latency, 50), p99 = percentile(latency, 99);
+    double base = percentile(pipeline_latency, 50);
     add("subscription delivery p50 (put on A to callback on B)", fmt(p50, "µs"),
-        fmt(pipeline_p50, "µs") + " raw pipeline latency p50", p50 / pipeline_p50, "≤ 1.30x",
-        shown(p50 / pipeline_p50) <= 1.3);
-    add("subscription delivery p50 beside a bare publish", fmt(p50, "µs"),
-        fmt(sync_publish_p50, "µs") + " js_Publish p50", p50 / sync_publish_p50, "— (information)",
-        -1);
+        fmt(base, "µs") + " raw pipeline latency p50", p50 / base, "≤ 1.30x",
+        shown(p50 / base) <= 1.3);
+    if (sync_publish_p50 > 0)
+      add("subscription delivery p50 beside a bare publish", fmt(p50, "µs"),
+          fmt(sync_publish_p50, "µs") + " js_Publish p50", p50 / sync_publish_p50,
+          "— (information)", -1);
     add("subscription delivery p99", fmt(p99, "µs"), "—", 0, "—", -1);
   }
 
@@ -999,7 +1021,7 @@ int main(int argc, char** argv) {
   auto wanted = [&](const char* group) {
     return opts.only.empty() || opts.only.find(std::string(",") + group + ",") != std::string::npos;
   };
-  if (wanted("puts") || wanted("remote") || wanted("subscription")) run.puts();
+  if (wanted("puts") || wanted("remote")) run.puts();  // the remote rows compare with its gets
   if (wanted("remote")) run.remote_gets();
   if (wanted("subscription")) run.subscription_latency();
   if (wanted("open")) run.open_empty();

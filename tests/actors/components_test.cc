@@ -486,6 +486,40 @@ CAF_TEST(an erase purges after its delete is applied and reports the count) {
   CAF_CHECK_EQUAL(*done[0], 3u);
 }
 
+CAF_TEST(an acknowledgement that reports an error retries the write only when the error passes) {
+  pipeline_rig rig(*this);
+  std::vector<result<std::string>> passing, lasting;
+  rig.writes.put("p", "1", [&](result<std::string> r) { passing.push_back(r); });
+  rig.writes.put("l", "1", [&](result<std::string> r) { lasting.push_back(r); });
+  auto refuse = [&](const published& p, int err_code, const std::string& text) {
+    inbound in;
+    in.what = inbound::kind::pub_ack;
+    in.token = rig.token(p);
+    in.msg = reply_with(R"({"error":{"code":503,"err_code":)" + std::to_string(err_code) +
+                        R"(,"description":")" + text + R"("}})");
+    rig.writes.on_ack(in);
+  };
+  auto p = rig.puts_of("p");
+  auto l = rig.puts_of("l");
+  CAF_REQUIRE_EQUAL(p.size(), 1u);
+  CAF_REQUIRE_EQUAL(l.size(), 1u);
+  refuse(p[0], 10008, "JetStream system temporarily unavailable");  // an election: passes
+  refuse(l[0], 10077, "maximum messages exceeded");                 // stays until an operator acts
+  CAF_CHECK(passing.empty());
+  CAF_REQUIRE_EQUAL(lasting.size(), 1u);
+  CAF_CHECK_EQUAL(lasting[0].error().code(), errc::unavailable);
+  CAF_CHECK_NOT_EQUAL(lasting[0].error().message().find("maximum messages exceeded"),
+                      std::string::npos);
+  clock.now = *rig.writes.next_wake();
+  rig.writes.expire();
+  auto again = rig.puts_of("p");
+  CAF_REQUIRE_EQUAL(again.size(), 1u);
+  rig.writes.on_ack(rig.ack(again[0], 1));
+  rig.writes.on_applied(rig.token(again[0]), rig.apply(again[0], 1));
+  CAF_REQUIRE_EQUAL(passing.size(), 1u);
+  CAF_CHECK(passing[0].ok());
+}
+
 CAF_TEST(writes are retried under their message id and fail with what was happening) {
   pipeline_rig rig(*this);
   std::vector<status> errors;

@@ -80,3 +80,22 @@ CAF_TEST(the queue wakes its consumer once per batch and only for urgent items) 
   CAF_CHECK_EQUAL(q.take().size(), 3u);
   CAF_CHECK(q.push(event, is_urgent(event)));  // taken: the next one wakes again
 }
+
+CAF_TEST(a consumer that hands its buffer back gets the next batch in it) {
+  handover_queue<int> q;
+  std::vector<int> first{9, 9, 9};  // leftovers: taking clears them
+  first.reserve(64);
+  for (int i = 0; i < 3; ++i) q.push(i);
+  std::vector<int> taken;
+  q.take(taken);
+  CAF_CHECK_EQUAL(taken, std::vector<int>({0, 1, 2}));
+  const int* storage = first.data();
+  q.take(first);  // nothing queued: `first` comes back empty, its storage stays with the queue
+  CAF_CHECK(first.empty());
+  CAF_CHECK(q.push(3));  // taken: the next push wakes the consumer again
+  q.push(4);
+  std::vector<int> second;
+  q.take(second);
+  CAF_CHECK_EQUAL(second, std::vector<int>({3, 4}));
+  CAF_CHECK_EQUAL(second.data(), storage);  // appended into the buffer handed back
+}
