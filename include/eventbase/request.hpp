@@ -9,7 +9,10 @@
 
 #include <utility>
 
+#include <caf/after.hpp>
 #include <caf/blocking_actor.hpp>
+#include <caf/sec.hpp>
+#include <caf/timespan.hpp>
 
 #include "eventbase/actors.hpp"
 #include "eventbase/status.hpp"
