@@ -23,6 +23,7 @@ std::string render(uint8_t code, caf::atom_value, const caf::message& context) {
 
 void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<entry>("eventbase::entry");
+  cfg.add_message_type<write_condition>("eventbase::write_condition");
   cfg.add_message_type<change>("eventbase::change");
   cfg.add_message_type<stream_status>("eventbase::stream_status");
   cfg.add_message_type<query_reply>("eventbase::query_reply");

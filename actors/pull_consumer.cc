@@ -100,8 +100,8 @@ bool pull_consumer::accept(const inbound& event) {
   return true;
 }
 
-void pull_consumer::on_pull_status(const inbound& in) {
-  if (in.generation != generation_) return;  // a replaced consumer's
+bool pull_consumer::on_pull_status(const inbound& in) {
+  if (in.generation != generation_) return false;  // a replaced consumer's
   last_traffic_ = now_();
   auto remove_pull = [&] {
     for (auto it = pulls_.begin(); it != pulls_.end(); ++it) {
@@ -114,12 +114,13 @@ void pull_consumer::on_pull_status(const inbound& in) {
   const std::string& what = in.msg.description;
   switch (in.msg.status) {
     case 100:  // idle heartbeat: the consumer is alive and has nothing more for us
-      if (!pulls_.empty()) stale_ = false;
-      return;
+      if (pulls_.empty() || name_.empty()) return false;
+      stale_ = false;
+      return true;
     case 404:  // no messages
     case 408:  // the request expired
       remove_pull();
-      return;
+      return false;
     case 409:
       if (what.find("Consumer Deleted") != std::string::npos ||
           what.find("Consumer is push based") != std::string::npos) {
@@ -127,10 +128,10 @@ void pull_consumer::on_pull_status(const inbound& in) {
       } else {
         remove_pull();  // e.g. "Exceeded MaxWaiting", "Message Size Exceeds MaxBytes"
       }
-      return;
+      return false;
     default:
       reset("pull request failed: " + std::to_string(in.msg.status) + " " + what);
-      return;
+      return false;
   }
 }
 

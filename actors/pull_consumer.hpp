@@ -57,8 +57,13 @@ class pull_consumer {
   /// delivery of a replaced consumer is ignored; a gap in the consumer's sequence resets it.
   bool accept(const inbound& event);
 
-  /// A status on a pull request's reply subject: heartbeat, expiry, or an error.
-  void on_pull_status(const inbound& in);
+  /// A status on a pull request's reply subject: heartbeat, expiry, or an error. True when it
+  /// is an idle heartbeat of the current consumer while pulls are outstanding: the consumer has
+  /// delivered everything its server holds.
+  bool on_pull_status(const inbound& in);
+
+  /// The current consumer's generation (bumped at each (re)creation; 0 before the first).
+  uint64_t generation() const { return generation_; }
 
   /// Keeps two pull requests outstanding; renews those about to expire.
   void top_up();

@@ -18,7 +18,10 @@
 #include "actors/jetstream_client.hpp"
 #include "actors/pull_consumer.hpp"
 #include "actors/query_cursors.hpp"
+#include "actors/read_barrier.hpp"
 #include "actors/replay_progress.hpp"
+#include "actors/replica_auditor.hpp"
+#include "actors/replica_horizon.hpp"
 #include "actors/replica_reader.hpp"
 #include "actors/run_here.hpp"
 #include "actors/stats_publisher.hpp"
@@ -58,13 +61,6 @@ struct stream_state {
   using time_point = caf::actor_clock::time_point;
   enum class phase { opening, ready, closing, stopped };
 
-  /// A consistent read waiting for the replica to reach the stream's last sequence.
-  struct consistent_read {
-    std::optional<uint64_t> target;  // the stream's last sequence, once JetStream said it
-    time_point deadline;
-    std::function<void(const status&)> proceed;  // runs once: ok to read, or why not
-  };
-
   /// A read answered in slices (a keys scan, a query): `step` runs one slice and says whether
   /// the read is complete; `finish` answers the request once, with ok when the read is complete
   /// or with why not.
@@ -83,9 +79,10 @@ struct stream_state {
 
   void start(stream_config config);
   void begin_open();
-  void on_stream_info(result<std::string> reply);
-  void on_stream_created(result<std::string> reply);
-  void on_stream_known(const js::stream_info& info);
+  void on_stream_info(uint64_t ticket, result<std::string> reply);
+  void on_stream_created(uint64_t ticket, result<std::string> reply);
+  void on_stream_known(uint64_t ticket, const js::stream_info& info);
+  void rebuild(const std::string& why);  // the replica differs from the stream: from scratch
   void ensure_stats_stream();
   void become_ready();
   void fail_open(const status& why);
@@ -123,9 +120,7 @@ struct stream_state {
   void schedule_build();  // sends index_build_atom unless a build step is queued or none builds
   void build_step();
   void answer_index_waiters(const std::string& field, const status& st);
-  void await_consistency(std::function<void(const status&)> proceed);
-  void ask_last_sequence();  // one STREAM.INFO for the reads in reads_awaiting_info
-  void check_consistent_reads();
+  void replica_advanced();  // releases what waited for the replica; checks readiness
 
   void schedule_tick();  // wakes the actor when the next deadline, retry or check is due
   void on_tick();
@@ -161,25 +156,20 @@ struct stream_state {
   std::unique_ptr<write_pipeline> writes;
   std::unique_ptr<subscription_set> subscriptions;
   std::unique_ptr<query_cursor_set> cursors;
+  std::unique_ptr<replica_horizon> horizon;
+  std::unique_ptr<read_barrier> barrier;
+  std::unique_ptr<replica_auditor> auditor;
 
   // keys scans and queries in progress
   uint64_t next_scan = 1;
   std::map<uint64_t, scan> scans;
-
-  // consistent reads waiting for the replica (their deadlines increase with their ids). Reads
-  // that arrive while a STREAM.INFO is in flight wait for the next one, which is sent when it
-  // returns: it was asked before they began, so its answer may miss writes they must see. At
-  // most two calls per burst of reads, however many reads a peer sends.
-  uint64_t next_read = 1;
-  std::map<uint64_t, consistent_read> consistent_reads;
-  std::vector<uint64_t> reads_awaiting_info;
-  bool info_in_flight = false;
 
   // index builds: one step queued at a time; creates waiting for their index to be ready
   bool build_scheduled = false;
   std::map<std::string, std::vector<caf::typed_response_promise<index_info>>> index_waiters;
 
   uint64_t skipped_events = 0;
+  bool rebuilding = false;  // the replica is rebuilt from scratch (rebuild): not announced
   caf::typed_response_promise<ok_atom> close_promise;
   bool dropping = false;
 
@@ -259,11 +249,38 @@ void stream_state::start(stream_config config) {
         else
           stop(gone);
       });
+  horizon = std::make_unique<replica_horizon>(cfg.store->applied_sequence());
+  barrier = std::make_unique<read_barrier>(
+      read_barrier::settings{cfg.name, cfg.options.operation_timeout}, *api, *horizon, clock,
+      [this](uint64_t last) { consumer->note_stream_sequence(last); },
+      [this] { return consumer->stale() ? std::string("its consumer is being recreated") : ""; });
+  replica_auditor::actions audit;
+  audit.ask_stream_last = [this](auto answered) { barrier->ask(std::move(answered)); };
+  audit.recreate_consumer = [this](const std::string& why) {
+    EB_LOG_WARN("stream", "'" << cfg.name << "': " << why << ": recreating its consumer");
+    consumer->reset(why);
+  };
+  audit.rebuild = [this](const std::string& why) { rebuild(why); };
+  auditor = std::make_unique<replica_auditor>(
+      replica_auditor::settings{cfg.name, cfg.options.audit_interval}, *api, clock,
+      std::move(audit));
   write_pipeline::settings writing{cfg.name, writer_id, inbox->prefix() + ".a.",
                                    cfg.options.operation_timeout};
   writing.max_writes = cfg.options.max_pending_writes;
   writing.max_write_bytes = cfg.options.max_pending_write_bytes;
-  writes = std::make_unique<write_pipeline>(writing, *cfg.nats, *api, *cfg.store, *stats, clock);
+  write_pipeline::replica_view view;
+  view.consistent = [this] { return horizon->consistent(); };
+  view.await_sequence = [this](uint64_t seq, std::function<void(const status&)> go) {
+    barrier->await_sequence(seq, "a write of '" + cfg.name + "' waiting for the replica",
+                            std::move(go));
+    schedule_tick();
+  };
+  view.await_consistency = [this](std::function<void(const status&)> go) {
+    barrier->await_consistency(std::move(go));
+    schedule_tick();
+  };
+  writes = std::make_unique<write_pipeline>(writing, *cfg.nats, *api, *cfg.store, *stats, clock,
+                                            std::move(view));
   subscriptions = std::make_unique<subscription_set>(subscription_set::limits{
       cfg.options.subscriber_max_pending, cfg.options.subscriber_max_pending_bytes});
   query_cursor_set::limits cursor_limits;
@@ -276,35 +293,40 @@ void stream_state::start(stream_config config) {
 }
 
 void stream_state::begin_open() {
-  api->call(js::stream_info_subject(cfg.name), "",
-            [this](result<std::string> reply) { on_stream_info(std::move(reply)); });
+  // The answer bounds what the replica's earlier run left open (replica_horizon.hpp).
+  uint64_t ticket = horizon->ask();
+  api->call(js::stream_info_subject(cfg.name), "", [this, ticket](result<std::string> reply) {
+    on_stream_info(ticket, std::move(reply));
+  });
 }
 
-void stream_state::on_stream_info(result<std::string> reply) {
+void stream_state::on_stream_info(uint64_t ticket, result<std::string> reply) {
   auto info = reply.ok() ? js::parse_stream_info(*reply) : result<js::stream_info>(reply.error());
-  if (info.ok()) return on_stream_known(*info);
+  if (info.ok()) return on_stream_known(ticket, *info);
   if (info.error().code() != errc::not_found) {
     if (current == phase::opening) fail_open(info.error());
     return;
   }
   js::stream_settings settings{cfg.name, {js::stream_wildcard(cfg.name)}, 1, cfg.options.replicas};
   api->call(js::stream_create_subject(cfg.name), js::stream_create_request(settings),
-            [this](result<std::string> created) { on_stream_created(std::move(created)); });
+            [this, ticket](result<std::string> created) {
+              on_stream_created(ticket, std::move(created));
+            });
 }
 
-void stream_state::on_stream_created(result<std::string> reply) {
+void stream_state::on_stream_created(uint64_t ticket, result<std::string> reply) {
   if (reply.ok() && js::api_error_code(*reply) == 10058) {
     begin_open();  // another node created it first, with its own settings: ask again
     return;
   }
   auto info = reply.ok() ? js::parse_stream_info(*reply) : result<js::stream_info>(reply.error());
   if (info.ok())
-    on_stream_known(*info);
+    on_stream_known(ticket, *info);
   else if (current == phase::opening)
     fail_open(info.error());
 }
 
-void stream_state::on_stream_known(const js::stream_info& info) {
+void stream_state::on_stream_known(uint64_t ticket, const js::stream_info& info) {
   if (current != phase::opening) return;
   writes->set_one_message_per_subject(info.max_msgs_per_subject == 1);
   ready_target = info.last_seq;
@@ -316,13 +338,31 @@ void stream_state::on_stream_known(const js::stream_info& info) {
                               << cfg.store->applied_sequence() << " but the stream ends at "
                               << info.last_seq << "; it was recreated: rebuilding the replica");
     if (auto st = cfg.store->clear(); !st.ok()) return fail_open(st);
+    horizon->reset(0);
   }
+  horizon->on_stream_last(ticket, info.last_seq);
   ensure_stats_stream();
   consumer->reset("open");
-  if (cfg.store->applied_sequence() >= ready_target)
+  // Ready once the replica is exact up to the stream's end at open time.
+  if (horizon->consistent() >= ready_target)
     become_ready();
   else
     progress.start(now(), cfg.store->applied_sequence(), ready_target);
+}
+
+void stream_state::rebuild(const std::string& why) {
+  if (current != phase::ready) return;
+  EB_LOG_ERROR("stream", "'" << cfg.name << "': " << why << "; rebuilding the replica from the "
+                             << "stream (reads fail with not_ready until it has caught up)");
+  if (auto st = cfg.store->clear(); !st.ok()) return stop(st);
+  horizon->reset(0);
+  auditor->reset();
+  consumer->stop();
+  current = phase::opening;
+  rebuilding = true;
+  stream_known = false;
+  open_deadline = now() + cfg.options.open_timeout;
+  begin_open();
 }
 
 void stream_state::ensure_stats_stream() {
@@ -350,6 +390,7 @@ void stream_state::ensure_stats_stream() {
 void stream_state::become_ready() {
   if (current != phase::opening) return;
   current = phase::ready;
+  rebuilding = false;
   if (auto line = progress.finish(now(), cfg.store->applied_sequence()))
     EB_LOG_INFO("stream", "'" << cfg.name << "' " << *line);
   EB_LOG_INFO("stream", "'" << cfg.name << "' ready at sequence " << cfg.store->applied_sequence());
@@ -441,9 +482,7 @@ void stream_state::stop(const status& why) {
   for (auto& [field, waiters] : index_waiters)
     for (auto& rp : waiters) rp.deliver(to_error(why));
   index_waiters.clear();
-  auto reads = std::move(consistent_reads);
-  consistent_reads.clear();
-  for (auto& [id, read] : reads) read.proceed(why);
+  if (barrier) barrier->fail_all(why);
   if (cfg.store && !dropping) {
     if (auto st = cfg.store->sync(); !st.ok() && st.code() != errc::closed)
       EB_LOG_WARN("stream", "'" << cfg.name << "': " << st.to_string());
@@ -464,8 +503,6 @@ void stream_state::stop(const status& why) {
 void stream_state::release() {
   scans.clear();
   if (cursors) cursors->clear();  // their iterators go before the store does
-  consistent_reads.clear();
-  reads_awaiting_info.clear();
   if (subscriptions)
     for (auto& subscriber : subscriptions->clear()) self->demonitor(subscriber.address());
   if (cfg.nats && reconnect_listener != 0) cfg.nats->remove_reconnect_listener(reconnect_listener);
@@ -484,7 +521,7 @@ void stream_state::drain() {
   queue->take(items);
   std::vector<inbound> events;
   events.reserve(items.size());
-  uint64_t horizon = cfg.store->applied_sequence();  // highest sequence applied or collected
+  uint64_t seen = cfg.store->applied_sequence();  // highest sequence applied or collected
   auto flush = [&] {
     if (!events.empty()) apply_events(events);
     events.clear();
@@ -497,8 +534,9 @@ void stream_state::drain() {
           flush();  // a gap resets the consumer: apply what came before it
           break;
         }
-        if (in.stream_seq <= horizon) break;  // already applied
-        horizon = in.stream_seq;
+        if (in.stream_seq <= seen) break;  // already applied
+        seen = in.stream_seq;
+        horizon->on_delivery(in.stream_seq, in.pending, consumer->generation());
         events.push_back(std::move(in));
         break;
       case inbound::kind::pub_ack:
@@ -510,7 +548,10 @@ void stream_state::drain() {
         break;
       case inbound::kind::pull_status:
         flush();
-        consumer->on_pull_status(in);
+        if (consumer->on_pull_status(in)) {
+          horizon->on_idle(consumer->generation());
+          replica_advanced();
+        }
         break;
       case inbound::kind::reconnected:
         flush();
@@ -568,7 +609,7 @@ void stream_state::apply_events(std::vector<inbound>& events) {
       else
         st = record.error();
     } else {
-      st = batch.erase(ev.key, want_old ? &out.old_record : nullptr);
+      st = batch.erase(ev.key, in.stream_seq, want_old ? &out.old_record : nullptr);
     }
     if (!st.ok()) {
       EB_LOG_ERROR("stream", "'" << cfg.name << "': cannot apply sequence " << in.stream_seq << ": "
@@ -577,23 +618,38 @@ void stream_state::apply_events(std::vector<inbound>& events) {
     }
     done.push_back(std::move(out));
   }
-  if (auto st = batch.commit(events.back().stream_seq); !st.ok()) {
+  const auto& last = events.back();
+  if (auto st = batch.commit(last.stream_seq); !st.ok()) {
     EB_LOG_ERROR("stream", "'" << cfg.name << "': " << st.to_string());
     return stop(st);
   }
+  horizon->on_applied(last.stream_seq);
+  auditor->on_applied(last.stream_seq, last.msg.subject, last.msg.data);
+  // While a replica is rebuilt, its subscribers saw these changes already.
+  bool announce = !rebuilding;
   for (auto& ev : done) {
-    if (ev.source->own_write != 0) writes->on_applied(ev.source->own_write, ev.record);
-    notify(*ev.source, ev.record, ev.old_record);
+    if (ev.source->own_write != 0)
+      writes->on_applied(ev.source->own_write, ev.source->stream_seq, ev.record);
+    if (announce) notify(*ev.source, ev.record, ev.old_record);
   }
-  writes->on_replica_advanced();
-  check_consistent_reads();
   if (current == phase::opening) {
     if (auto line = progress.update(now(), cfg.store->applied_sequence()))
       EB_LOG_INFO("stream", "'" << cfg.name << "' replaying: " << *line);
   }
-  if (current == phase::opening && stream_known && cfg.store->applied_sequence() >= ready_target)
-    become_ready();
+  replica_advanced();
   finish_close_if_drained();
+}
+
+void stream_state::replica_advanced() {
+  if (current == phase::stopped) return;
+  writes->on_replica_advanced();
+  // Something else waiting for the replica: the writes compaction replaced, and readiness.
+  std::optional<uint64_t> waiting = writes->lowest_awaited();
+  if (current == phase::opening && stream_known)
+    waiting = std::min(waiting.value_or(ready_target), ready_target);
+  barrier->check(waiting);
+  if (current == phase::opening && stream_known && horizon->consistent() >= ready_target)
+    become_ready();
 }
 
 void stream_state::notify(const inbound& in, const std::string& record,
@@ -721,8 +777,9 @@ caf::result<Reply> stream_state::consistent_query(std::string filter, std::strin
 void stream_state::query_consistently(std::string filter, std::string options, bool count_only,
                                       std::function<void(std::unique_ptr<query_scan>)> run,
                                       std::function<void(const status&)> fail) {
-  await_consistency([this, filter = std::move(filter), options = std::move(options), count_only,
-                     run = std::move(run), fail = std::move(fail)](const status& st) {
+  barrier->await_consistency([this, filter = std::move(filter), options = std::move(options),
+                              count_only, run = std::move(run),
+                              fail = std::move(fail)](const status& st) {
     if (!st.ok()) return fail(st);
     // A fresh scan: one made before the replica caught up reads an older snapshot.
     auto query = reader->start_query(filter, options, count_only);
@@ -863,79 +920,6 @@ void stream_state::answer_index_waiters(const std::string& field, const status& 
   }
 }
 
-// -- consistent reads ---------------------------------------------------------------------------
-
-void stream_state::await_consistency(std::function<void(const status&)> proceed) {
-  uint64_t id = next_read++;
-  consistent_reads[id] =
-      consistent_read{std::nullopt, now() + cfg.options.operation_timeout, std::move(proceed)};
-  reads_awaiting_info.push_back(id);
-  if (!info_in_flight) ask_last_sequence();
-  schedule_tick();
-}
-
-void stream_state::ask_last_sequence() {
-  auto ids = std::move(reads_awaiting_info);
-  reads_awaiting_info.clear();
-  info_in_flight = true;
-  // STREAM.INFO is answered by the stream's leader, which has every acknowledged write.
-  api->call(js::stream_info_subject(cfg.name), "",
-            [this, ids = std::move(ids)](result<std::string> reply) {
-              info_in_flight = false;
-              auto info = reply.ok() ? js::parse_stream_info(*reply)
-                                     : result<js::stream_info>(reply.error());
-              std::vector<std::function<void(const status&)>> failed;
-              for (auto id : ids) {
-                auto it = consistent_reads.find(id);
-                if (it == consistent_reads.end()) continue;  // timed out meanwhile
-                if (info.ok()) {
-                  it->second.target = info->last_seq;
-                  continue;
-                }
-                failed.push_back(std::move(it->second.proceed));
-                consistent_reads.erase(it);
-              }
-              if (info.ok()) consumer->note_stream_sequence(info->last_seq);
-              // Before the completions below: they may start reads of their own.
-              if (!reads_awaiting_info.empty()) ask_last_sequence();
-              for (auto& proceed : failed)
-                proceed(status(
-                    info.error().code(),
-                    "consistent read of '" + cfg.name +
-                        "': cannot learn the stream's last sequence: " + info.error().message()));
-              check_consistent_reads();
-            });
-}
-
-void stream_state::check_consistent_reads() {
-  if (consistent_reads.empty()) return;
-  uint64_t applied = cfg.store->applied_sequence();
-  auto time = now();
-  std::vector<std::pair<std::function<void(const status&)>, status>> due;
-  for (auto it = consistent_reads.begin(); it != consistent_reads.end();) {
-    auto& read = it->second;
-    if (read.target && applied >= *read.target) {
-      due.emplace_back(std::move(read.proceed), status::OK());
-    } else if (time >= read.deadline) {
-      std::string why = "consistent read of '" + cfg.name + "': ";
-      if (read.target)
-        why += "the replica reached sequence " + std::to_string(applied) + " of " +
-               std::to_string(*read.target) + " within " +
-               std::to_string(cfg.options.operation_timeout.count()) + " ms" +
-               (consumer->stale() ? " (its consumer is being recreated)" : "");
-      else
-        why += "JetStream did not tell the stream's last sequence within " +
-               std::to_string(cfg.options.operation_timeout.count()) + " ms";
-      due.emplace_back(std::move(read.proceed), status(errc::timeout, why));
-    } else {
-      ++it;
-      continue;
-    }
-    it = consistent_reads.erase(it);
-  }
-  for (auto& [proceed, st] : due) proceed(st);
-}
-
 // -- timers ---------------------------------------------------------------------------------
 
 void stream_state::schedule_tick() {
@@ -950,7 +934,8 @@ void stream_state::schedule_tick() {
   consider(api->next_wake());
   if (stream_known) consider(consumer->next_wake());
   if (current == phase::opening) consider(open_deadline);
-  if (!consistent_reads.empty()) consider(consistent_reads.begin()->second.deadline);
+  consider(barrier->next_wake());
+  if (current == phase::ready) consider(auditor->next_wake());
   if (cfg.options.idle_timeout.count() > 0) consider(time + cfg.options.idle_check_interval);
   if (tick_at && *tick_at <= at) return;  // an earlier tick comes anyway
   tick_at = at;
@@ -975,7 +960,9 @@ void stream_state::on_tick() {
   if (current == phase::stopped) return;
   if (stream_known && (current == phase::opening || current == phase::ready))
     consumer->check_liveness();
-  check_consistent_reads();
+  replica_advanced();  // times out what waited for the replica too long
+  if (current == phase::ready) auditor->tick(cfg.store->applied_sequence(), consumer->active());
+  if (current == phase::stopped) return;
   if (auto expired = cursors->expire(now()); expired > 0)
     EB_LOG_DEBUG("stream", "'" << cfg.name << "': closed " << expired << " idle query cursors");
   finish_close_if_drained();
@@ -1014,6 +1001,9 @@ stream_status stream_state::status_now() const {
     out.lag = out.last_known_sequence - out.applied_sequence;
     out.stale = consumer->stale();
     out.consumer = consumer->name();
+    out.consistent_sequence = horizon->consistent();
+    out.replica_stalls = auditor->stalls();
+    out.replica_rebuilds = auditor->rebuilds();
     if (consumer->active())
       out.last_contact_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(now() - consumer->last_contact())
@@ -1026,7 +1016,8 @@ stream_status stream_state::status_now() const {
 
 // A batch of puts, answered once all of them completed: one record or one error per put.
 caf::result<put_batch_reply> put_batch(stream_self self, std::vector<std::string>& keys,
-                                       std::vector<std::string>& documents, document_form form) {
+                                       std::vector<std::string>& documents, document_form form,
+                                       const std::vector<write_condition>& conditions = {}) {
   auto& s = self->state;
   s.touch();
   if (auto err = s.check_serving(); !err.ok()) return to_error(err);
@@ -1035,6 +1026,8 @@ caf::result<put_batch_reply> put_batch(stream_self self, std::vector<std::string
                                                        std::to_string(keys.size()) + " keys, " +
                                                        std::to_string(documents.size()) +
                                                        " documents)"));
+  if (!conditions.empty() && conditions.size() != keys.size())
+    return to_error(status(errc::invalid_argument, "a batch of puts needs one condition per key"));
   if (keys.size() > max_put_batch)
     return to_error(
         status(errc::invalid_argument, "a batch holds at most " + std::to_string(max_put_batch) +
@@ -1064,7 +1057,48 @@ caf::result<put_batch_reply> put_batch(stream_self self, std::vector<std::string
           if (--batch->remaining == 0) rp.deliver(std::move(batch->reply));
           self->state.finish_close_if_drained();
         },
-        form);
+        form, conditions.empty() ? write_condition::none() : conditions[i]);
+  s.schedule_tick();
+  return rp;
+}
+
+// One put, answered with the key's record once the replica applied it.
+caf::result<entry> put_one(stream_self self, std::string& key, std::string& document,
+                           write_condition condition) {
+  auto& s = self->state;
+  s.touch();
+  if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+  auto rp = self->make_response_promise<entry>();
+  s.writes->put(
+      std::move(key), std::move(document),
+      [self, rp](result<std::string> r) mutable {
+        if (r.ok())
+          rp.deliver(entry{std::move(*r)});
+        else
+          rp.deliver(to_error(r.error()));
+        self->state.finish_close_if_drained();
+      },
+      document_form::json, condition);
+  s.schedule_tick();
+  return rp;
+}
+
+// One erase, answered with the number of messages purged.
+caf::result<uint64_t> erase_one(stream_self self, std::string& key, write_condition condition) {
+  auto& s = self->state;
+  s.touch();
+  if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+  auto rp = self->make_response_promise<uint64_t>();
+  s.writes->erase(
+      std::move(key),
+      [self, rp](result<uint64_t> r) mutable {
+        if (r.ok())
+          rp.deliver(*r);
+        else
+          rp.deliver(to_error(r.error()));
+        self->state.finish_close_if_drained();
+      },
+      condition);
   s.schedule_tick();
   return rp;
 }
@@ -1076,27 +1110,17 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
   });
   return {
       [self](put_atom, std::string& key, std::string& document) -> caf::result<entry> {
-        auto& s = self->state;
-        s.touch();
-        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
-        auto rp = self->make_response_promise<entry>();
-        s.writes->put(std::move(key), std::move(document),
-                      [self, rp](result<std::string> r) mutable {
-                        if (r.ok())
-                          rp.deliver(entry{std::move(*r)});
-                        else
-                          rp.deliver(to_error(r.error()));
-                        self->state.finish_close_if_drained();
-                      });
-        s.schedule_tick();
-        return rp;
+        return put_one(self, key, document, write_condition::none());
       },
+      [self](put_atom, std::string& key, std::string& document, write_condition condition)
+          -> caf::result<entry> { return put_one(self, key, document, condition); },
       [self](put_atom, std::vector<std::string>& keys,
              std::vector<std::string>& documents) -> caf::result<put_batch_reply> {
         return put_batch(self, keys, documents, document_form::json);
       },
       [self](stringified_puts& puts) -> caf::result<put_batch_reply> {
-        return put_batch(self, puts.keys, puts.documents, document_form::canonical);
+        return put_batch(self, puts.keys, puts.documents, document_form::canonical,
+                         puts.conditions);
       },
       [self](get_atom, const std::string& key) -> caf::result<entry> {
         auto& s = self->state;
@@ -1107,19 +1131,10 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         return entry{std::move(*record)};
       },
       [self](erase_atom, std::string& key) -> caf::result<uint64_t> {
-        auto& s = self->state;
-        s.touch();
-        if (auto err = s.check_serving(); !err.ok()) return to_error(err);
-        auto rp = self->make_response_promise<uint64_t>();
-        s.writes->erase(std::move(key), [self, rp](result<uint64_t> r) mutable {
-          if (r.ok())
-            rp.deliver(*r);
-          else
-            rp.deliver(to_error(r.error()));
-          self->state.finish_close_if_drained();
-        });
-        s.schedule_tick();
-        return rp;
+        return erase_one(self, key, write_condition::none());
+      },
+      [self](erase_atom, std::string& key, write_condition condition) -> caf::result<uint64_t> {
+        return erase_one(self, key, condition);
       },
       [self](keys_atom, std::string& pattern) -> caf::result<std::vector<std::string>> {
         auto& s = self->state;
@@ -1238,7 +1253,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         s.touch();
         if (auto err = s.check_serving(); !err.ok()) return to_error(err);
         auto rp = self->make_response_promise<entry>();
-        s.await_consistency([self, rp, key = std::move(key)](const status& st) mutable {
+        s.barrier->await_consistency([self, rp, key = std::move(key)](const status& st) mutable {
           if (!st.ok()) {
             rp.deliver(to_error(st));
             return;
@@ -1261,7 +1276,7 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         auto keys = s.reader->scan(pattern);  // compiles the pattern: a bad one fails at once
         if (!keys.ok()) return to_error(keys.error());
         auto rp = self->make_response_promise<std::vector<std::string>>();
-        s.await_consistency(
+        s.barrier->await_consistency(
             [self, rp, started, pattern = std::move(pattern)](const status& st) mutable {
               if (!st.ok()) {
                 rp.deliver(to_error(st));

@@ -87,6 +87,9 @@ struct stream_options {
   /// refused with `unavailable` (write_pipeline.hpp).
   size_t max_pending_writes = 100000;
   uint64_t max_pending_write_bytes = uint64_t{256} << 20;
+  /// How long the replica may be quiet before it is audited against the stream (a stalled
+  /// consumer, a divergent copy: replica_auditor.hpp); 0: never.
+  std::chrono::milliseconds audit_interval{5000};
 };
 
 /// When the C++ API last read a stream's replica without going through its actor, so that the
@@ -150,6 +153,7 @@ struct stream_metrics {
 struct stringified_puts {
   std::vector<std::string> keys;
   std::vector<std::string> documents;
+  std::vector<write_condition> conditions;  // one per put, or empty: none is conditional
 };
 
 /// The stream actor's full interface: the public one and the messages of its own node.

@@ -29,13 +29,14 @@ constexpr int64_t kHeaderAllowance = 256;
 
 write_pipeline::write_pipeline(settings config, nats::transport& nats, jetstream_client& api,
                                const storage::stream_store& store, const stats_publisher& stats,
-                               jetstream_client::clock now)
+                               jetstream_client::clock now, replica_view replica)
     : config_(std::move(config)),
       nats_(nats),
       api_(api),
       store_(store),
       stats_(stats),
-      now_(std::move(now)) {}
+      now_(std::move(now)),
+      replica_(std::move(replica)) {}
 
 status write_pipeline::check_room(uint64_t bytes) const {
   if (writes_.size() < config_.max_writes && held_bytes_ + bytes <= config_.max_write_bytes)
@@ -48,7 +49,8 @@ status write_pipeline::check_room(uint64_t bytes) const {
           std::to_string(config_.max_write_bytes) + " bytes): try again when some have completed");
 }
 
-void write_pipeline::put(std::string key, std::string document, put_done done, document_form form) {
+void write_pipeline::put(std::string key, std::string document, put_done done, document_form form,
+                         write_condition condition) {
   if (auto invalid = protocol::validate_key(key); !invalid.ok()) return done(invalid);
   if (auto full = check_room(document.size()); !full.ok()) return done(full);
   // Published as the JS library would publish the same document.
@@ -62,17 +64,22 @@ void write_pipeline::put(std::string key, std::string document, put_done done, d
   write op;
   op.key = std::move(key);
   op.document = std::move(document);
+  op.condition = condition;
   op.held_bytes = op.document.size();
   op.put_finished = std::move(done);
   submit(std::move(op));
 }
 
-void write_pipeline::erase(std::string key, erase_done done) {
+void write_pipeline::erase(std::string key, erase_done done, write_condition condition) {
   if (auto invalid = protocol::validate_key(key); !invalid.ok()) return done(invalid);
+  if (condition.what == write_condition::kind::if_absent)
+    return done(status(errc::invalid_argument,
+                       "a delete's condition can only be a revision (--if-revision)"));
   if (auto full = check_room(0); !full.ok()) return done(full);
   write op;
   op.what = write::kind::erase;
   op.key = std::move(key);
+  op.condition = condition;
   op.erase_finished = std::move(done);
   submit(std::move(op));
 }
@@ -93,21 +100,71 @@ void write_pipeline::submit(write op) {
   publish(token);
 }
 
+std::string write_pipeline::condition_failure(const write& op, bool live, uint64_t revision) {
+  const auto& c = op.condition;
+  std::string key = "key '" + op.key + "'";
+  if (c.what == write_condition::kind::if_absent && live)
+    return key + " exists (revision " + std::to_string(revision) + ")";
+  if (c.what == write_condition::kind::if_revision && !live)
+    return key + " does not exist (expected revision " + std::to_string(c.revision) + ")";
+  if (c.what == write_condition::kind::if_revision && revision != c.revision)
+    return key + " is at revision " + std::to_string(revision) + ", not " +
+           std::to_string(c.revision);
+  return {};
+}
+
 void write_pipeline::publish(uint64_t token) {
   auto& op = writes_.at(token);
+  // The key's state here: what the write is judged against and computed from.
+  auto current_record = store_.get(op.key);
+  if (!current_record.ok()) return complete(token, current_record.error());
+  std::optional<protocol::record_view> live;
+  if (*current_record) {
+    if (auto view = protocol::decode_record(**current_record); view.ok()) live = *view;
+  }
+  uint64_t base = 0;  // the key's revision here
+  if (live) {
+    base = live->sequence;
+  } else if (auto deleted = store_.tombstone(op.key); deleted.ok() && *deleted) {
+    base = **deleted;
+  }
+  op.headers.clear();
+  if (op.condition.conditional()) {
+    auto failure = condition_failure(op, live.has_value(), base);
+    if (!failure.empty()) {
+      if (op.verified) return complete(token, status(errc::conflict, failure));
+      // Judged on a replica that may be behind: judged again once it is current.
+      op.waiting = true;
+      replica_.await_consistency([this, token](const status& st) {
+        auto it = writes_.find(token);
+        if (it == writes_.end()) return;
+        it->second.waiting = false;
+        if (!st.ok()) return complete(token, st);
+        it->second.verified = true;
+        publish(token);
+      });
+      return;
+    }
+    // Stored only if nothing was written since what this replica applied: then the condition
+    // held on the stream's current state.
+    op.headers.emplace_back(js::kExpectedLastSequence, std::to_string(store_.applied_sequence()));
+  } else if (op.what == write::kind::put) {
+    // The PUT subject ends at the key's record here, unless JetStream said otherwise since (a
+    // purge, a message this replica could not apply).
+    uint64_t expected = base;
+    if (!live) expected = 0;
+    if (op.learned_subject_seq)
+      expected = *op.learned_subject_seq == 0 ? 0 : std::max(*op.learned_subject_seq, expected);
+    op.headers.emplace_back(js::kExpectedLastSubjectSequence, std::to_string(expected));
+  }
   std::string subject;
   std::string payload;
   int64_t now = protocol::now_ms();
   if (op.what == write::kind::put) {
     // The metadata this write carries continues from the key's current record.
-    auto current_record = store_.get(op.key);
-    if (!current_record.ok()) return complete(token, current_record.error());
-    std::optional<protocol::meta> previous;
-    if (*current_record) {
-      if (auto view = protocol::decode_record(**current_record); view.ok()) previous = view->m;
-    }
     payload = protocol::encode_put_payload(op.key, op.document, now);
-    op.meta_headers = protocol::meta_headers(protocol::carry_meta(previous ? &*previous : nullptr));
+    auto meta = protocol::meta_headers(protocol::carry_meta(live ? &live->m : nullptr, base));
+    op.headers.insert(op.headers.end(), meta.begin(), meta.end());
     subject = protocol::put_subject(config_.stream, op.key);
   } else {
     payload = protocol::encode_delete_payload(op.key, now);
@@ -120,11 +177,52 @@ void write_pipeline::publish(uint64_t token) {
                       "the event for key '" + op.key + "' is " + std::to_string(payload.size()) +
                           " bytes; the NATS server accepts at most " + std::to_string(limit) +
                           " (its max_payload less headers)"));
-  op.document.clear();
+  op.document.clear();  // the payload holds it; a republish takes it from there
   op.document.shrink_to_fit();
   op.subject = std::move(subject);
   op.payload = std::move(payload);
   send(token);
+}
+
+void write_pipeline::republish(uint64_t token) {
+  auto node = writes_.extract(token);
+  if (node.empty()) return;
+  uint64_t fresh = next_token_++;
+  node.key() = fresh;
+  auto& op = node.mapped();
+  if (op.what == write::kind::put && op.document.empty())
+    op.document = std::string(protocol::put_payload_document(op.payload));
+  op.attempts = 0;
+  op.published = false;
+  op.retry_at.reset();
+  op.ack_deadline.reset();
+  if (auto queue = keys_.find(op.key); queue != keys_.end() && queue->second.active == token)
+    queue->second.active = fresh;
+  writes_.insert(std::move(node));
+  publish(fresh);
+}
+
+void write_pipeline::refused(uint64_t token, std::optional<uint64_t> last) {
+  auto& op = writes_.at(token);
+  op.ack_deadline.reset();
+  op.retry_at.reset();
+  op.waiting = true;
+  if (!op.condition.conditional()) op.learned_subject_seq = last;
+  auto again = [this, token](const status& st) {
+    auto it = writes_.find(token);
+    if (it == writes_.end()) return;  // timed out meanwhile
+    it->second.waiting = false;
+    if (!st.ok()) return complete(token, st);
+    // The replica holds what JetStream had when it refused: a failing condition is a conflict.
+    it->second.verified = true;
+    republish(token);
+  };
+  // A sequence tells how far the replica must be; a PUT subject that is empty (0) or a refusal
+  // without one does not: then the replica must reach the stream's end.
+  if (last && *last > 0)
+    replica_.await_sequence(*last, std::move(again));
+  else
+    replica_.await_consistency(std::move(again));
 }
 
 void write_pipeline::send(uint64_t token) {
@@ -138,7 +236,7 @@ void write_pipeline::send(uint64_t token) {
   note_wake(*op.ack_deadline);
   // The same id on every attempt: JetStream keeps one of them (its duplicate window).
   nats::headers hdrs{{"Nats-Msg-Id", config_.writer_id + "." + std::to_string(token)}};
-  hdrs.insert(hdrs.end(), op.meta_headers.begin(), op.meta_headers.end());
+  hdrs.insert(hdrs.end(), op.headers.begin(), op.headers.end());
   auto st = nats_.publish(op.subject, op.payload, config_.ack_prefix + std::to_string(token), hdrs);
   op.published = true;
   if (!st.ok()) complete(token, st);  // closed for good, or the reconnect buffer is full
@@ -172,6 +270,7 @@ void write_pipeline::on_ack(const inbound& ack) {
   // refusal needs the second look that tells a passing error from a lasting one.
   auto parsed = js::parse_pub_ack(ack.msg.data);
   if (!parsed.ok()) {
+    if (auto wrong = js::parse_wrong_sequence(ack.msg.data)) return refused(ack.token, wrong->last);
     if (js::is_transient_error(ack.msg.data)) return failed(ack.token, parsed.error());
     return complete(ack.token, parsed.error());
   }
@@ -180,12 +279,12 @@ void write_pipeline::on_ack(const inbound& ack) {
   op.ack_seq = parsed->sequence;
   acked_.emplace(op.ack_seq, ack.token);
   // Already passed: its event never reached this node, compaction replaced it first.
-  if (store_.applied_sequence() >= op.ack_seq) on_replica_advanced();
+  if (replica_.consistent() >= op.ack_seq) on_replica_advanced();
 }
 
 void write_pipeline::on_replica_advanced() {
-  uint64_t applied = store_.applied_sequence();
-  while (!acked_.empty() && acked_.begin()->first <= applied) {
+  uint64_t consistent = replica_.consistent();
+  while (!acked_.empty() && acked_.begin()->first <= consistent) {
     uint64_t token = acked_.begin()->second;
     acked_.erase(acked_.begin());
     auto it = writes_.find(token);
@@ -196,20 +295,21 @@ void write_pipeline::on_replica_advanced() {
       auto current_record = store_.get(it->second.key);
       if (current_record.ok() && *current_record) record = std::move(**current_record);
     }
-    on_applied(token, record);
+    on_applied(token, it->second.ack_seq, record);
   }
 }
 
-void write_pipeline::on_applied(uint64_t token, const std::string& record) {
+void write_pipeline::on_applied(uint64_t token, uint64_t seq, const std::string& record) {
   auto it = writes_.find(token);
   if (it == writes_.end()) return;  // timed out meanwhile
   auto& op = it->second;
   if (op.ack_seq != 0) acked_.erase(op.ack_seq);
   if (op.what == write::kind::put) return complete(token, status::OK(), record);
-  // The DELETE is applied here; now remove the key's PUT messages from the stream.
+  // The DELETE is applied here; now remove the key's PUT messages before it from the stream
+  // (a PUT after it, from another node, stays).
   op.applied = true;
   api_.call(js::stream_purge_subject(config_.stream),
-            js::purge_request(protocol::put_subject(config_.stream, op.key), std::nullopt),
+            js::purge_request(protocol::put_subject(config_.stream, op.key), std::nullopt, seq),
             [this, token](result<std::string> reply) {
               auto purged = reply.ok() ? js::parse_purged(*reply) : result<uint64_t>(reply.error());
               if (purged.ok())
@@ -286,7 +386,11 @@ void write_pipeline::expire() {
       continue;
     }
     std::string what;
-    if (!op.published)
+    if (op.waiting)
+      what =
+          "another write of the key came first, and this node's replica did not catch up "
+          "with it in time";
+    else if (!op.published)
       what = "the write waited for earlier writes of its key";
     else if (op.ack_seq != 0)
       what = "JetStream stored the write (sequence " + std::to_string(op.ack_seq) +

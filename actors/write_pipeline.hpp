@@ -5,9 +5,27 @@
 // "<ack_prefix><token>" for JetStream's acknowledgement. It completes when the replica applies
 // the event with that id (on_applied); if compaction removed the event before this node
 // consumed it (a later write of the same key replaced it), it completes as soon as the replica
-// has passed the acknowledged sequence (on_replica_advanced). Writes of one key run one at a
-// time, in arrival order, so each carries metadata computed from the result of the one before.
-// An erase completes once its DELETE is applied and the key's PUT messages are purged.
+// is exact up to the acknowledged sequence (on_replica_advanced; replica_horizon.hpp). Writes of
+// one key from this node run one at a time, in arrival order.
+//
+// Writes of one key are serialized across nodes by JetStream (README "Consistency"):
+//   - a put carries the key's metadata computed from this replica's state, and is stored only
+//     if the key's PUT subject still ends where this replica says
+//     (Nats-Expected-Last-Subject-Sequence); when another node's write got there first,
+//     JetStream refuses it with the sequence it found, and the put is computed again once the
+//     replica is exact up to that sequence, and published anew (a new message id);
+//   - a conditional write (write_condition) is judged against this replica and stored only if
+//     nothing at all was written to the stream since the sequence the replica has applied
+//     (Nats-Expected-Last-Sequence, which JetStream checks as it stores, on every version and
+//     every replica): its condition held on the stream's current state. A condition that does
+//     not hold fails with errc::conflict only when judged on a replica known to be current
+//     within the write's lifetime (after a consistent wait, or after JetStream's refusal told
+//     the stream's end and the replica reached it).
+//   - a DELETE carries no expectation (deleting twice deletes); a put that lands between a
+//     DELETE and the purge of the key's PUTs is recognised by every replica from its base
+//     revision (protocol/event.hpp).
+// An erase completes once its DELETE is applied and the key's PUT messages before it are
+// purged (later PUTs stay).
 //
 // Passing failures are retried within the write's deadline, with backoff and jitter, under the
 // same Nats-Msg-Id, so that JetStream stores the event once however often it is sent: no
@@ -29,6 +47,7 @@
 #include "actors/jetstream_client.hpp"
 #include "actors/stats_publisher.hpp"
 #include "eventbase/status.hpp"
+#include "eventbase/write_condition.hpp"
 
 namespace eventbase::storage {
 class stream_store;
@@ -61,9 +80,19 @@ class write_pipeline {
     uint64_t max_write_bytes = uint64_t{256} << 20;
   };
 
+  /// How the pipeline sees and waits for the replica (replica_horizon, read_barrier).
+  struct replica_view {
+    /// The replica's consistent sequence: it holds every event up to it.
+    std::function<uint64_t()> consistent;
+    /// Runs `go` once the replica is exact up to `seq`, or with why not.
+    std::function<void(uint64_t seq, std::function<void(const status&)> go)> await_sequence;
+    /// Runs `go` once the replica reflects every write acknowledged before the call.
+    std::function<void(std::function<void(const status&)> go)> await_consistency;
+  };
+
   write_pipeline(settings config, nats::transport& nats, jetstream_client& api,
                  const storage::stream_store& store, const stats_publisher& stats,
-                 jetstream_client::clock now);
+                 jetstream_client::clock now, replica_view replica);
 
   /// Whether the stream keeps one message per subject (Eventbase creates its streams so); if
   /// not (a stream the JS library created), each put purges the key's older PUT messages.
@@ -72,18 +101,25 @@ class write_pipeline {
   /// Validates and starts a write, or queues it behind the key's earlier ones; `done` runs
   /// exactly once. Refused with `unavailable` while the pipeline holds its maximum of writes.
   void put(std::string key, std::string document, put_done done,
-           document_form form = document_form::json);
-  void erase(std::string key, erase_done done);
+           document_form form = document_form::json,
+           write_condition condition = write_condition::none());
+  void erase(std::string key, erase_done done, write_condition condition = write_condition::none());
 
   /// JetStream's acknowledgement of the write with the token `ack.token`.
   void on_ack(const inbound& ack);
 
-  /// The event this pipeline published for the write `token` was applied; `record` is the
-  /// key's record after it (empty for a DELETE).
-  void on_applied(uint64_t token, const std::string& record);
+  /// The event this pipeline published for the write `token` was applied at sequence `seq`;
+  /// `record` is the key's record after it (empty for a DELETE).
+  void on_applied(uint64_t token, uint64_t seq, const std::string& record);
 
-  /// The replica's applied sequence moved: completes writes it has passed.
+  /// The replica's consistent sequence moved: completes writes it has passed.
   void on_replica_advanced();
+
+  /// The lowest acknowledged sequence whose write waits for the replica to pass it; nullopt
+  /// when none waits.
+  std::optional<uint64_t> lowest_awaited() const {
+    return acked_.empty() ? std::nullopt : std::optional<uint64_t>(acked_.begin()->first);
+  }
 
   /// Sends the retries that are due; fails the writes whose deadline passed (their outcome is
   /// then unknown).
@@ -105,10 +141,15 @@ class write_pipeline {
   struct write {
     enum class kind { put, erase } what = kind::put;
     std::string key;
-    std::string document;        // put: JSON text as JavaScript writes it, kept until published
-    nats::headers meta_headers;  // put: the metadata it carries (protocol::meta_headers)
-    std::string subject;         // the event as published, for retries
+    std::string document;  // put: JSON text as JavaScript writes it, until it is in `payload`
+    write_condition condition;
+    nats::headers headers;  // besides the message id: metadata and expectations
+    std::string subject;    // the event as published, for retries
     std::string payload;
+    // The last sequence of the key's PUT subject as JetStream last said (refusing a put).
+    std::optional<uint64_t> learned_subject_seq;
+    bool verified = false;  // a failing condition is a conflict (see above)
+    bool waiting = false;   // waits for the replica before it is computed and published again
     put_done put_finished;
     erase_done erase_finished;
     op_start started;  // for stats
@@ -133,7 +174,15 @@ class write_pipeline {
   void publish(uint64_t token);             // encodes the event, then sends it
   void send(uint64_t token);                // (re)sends the encoded event
   void failed(uint64_t token, status why);  // retries, or completes with `why`
-  void note_wake(time_point at);            // a write has something to do at `at`
+  // JetStream refused the write: another write came first. Waits for the replica, then
+  // computes and publishes it anew.
+  void refused(uint64_t token, std::optional<uint64_t> last);
+  // Publishes the write again under a new token (a new message id): its content changed.
+  void republish(uint64_t token);
+  // Why the condition of `op` fails on the key's state here (live record at `revision`, or
+  // absent); "" when it holds.
+  static std::string condition_failure(const write& op, bool live, uint64_t revision);
+  void note_wake(time_point at);  // a write has something to do at `at`
   // Ends a write: `outcome` is the record (put), or the purge count (erase), or the error.
   void complete(uint64_t token, const status& st, const std::string& record = {},
                 uint64_t purged = 0);
@@ -144,6 +193,7 @@ class write_pipeline {
   const storage::stream_store& store_;
   const stats_publisher& stats_;
   jetstream_client::clock now_;
+  replica_view replica_;
   bool one_message_per_subject_ = true;
 
   uint64_t next_token_ = 1;

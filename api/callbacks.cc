@@ -231,6 +231,7 @@ nlohmann::ordered_json meta::to_json() const {
   out["dateCreated"] = date_created;
   out["dateModified"] = date_modified;
   out["changes"] = changes;
+  out["revision"] = revision;
   return out;
 }
 
@@ -303,6 +304,7 @@ result<std::optional<document>> decode_record(const std::string& record) {
   doc.meta.date_created = protocol::format_iso8601_ms(view->m.date_created_ms);
   doc.meta.date_modified = protocol::format_iso8601_ms(view->m.date_modified_ms);
   doc.meta.changes = view->m.changes;
+  doc.meta.revision = view->sequence;
   return std::optional<document>(std::move(doc));
 }
 

@@ -39,13 +39,18 @@ void send_put_batch(requester_context& ctx, const stream_actor& target, caf::tim
                     std::vector<queued_write>& writes, size_t begin, size_t end) {
   std::vector<std::string> keys;
   std::vector<std::string> documents;
+  std::vector<write_condition> conditions;
   std::vector<std::function<void(result<document>)>> dones;
   keys.reserve(end - begin);
   documents.reserve(end - begin);
   dones.reserve(end - begin);
+  bool conditional = std::any_of(writes.begin() + static_cast<std::ptrdiff_t>(begin),
+                                 writes.begin() + static_cast<std::ptrdiff_t>(end),
+                                 [](const queued_write& w) { return w.condition.conditional(); });
   for (size_t i = begin; i < end; ++i) {
     keys.push_back(std::move(writes[i].key));
     documents.push_back(std::move(writes[i].text));
+    if (conditional) conditions.push_back(writes[i].condition);
     dones.push_back(std::move(writes[i].put_done));
   }
   // The texts are to_json_text's: the stream actor takes them as they are (stringified_puts).
@@ -63,7 +68,7 @@ void send_put_batch(requester_context& ctx, const stream_actor& target, caf::tim
             dones[i](to_document(entry{std::move(reply->records[i])}));
         }
       },
-      actors::stringified_puts{std::move(keys), std::move(documents)});
+      actors::stringified_puts{std::move(keys), std::move(documents), std::move(conditions)});
 }
 
 }  // namespace
@@ -83,7 +88,8 @@ void queue_write(const std::shared_ptr<write_queue>& queue, const caf::actor& re
                      run = i;
                      if (i == writes.size() || is_put) continue;
                      issue_request<uint64_t>(ctx, target, timeout, std::move(writes[i].erase_done),
-                                             erase_atom::value, std::move(writes[i].key));
+                                             erase_atom::value, std::move(writes[i].key),
+                                             writes[i].condition);
                      run = i + 1;
                    }
                  }});
@@ -202,15 +208,18 @@ bool stream::is_open() const {
   return impl_ && !impl_->closed.load();
 }
 
-result<document> stream::put(const std::string& key, const nlohmann::ordered_json& data) {
+result<document> stream::put(const std::string& key, const nlohmann::ordered_json& data,
+                             write_condition condition) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;
   auto text = to_json_text(data);
   if (!text.ok()) return text.error();
   // As put_async: the stream actor takes to_json_text's text as it is (stringified_puts).
-  auto reply = request_sync<put_batch_reply>(*impl_->rt, actors::internal(impl_->actor),
-                                             impl_->request_timeout,
-                                             actors::stringified_puts{{key}, {std::move(*text)}});
+  std::vector<write_condition> conditions;
+  if (condition.conditional()) conditions.push_back(condition);
+  auto reply = request_sync<put_batch_reply>(
+      *impl_->rt, actors::internal(impl_->actor), impl_->request_timeout,
+      actors::stringified_puts{{key}, {std::move(*text)}, std::move(conditions)});
   if (!reply.ok()) return reply.error();
   if (reply->records.size() != 1 || reply->errors.size() != 1)
     return status(errc::internal, "a reply to one put without its outcome");
@@ -219,13 +228,13 @@ result<document> stream::put(const std::string& key, const nlohmann::ordered_jso
 }
 
 void stream::put_async(const std::string& key, const nlohmann::ordered_json& data,
-                       std::function<void(result<document>)> done) {
+                       std::function<void(result<document>)> done, write_condition condition) {
   if (!impl_) return done(status(errc::closed, "stream handle is empty"));
   if (auto st = impl_->check_open(); !st.ok()) return done(st);
   auto text = to_json_text(data);
   if (!text.ok()) return done(text.error());
   api::queue_write(impl_->writes, impl_->requester, impl_->actor, impl_->request_timeout,
-                   {key, std::move(*text), std::move(done), nullptr});
+                   {key, std::move(*text), std::move(done), nullptr, condition});
 }
 
 result<std::optional<document>> stream::get(const std::string& key, read_consistency consistency) {
@@ -243,18 +252,19 @@ result<std::optional<document>> stream::get(const std::string& key, read_consist
   return decode_record(*record);
 }
 
-result<uint64_t> stream::erase(const std::string& key) {
+result<uint64_t> stream::erase(const std::string& key, write_condition condition) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   if (auto st = impl_->check_open(); !st.ok()) return st;
   return request_sync<uint64_t>(*impl_->rt, impl_->actor, impl_->request_timeout, erase_atom::value,
-                                key);
+                                key, condition);
 }
 
-void stream::erase_async(const std::string& key, std::function<void(result<uint64_t>)> done) {
+void stream::erase_async(const std::string& key, std::function<void(result<uint64_t>)> done,
+                         write_condition condition) {
   if (!impl_) return done(status(errc::closed, "stream handle is empty"));
   if (auto st = impl_->check_open(); !st.ok()) return done(st);
   api::queue_write(impl_->writes, impl_->requester, impl_->actor, impl_->request_timeout,
-                   {key, {}, nullptr, std::move(done)});
+                   {key, {}, nullptr, std::move(done), condition});
 }
 
 result<std::vector<std::string>> stream::keys(const std::string& pattern,

@@ -145,6 +145,7 @@ struct queued_write {
   std::string text;                                  // put: the document, JSON text
   std::function<void(result<document>)> put_done;    // set for a put
   std::function<void(result<uint64_t>)> erase_done;  // set for an erase
+  write_condition condition;
 };
 using write_queue = handover_queue<queued_write>;
 

@@ -28,6 +28,8 @@ const char* to_string(errc code) {
       return "not_found";
     case errc::unauthenticated:
       return "unauthenticated";
+    case errc::conflict:
+      return "conflict";
   }
   return "unknown";
 }

@@ -74,16 +74,32 @@ std::string encode_delete_payload(std::string_view key, int64_t timestamp_ms) {
   return out;
 }
 
+std::string_view put_payload_document(std::string_view payload) {
+  // The key before it is a JSON string, in which a quote is always escaped: the first
+  // `,"data":` is the member's. The document may hold `,"timestamp":`, the last one is ours.
+  constexpr std::string_view kData = R"(,"data":)", kTimestamp = R"(,"timestamp":)";
+  size_t begin = payload.find(kData);
+  size_t end = payload.rfind(kTimestamp);
+  if (begin == std::string_view::npos || end == std::string_view::npos ||
+      end < begin + kData.size())
+    return {};
+  begin += kData.size();
+  return payload.substr(begin, end - begin);
+}
+
 header_list meta_headers(const carried_meta& meta) {
   header_list out;
   out.emplace_back(kChangesHeader, std::to_string(meta.changes));
   if (meta.date_created)
     out.emplace_back(kDateCreatedHeader, format_iso8601_ms(*meta.date_created));
+  if (meta.base_revision)
+    out.emplace_back(kBaseRevisionHeader, std::to_string(*meta.base_revision));
   return out;
 }
 
-carried_meta carry_meta(const meta* previous) {
+carried_meta carry_meta(const meta* previous, uint64_t base_revision) {
   carried_meta out;
+  out.base_revision = base_revision;
   if (previous == nullptr) {
     out.changes = 1;
   } else {
@@ -93,10 +109,14 @@ carried_meta carry_meta(const meta* previous) {
   return out;
 }
 
-meta meta_after_put(const meta* previous, const carried_meta& carried, int64_t event_time_ms) {
+meta meta_after_put(const meta* previous, const carried_meta& carried, int64_t event_time_ms,
+                    bool deleted_after_base) {
   meta out;
   out.date_modified_ms = event_time_ms;
-  if (carried.changes > 0) {
+  if (carried.changes > 0 && deleted_after_base) {
+    out.changes = 1;  // what the writer would have carried had it seen the delete
+    out.date_created_ms = event_time_ms;
+  } else if (carried.changes > 0) {
     out.changes = carried.changes;
     out.date_created_ms = carried.date_created.value_or(event_time_ms);
   } else if (previous != nullptr) {
@@ -343,6 +363,15 @@ std::optional<carried_meta> read_meta_headers(const header_list& headers, std::s
                 "' is not an ISO-8601 UTC time with milliseconds";
       return std::nullopt;
     }
+  }
+  if (const std::string* base = find_header(headers, kBaseRevisionHeader)) {
+    uint64_t revision = 0;
+    auto [at, bad] = std::from_chars(base->data(), base->data() + base->size(), revision);
+    if (bad != std::errc() || at != base->data() + base->size() || base->empty()) {
+      problem = std::string(kBaseRevisionHeader) + " '" + excerpt(*base) + "' is not a number";
+      return std::nullopt;
+    }
+    out.base_revision = revision;
   }
   return out;
 }

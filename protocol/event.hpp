@@ -32,12 +32,20 @@ enum class event_type : uint8_t { put, erase };
 struct carried_meta {
   uint64_t changes = 0;                 // 0: absent (event written by a JS node)
   std::optional<int64_t> date_created;  // absent: the key is new, created = this event's time
+  /// The key's revision in the writer's replica when it computed the above (that of its live
+  /// record, or of its DELETE; 0: the key was unknown there). A replica that has applied a
+  /// DELETE of the key after it knows the writer had not seen that delete (the PUT landed
+  /// between a DELETE and the purge of the key's older PUTs): the key is then new again
+  /// (meta_after_put). nullopt: not carried (an Eventbase before revisions).
+  std::optional<uint64_t> base_revision;
 };
 
-/// The NATS headers that carry it: `changes` in decimal, and for a key that existed,
-/// `dateCreated` as ISO-8601 UTC with milliseconds ("2024-12-07T10:00:00.123Z").
+/// The NATS headers that carry it: `changes` in decimal, for a key that existed `dateCreated`
+/// as ISO-8601 UTC with milliseconds ("2024-12-07T10:00:00.123Z"), and the base revision in
+/// decimal.
 inline constexpr const char* kChangesHeader = "Eventbase-Changes";
 inline constexpr const char* kDateCreatedHeader = "Eventbase-Date-Created";
+inline constexpr const char* kBaseRevisionHeader = "Eventbase-Base-Revision";
 
 /// A message's headers as (name, value) pairs, in order (the same type as nats::headers).
 using header_list = std::vector<std::pair<std::string, std::string>>;
@@ -52,6 +60,10 @@ std::string encode_put_payload(std::string_view key, std::string_view data_json,
                                int64_t timestamp_ms);
 
 std::string encode_delete_payload(std::string_view key, int64_t timestamp_ms);
+
+/// The document of a payload encode_put_payload wrote (the text after "data": up to the
+/// timestamp); empty for anything else.
+std::string_view put_payload_document(std::string_view payload);
 
 /// The headers that carry `meta` with a PUT (kChangesHeader, and kDateCreatedHeader when set).
 header_list meta_headers(const carried_meta& meta);
@@ -69,13 +81,16 @@ struct decoded_event {
 };
 
 /// What a writer carries in a PUT of a key whose current record has metadata `previous`
-/// (nullptr: the key is absent).
-carried_meta carry_meta(const meta* previous);
+/// (nullptr: the key is absent) and whose revision in its replica is `base_revision`.
+carried_meta carry_meta(const meta* previous, uint64_t base_revision);
 
 /// The metadata a replica stores when it applies a PUT at JetStream time `event_time_ms`.
-/// With carried metadata (Eventbase writers) the result depends only on the event, so every
-/// replica agrees; without it (JS writers) it continues from `previous` as the JS library does.
-meta meta_after_put(const meta* previous, const carried_meta& carried, int64_t event_time_ms);
+/// With carried metadata (Eventbase writers) the result depends only on the event and on
+/// `deleted_after_base` (the replica applied a DELETE of the key after the writer's base
+/// revision: the key starts anew), so every replica agrees; without it (JS writers) it
+/// continues from `previous` as the JS library does.
+meta meta_after_put(const meta* previous, const carried_meta& carried, int64_t event_time_ms,
+                    bool deleted_after_base = false);
 
 /// Decodes a payload and the metadata headers of its message. Never throws: a malformed payload
 /// (not JSON, not an object, unknown "type", missing or empty or non-string "id", a document

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/base64.hpp"
+
 namespace eventbase::protocol::jetstream {
 namespace {
 
@@ -115,10 +117,20 @@ std::string pull_request(int64_t batch, int64_t max_bytes, int64_t expires_ns,
   return req.dump();
 }
 
-std::string purge_request(std::string_view subject, std::optional<uint64_t> keep) {
+std::string purge_request(std::string_view subject, std::optional<uint64_t> keep,
+                          std::optional<uint64_t> before_seq) {
   json req = {{"filter", std::string(subject)}};
   if (keep) req["keep"] = *keep;
+  if (before_seq) req["seq"] = *before_seq;
   return req.dump();
+}
+
+std::string stream_msg_get_subject(std::string_view stream) {
+  return api("STREAM.MSG.GET", stream);
+}
+
+std::string msg_get_request(uint64_t seq) {
+  return json{{"seq", seq}}.dump();
 }
 
 result<stream_info> parse_stream_info(std::string_view response) {
@@ -135,6 +147,7 @@ result<stream_info> parse_stream_info(std::string_view response) {
     info.last_seq = state->value("last_seq", uint64_t{0});
     info.messages = state->value("messages", uint64_t{0});
     info.max_msgs_per_subject = config->value("max_msgs_per_subject", int64_t{-1});
+    info.replicas = config->value("num_replicas", 1);
     info.subjects = config->value("subjects", std::vector<std::string>{});
   } catch (const json::exception& e) {
     return status(errc::corrupt, std::string("stream info has unexpected fields: ") + e.what());
@@ -222,6 +235,48 @@ int api_error_code(std::string_view response) {
   return err->value("err_code", 0);
 }
 
+std::optional<wrong_sequence> parse_wrong_sequence(std::string_view response) {
+  json doc = json::parse(response.begin(), response.end(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return std::nullopt;
+  auto err = doc.find("error");
+  if (err == doc.end() || !err->is_object()) return std::nullopt;
+  int code = err->value("err_code", 0);
+  if (code == 10164) return wrong_sequence{};
+  if (code != 10071) return std::nullopt;
+  wrong_sequence out;
+  std::string description = err->value("description", std::string());
+  if (auto colon = description.rfind(':'); colon != std::string::npos) {
+    std::string_view number(description);
+    number.remove_prefix(colon + 1);
+    while (!number.empty() && number.front() == ' ') number.remove_prefix(1);
+    uint64_t last = 0;
+    if (parse_u64(number, last)) out.last = last;
+  }
+  return out;
+}
+
+result<stored_message> parse_stored_message(std::string_view response) {
+  auto doc = parse_response(response);
+  if (!doc.ok()) return doc.error();
+  auto message = doc->find("message");
+  if (message == doc->end() || !message->is_object())
+    return status(errc::corrupt, "MSG.GET response has no message");
+  stored_message out;
+  try {
+    out.subject = message->value("subject", std::string());
+    out.sequence = message->value("seq", uint64_t{0});
+    auto data = base64_decode(message->value("data", std::string()));
+    auto headers = base64_decode(message->value("hdrs", std::string()));
+    if (!data || !headers) return status(errc::corrupt, "MSG.GET response is not base64");
+    out.data = std::move(*data);
+    out.headers = std::move(*headers);
+  } catch (const json::exception& e) {
+    return status(errc::corrupt,
+                  std::string("MSG.GET response has unexpected fields: ") + e.what());
+  }
+  return out;
+}
+
 bool is_transient_error(std::string_view response) {
   json doc = json::parse(response.begin(), response.end(), nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return false;
@@ -234,6 +289,7 @@ bool is_transient_error(std::string_view response) {
     case 10008:  // JetStream system temporarily unavailable (no meta leader)
     case 10009:  // JetStream cluster can not handle request (not the leader)
     case 10118:  // stream is offline
+    case 10163:  // expected last sequence per subject temporarily unavailable (a new leader)
       return true;
     default:
       return false;

@@ -49,8 +49,26 @@ std::string consumer_create_request(std::string_view stream, uint64_t start_seq,
 std::string pull_request(int64_t batch, int64_t max_bytes, int64_t expires_ns,
                          int64_t heartbeat_ns);
 
-/// Purges the messages of one subject, keeping the newest `keep` when given.
-std::string purge_request(std::string_view subject, std::optional<uint64_t> keep);
+/// Purges the messages of one subject, keeping the newest `keep` when given, and only those
+/// with a sequence below `before_seq` when given (later ones stay, whatever `keep` says).
+std::string purge_request(std::string_view subject, std::optional<uint64_t> keep,
+                          std::optional<uint64_t> before_seq = std::nullopt);
+
+/// MSG.GET: one stored message by sequence, answered by the stream's leader.
+std::string stream_msg_get_subject(std::string_view stream);
+std::string msg_get_request(uint64_t seq);
+
+// -- publish headers ----------------------------------------------------------------------------
+
+/// JetStream stores the message only if the last message on its subject has this sequence (0:
+/// there is none); otherwise it refuses it with err_code 10071 "wrong last sequence: N".
+/// nats-server checks it atomically on a single server, and in a cluster from 2.10.19 (before,
+/// only on the leader before replicating: two writes within one replication round trip could
+/// both pass).
+inline constexpr const char* kExpectedLastSubjectSequence = "Nats-Expected-Last-Subject-Sequence";
+/// JetStream stores the message only if the stream's last sequence is this; otherwise 10071.
+/// Checked as the message is stored, on every version and on every replica.
+inline constexpr const char* kExpectedLastSequence = "Nats-Expected-Last-Sequence";
 
 // -- responses --------------------------------------------------------------------------------
 // Every parser maps an API error to a status: 404 -> not_found, 400 -> invalid_argument, other
@@ -62,6 +80,7 @@ struct stream_info {
   uint64_t last_seq = 0;
   uint64_t messages = 0;
   int64_t max_msgs_per_subject = -1;
+  int replicas = 1;
   std::vector<std::string> subjects;
 };
 
@@ -95,6 +114,25 @@ result<pub_ack> parse_pub_ack(std::string_view response);
 
 /// The JetStream error code of a parsed failure (e.g. 10059 stream not found), 0 if none.
 int api_error_code(std::string_view response);
+
+/// A publish refused because an expected-sequence header did not hold (err_code 10071, "wrong
+/// last sequence: N"; 10164 without N from nats-server 2.11 while another write of the subject
+/// is being stored). nullopt for any other response.
+struct wrong_sequence {
+  std::optional<uint64_t> last;  // the sequence JetStream found instead, when it said
+};
+std::optional<wrong_sequence> parse_wrong_sequence(std::string_view response);
+
+/// A message read with MSG.GET.
+struct stored_message {
+  std::string subject;
+  uint64_t sequence = 0;
+  std::string data;     // the payload, decoded from JetStream's base64
+  std::string headers;  // the raw NATS header block ("NATS/1.0\r\n..."), "" when none
+};
+
+/// The response to MSG.GET; not_found when the stream has no message at that sequence.
+result<stored_message> parse_stored_message(std::string_view response);
 
 /// True when `response` is a JetStream error worth retrying shortly because the cluster is
 /// changing: no meta leader or quorum ("JetStream system temporarily unavailable" during an

@@ -56,6 +56,50 @@ std::string stream_store::stored_key(std::string_view key) const {
   return out;
 }
 
+std::string stream_store::tombstone_key(std::string_view key) const {
+  std::string out = index_prefix(0);
+  out.append(key);
+  return out;
+}
+
+status stream_store::load_tombstone_flag() {
+  std::string first = index_prefix(0), end = index_prefix(1);
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, entries_));
+  it->Seek(first);
+  if (!it->status().ok()) return storage_error("cannot read tombstones", it->status());
+  has_tombstones_.store(it->Valid(), std::memory_order_release);
+  return status::OK();
+}
+
+result<std::optional<uint64_t>> stream_store::tombstone(std::string_view key) const {
+  if (!may_have_tombstones()) return std::optional<uint64_t>();
+  std::shared_lock<std::shared_mutex> guard(lifecycle_);
+  if (closed_) return closed_error(name_);
+  rocksdb::PinnableSlice value;
+  auto st = db_->Get(rocksdb::ReadOptions(), entries_, tombstone_key(key), &value);
+  if (st.IsNotFound()) return std::optional<uint64_t>();
+  if (!st.ok()) return storage_error("cannot read tombstone", st);
+  auto seq = decode_u64(value.ToStringView());
+  if (!seq) return status(errc::corrupt, "tombstone of a key of '" + name_ + "' is malformed");
+  return std::optional<uint64_t>(*seq);
+}
+
+result<uint64_t> stream_store::revision(std::string_view key) const {
+  auto record = get(key);
+  if (!record.ok()) return record.error();
+  if (*record) {
+    auto view = protocol::decode_record(**record);
+    if (!view.ok()) return view.error();
+    return view->sequence;
+  }
+  auto deleted = tombstone(key);
+  if (!deleted.ok()) return deleted.error();
+  return deleted->value_or(0);
+}
+
 stream_store::~stream_store() {
   close();
 }
@@ -94,6 +138,7 @@ status stream_store::clear() {
   auto st = db_->Write(rocksdb::WriteOptions(), &batch);
   if (!st.ok()) return storage_error("cannot clear stream '" + name_ + "'", st);
   applied_.store(0, std::memory_order_release);
+  has_tombstones_.store(false, std::memory_order_release);
   return status::OK();
 }
 
@@ -202,23 +247,43 @@ result<std::optional<std::string>> apply_batch::current(const std::string& key) 
   return store_.get(key);
 }
 
+result<std::optional<uint64_t>> apply_batch::current_tombstone(const std::string& key) {
+  if (auto it = tombstones_.find(key); it != tombstones_.end()) return it->second;
+  return store_.tombstone(key);
+}
+
 result<std::string> apply_batch::put(const protocol::decoded_event& ev, uint64_t seq,
-                                     int64_t time_ms, std::optional<std::string>* previous) {
+                                     int64_t time_ms, std::optional<std::string>* previous,
+                                     bool* raced_delete) {
   // Events with carried metadata do not depend on the previous record: skip the read unless
-  // the caller wants the previous record.
+  // the caller wants the previous record, indexes need it, or the key may have a tombstone.
+  bool tombstones = store_.may_have_tombstones() || !tombstones_.empty();
   std::optional<std::string> prev;
-  if (ev.meta.changes == 0 || previous != nullptr || !indexes_->empty()) {
+  if (ev.meta.changes == 0 || previous != nullptr || !indexes_->empty() || tombstones) {
     auto cur = current(ev.key);
     if (!cur.ok()) return cur.error();
     prev = std::move(*cur);
   }
+  // A deleted key: the PUT lives it again (its tombstone goes), and when the writer computed
+  // its metadata before that delete, the key starts anew.
+  bool deleted_after_base = false;
+  if (tombstones && !prev) {
+    auto deleted = current_tombstone(ev.key);
+    if (!deleted.ok()) return deleted.error();
+    if (*deleted) {
+      deleted_after_base = ev.meta.base_revision && **deleted > *ev.meta.base_revision;
+      impl_->batch.Delete(store_.entries_, store_.tombstone_key(ev.key));
+      tombstones_[ev.key] = std::nullopt;
+    }
+  }
+  if (raced_delete != nullptr) *raced_delete = deleted_after_base;
   // A previous record that cannot be decoded counts as absent: the event still applies.
   std::optional<protocol::meta> previous_meta;
   if (prev) {
     if (auto view = protocol::decode_record(*prev); view.ok()) previous_meta = view->m;
   }
-  protocol::meta m =
-      protocol::meta_after_put(previous_meta ? &*previous_meta : nullptr, ev.meta, time_ms);
+  protocol::meta m = protocol::meta_after_put(previous_meta ? &*previous_meta : nullptr, ev.meta,
+                                              time_ms, deleted_after_base);
   std::string record = protocol::encode_record(m, seq, ev.data_msgpack);
   impl_->batch.Put(store_.family_, store_.stored_key(ev.key), slice(record));
   if (auto st = update_indexes(ev.key, prev, &record); !st.ok()) return st;
@@ -228,7 +293,8 @@ result<std::string> apply_batch::put(const protocol::decoded_event& ev, uint64_t
   return record;
 }
 
-status apply_batch::erase(const std::string& key, std::optional<std::string>* previous) {
+status apply_batch::erase(const std::string& key, uint64_t seq,
+                          std::optional<std::string>* previous) {
   if (previous != nullptr || !indexes_->empty()) {
     auto cur = current(key);
     if (!cur.ok()) return cur.error();
@@ -236,7 +302,9 @@ status apply_batch::erase(const std::string& key, std::optional<std::string>* pr
     if (previous != nullptr) *previous = std::move(*cur);
   }
   impl_->batch.Delete(store_.family_, store_.stored_key(key));
+  impl_->batch.Put(store_.entries_, store_.tombstone_key(key), slice(encode_u64(seq)));
   overlay_[key] = std::nullopt;
+  tombstones_[key] = seq;
   ++changes_;
   return status::OK();
 }
@@ -265,9 +333,13 @@ status apply_batch::commit(uint64_t through_seq) {
   }
   impl_->batch.Clear();
   overlay_.clear();
+  bool wrote_tombstones = false;
+  for (auto& [key, seq] : tombstones_) wrote_tombstones |= seq.has_value();
+  tombstones_.clear();
   changes_ = 0;
   indexes_ = store_.current_indexes();
   if (!st.ok()) return storage_error("cannot write events to stream '" + store_.name_ + "'", st);
+  if (wrote_tombstones) store_.has_tombstones_.store(true, std::memory_order_release);
   store_.applied_.store(through_seq, std::memory_order_release);
   return status::OK();
 }

@@ -6,6 +6,12 @@
 // Every change is written with the sequence in one atomic WriteBatch, so after a crash at any
 // instant the replica holds exactly the events up to the stored sequence.
 //
+// Tombstones: a key whose last applied event is a DELETE keeps its revision (the DELETE's
+// sequence) in the index column family under the reserved index id 0, P<0u32><key> -> sequence
+// (8 bytes, big-endian), written in the same WriteBatch as the delete; a later PUT removes it.
+// Writers read it to say which revision their write of the key is based on, and replicas to
+// recognise a PUT that was computed before a DELETE it landed after (protocol/event.hpp).
+//
 // Secondary indexes (doc/storage-format.md "Indexes"): each declared on a field path, its entries
 // in the database's index column family, P<index id><encoded value><key> (protocol/index_key.hpp),
 // written in the same WriteBatch as the documents they index, so an index is never out of step
@@ -87,6 +93,14 @@ class stream_store {
   /// The record of `key`, or nullopt when absent.
   result<std::optional<std::string>> get(std::string_view key) const;
 
+  /// The revision of the DELETE that removed `key` (its tombstone), or nullopt when the key is
+  /// live or this replica never applied a DELETE of it.
+  result<std::optional<uint64_t>> tombstone(std::string_view key) const;
+
+  /// The revision `key` has in this replica: its record's sequence when live, its tombstone's
+  /// when deleted, 0 when this replica never saw it.
+  result<uint64_t> revision(std::string_view key) const;
+
   /// The keys matching `pattern`, in byte order. Seeks to the pattern's literal prefix, so
   /// "^user:" reads only the keys that start with "user:". When matching one key hits a regex
   /// limit, the whole call fails with that error ("regex too complex").
@@ -141,6 +155,11 @@ class stream_store {
   friend class index_view;
 
   std::string stored_key(std::string_view key) const;
+  std::string tombstone_key(std::string_view key) const;
+  // Whether any tombstone is stored (read once at open; set by the first DELETE applied), so
+  // that streams without deletes never look one up.
+  status load_tombstone_flag();
+  bool may_have_tombstones() const { return has_tombstones_.load(std::memory_order_acquire); }
   // The first key of the entries of index `id` (the stream prefix and the id).
   std::string index_prefix(uint32_t id) const;
   // Reads the stored index definitions (database::open_stream).
@@ -162,6 +181,7 @@ class stream_store {
   std::string prefix_;                              // of every key of this stream (encoding.hpp)
   std::string end_;                                 // the first key after this stream's range
   std::atomic<uint64_t> applied_;
+  std::atomic<bool> has_tombstones_{false};
   mutable std::shared_mutex lifecycle_;  // shared: reads and writes; exclusive: close
   bool closed_ = false;
   // Exclusive while definitions change together with what is stored (create, build steps,
@@ -263,11 +283,16 @@ class apply_batch {
 
   /// Applies a PUT delivered at JetStream time `time_ms` with sequence `seq`; returns the new
   /// record. When `previous` is given, it receives the record it replaces (nullopt if none).
+  /// A PUT whose carried base revision is older than a DELETE of the key this replica applied
+  /// starts the key anew (protocol::meta_after_put); `raced_delete`, when given, says whether
+  /// that happened.
   result<std::string> put(const protocol::decoded_event& ev, uint64_t seq, int64_t time_ms,
-                          std::optional<std::string>* previous = nullptr);
+                          std::optional<std::string>* previous = nullptr,
+                          bool* raced_delete = nullptr);
 
-  /// Applies a DELETE; `previous` as for put.
-  status erase(const std::string& key, std::optional<std::string>* previous = nullptr);
+  /// Applies a DELETE with sequence `seq` (the key's tombstone); `previous` as for put.
+  status erase(const std::string& key, uint64_t seq,
+               std::optional<std::string>* previous = nullptr);
 
   /// Writes the changes and `through_seq` as the new applied sequence, atomically. The batch is
   /// empty afterwards.
@@ -278,6 +303,8 @@ class apply_batch {
  private:
   // The current record of `key` as this batch sees it.
   result<std::optional<std::string>> current(const std::string& key);
+  // The tombstone of `key` as this batch sees it.
+  result<std::optional<uint64_t>> current_tombstone(const std::string& key);
   // Replaces the index entries of `key` for `previous` by those for `record` (either may be
   // absent).
   status update_indexes(const std::string& key, const std::optional<std::string>& previous,
@@ -287,6 +314,7 @@ class apply_batch {
   struct impl;
   std::unique_ptr<impl> impl_;
   std::unordered_map<std::string, std::optional<std::string>> overlay_;
+  std::unordered_map<std::string, std::optional<uint64_t>> tombstones_;  // written in this batch
   size_t changes_ = 0;
   std::shared_ptr<const std::vector<index_definition>> indexes_;  // as the batch began
   std::vector<uint32_t> now_multikey_;  // ids of indexes this batch makes multikey

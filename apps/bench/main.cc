@@ -220,7 +220,7 @@ void populate(eb::bench::raw_jetstream& raw, const std::string& stream, size_t n
     }
     // With the metadata headers an Eventbase writer adds, which the replay reads.
     must(raw.publish_async(subjects, payloads, 4096,
-                           eb::protocol::meta_headers(eb::protocol::carry_meta(nullptr))),
+                           eb::protocol::meta_headers(eb::protocol::carry_meta(nullptr, 0))),
          "populate " + stream);
   }
 }
@@ -357,7 +357,7 @@ struct bench_run {
     must(raw->create_stream(raw_stream), "create raw stream");
     std::string payload = eb::protocol::encode_put_payload(key_of(0), doc_text, 0);
     // What an Eventbase put of a new key carries besides its Nats-Msg-Id.
-    auto headers = eb::protocol::meta_headers(eb::protocol::carry_meta(nullptr));
+    auto headers = eb::protocol::meta_headers(eb::protocol::carry_meta(nullptr, 0));
     auto pipeline =
         must(eb::bench::raw_pipeline::open(nats, stream("rawpipe"), path("raw-pipeline")),
              "raw pipeline");
@@ -607,7 +607,7 @@ struct bench_run {
     // The baseline is the raw pipeline's latency measured here, in rounds alternating with the
     // subscription's as in the puts group, not the puts group's figure from minutes before.
     std::string payload = eb::protocol::encode_put_payload(key_of(0), doc_text, 0);
-    auto headers = eb::protocol::meta_headers(eb::protocol::carry_meta(nullptr));
+    auto headers = eb::protocol::meta_headers(eb::protocol::carry_meta(nullptr, 0));
     auto pipe_stream = stream("subpipe");
     auto pipeline = must(eb::bench::raw_pipeline::open(nats, pipe_stream, path("sub-pipeline")),
                          "raw pipeline");

@@ -61,10 +61,13 @@ result<stream_and_text> stream_with_json(session& s, const std::string& name,
   return stream_and_text{std::move(*stream), std::move(text)};
 }
 
-int put(session& s, const std::vector<std::string>& args, const flags&) {
+int put(session& s, const std::vector<std::string>& args, const flags& with) {
   auto target = stream_with_json(s, args[0], args[2]);
   if (!target.ok()) return report(target.error());
-  auto reply = s.ask<entry>(target->stream, put_atom::value, args[1], target->text);
+  auto reply =
+      with.condition.conditional()
+          ? s.ask<entry>(target->stream, put_atom::value, args[1], target->text, with.condition)
+          : s.ask<entry>(target->stream, put_atom::value, args[1], target->text);
   if (!reply.ok()) return report(reply.error());
   auto out = entry_to_json(*reply);
   if (!out.ok()) return report(out.error());
@@ -199,10 +202,12 @@ int get(session& s, const std::vector<std::string>& args, const flags& with) {
   return ok;
 }
 
-int erase(session& s, const std::vector<std::string>& args, const flags&) {
+int erase(session& s, const std::vector<std::string>& args, const flags& with) {
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());
-  auto purged = s.ask<uint64_t>(*stream, erase_atom::value, args[1]);
+  auto purged = with.condition.conditional()
+                    ? s.ask<uint64_t>(*stream, erase_atom::value, args[1], with.condition)
+                    : s.ask<uint64_t>(*stream, erase_atom::value, args[1]);
   if (!purged.ok()) return report(purged.error());
   print(json{{"purged", *purged}});
   return ok;
@@ -328,7 +333,31 @@ struct command {
   bool takes_consistent = false;
   bool takes_query_options = false;
   bool takes_live_query = false;
+  enum { none, revision, revision_or_absent } takes_condition = none;
 };
+
+// Parses --if-revision=R (and --if-absent where the command takes it) into `with`; false when
+// `arg` is neither, or with a message on stderr when its value is bad.
+bool parse_condition(const std::string& arg, const command& cmd, flags& with, bool& bad) {
+  if (cmd.takes_condition == command::none) return false;
+  if (arg == "--if-absent" && cmd.takes_condition == command::revision_or_absent) {
+    with.condition = write_condition::if_absent();
+    return true;
+  }
+  static const std::string kRevision = "--if-revision=";
+  if (arg.compare(0, kRevision.size(), kRevision) != 0) return false;
+  std::string value = arg.substr(kRevision.size());
+  if (value.empty() || value.size() > 19 ||
+      value.find_first_not_of("0123456789") != std::string::npos || std::stoull(value) == 0) {
+    std::cerr << "eventbase: --if-revision takes a revision (a positive integer, a record's "
+                 "meta.revision), not '"
+              << value << "'" << std::endl;
+    bad = true;
+    return true;
+  }
+  with.condition = write_condition::if_revision(std::stoull(value));
+  return true;
+}
 
 // Parses the query option `arg` ("--limit=10", "--sort={...}") into `with`; false with a
 // message on stderr when it is not one or its value is bad.
@@ -360,9 +389,13 @@ bool parse_query_option(const std::string& arg, flags& with) {
 
 const std::map<std::string, command>& commands() {
   static const std::map<std::string, command> table = {
-      {"put", {put, 3, 3, "put STREAM KEY JSON"}},
+      {"put",
+       {put, 3, 3, "put [--if-revision=R | --if-absent] STREAM KEY JSON", false, false, false,
+        command::revision_or_absent}},
       {"get", {get, 2, 2, "get [--consistent] STREAM KEY", true}},
-      {"delete", {erase, 2, 2, "delete STREAM KEY"}},
+      {"delete",
+       {erase, 2, 2, "delete [--if-revision=R] STREAM KEY", false, false, false,
+        command::revision}},
       {"keys", {keys, 1, 2, "keys [--consistent] STREAM [REGEX]", true}},
       {"insert", {insert, 2, 2, "insert STREAM JSON"}},
       {"query",
@@ -398,7 +431,10 @@ int run(const options& opts) {
   flags with;
   std::vector<std::string> args = opts.args;
   while (!args.empty() && args.front().size() > 2 && args.front().compare(0, 2, "--") == 0) {
-    if (args.front() == "--consistent" && cmd.takes_consistent) {
+    bool bad = false;
+    if (parse_condition(args.front(), cmd, with, bad)) {
+      if (bad) return usage;
+    } else if (args.front() == "--consistent" && cmd.takes_consistent) {
       with.consistent = true;
     } else if (args.front() == "--explain" && cmd.takes_query_options) {
       with.explain = true;

@@ -21,11 +21,19 @@ $EVENTBASE_TLS_KEY_PASSWORD) the connection is mutual TLS: the client presents i
 certificate and accepts only a server whose certificate the CA signed.
 
 commands:
-  put STREAM KEY JSON     store JSON (use - to read it from stdin) under KEY
-                          -> {"data":...,"meta":{"dateCreated":...,"dateModified":...,"changes":N}}
+  put [--if-revision=R | --if-absent] STREAM KEY JSON
+                          store JSON (use - to read it from stdin) under KEY
+                          -> {"data":...,"meta":{"dateCreated":...,"dateModified":...,"changes":N,
+                              "revision":R}}
+                          with --if-revision=R only if KEY exists at revision R (meta.revision,
+                          the same on every server), with --if-absent only if KEY does not
+                          exist; otherwise nothing is written and it fails with "conflict: ..."
+                          naming KEY's revision (exit 1)
   get [--consistent] STREAM KEY
                           -> the same, or null when KEY is absent
-  delete STREAM KEY       -> {"purged":N}
+  delete [--if-revision=R] STREAM KEY
+                          -> {"purged":N}; with --if-revision=R only if KEY exists at revision
+                             R, else "conflict: ..." (exit 1) and nothing is deleted
   keys [--consistent] STREAM [REGEX]
                           -> a JSON array of the keys matching the ECMAScript REGEX, sorted
   insert STREAM JSON      store JSON under a new random UUID v4

@@ -18,6 +18,7 @@
 #include "eventbase/eventbase.hpp"
 #include "eventbase/network.hpp"
 #include "eventbase/request.hpp"
+#include "eventbase/write_condition.hpp"
 
 namespace eventbase::cli {
 
@@ -70,6 +71,8 @@ struct flags {
   nlohmann::ordered_json query_options = nlohmann::ordered_json::object();
   // watch --query=FILTER: the live query's filter, as given
   std::optional<std::string> live_query;
+  // put --if-revision=R / --if-absent, delete --if-revision=R
+  write_condition condition;
 };
 
 // import STREAM (import_export.cc): JSON lines {"key","data"} from stdin, put pipelined.

@@ -31,6 +31,7 @@
 
 #include "eventbase/index_info.hpp"
 #include "eventbase/status.hpp"
+#include "eventbase/write_condition.hpp"
 
 namespace eventbase {
 
@@ -79,6 +80,12 @@ struct entry {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, entry& x) {
   return f(caf::meta::type_name("eventbase::entry"), x.record);
+}
+
+/// The condition of a conditional write (eventbase/write_condition.hpp).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_condition& x) {
+  return f(caf::meta::type_name("eventbase::write_condition"), x.what, x.revision);
 }
 
 /// One applied event, pushed to subscribers in stream order.
@@ -170,6 +177,15 @@ struct stream_status {
   /// the stream since: reads may miss recent writes.
   bool stale = false;
   std::string consumer;  // the JetStream consumer's name; empty while it is being (re)created
+  /// The replica holds the effect of every event up to this sequence (<= applied_sequence:
+  /// events compaction removed are known only once what replaced them is applied); consistent
+  /// reads wait for it.
+  uint64_t consistent_sequence = 0;
+  /// Times the consumer was found stalled (the stream ahead, nothing delivered) and recreated,
+  /// and times the replica was found to differ from the stream and rebuilt from it, since the
+  /// actor started (README "Failover").
+  uint64_t replica_stalls = 0;
+  uint64_t replica_rebuilds = 0;
   // While the stream replays after opening (not ready yet): the sequence it catches up to (the
   // stream's last at open time), events applied per second so far, and the estimated time
   // until it is ready (-1: unknown). 0, 0, -1 once ready.
@@ -182,7 +198,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stream_status& x) {
   return f(caf::meta::type_name("eventbase::stream_status"), x.name, x.ready, x.applied_sequence,
            x.skipped_events, x.subscriptions, x.pending_writes, x.slow_subscriptions_ended,
-           x.last_known_sequence, x.lag, x.last_contact_ms, x.stale, x.consumer, x.replay_target,
+           x.last_known_sequence, x.lag, x.last_contact_ms, x.stale, x.consumer,
+           x.consistent_sequence, x.replica_stalls, x.replica_rebuilds, x.replay_target,
            x.replay_rate, x.replay_eta_ms);
 }
 
@@ -200,9 +217,14 @@ using subscriber_actor = caf::typed_actor<caf::replies_to<change_atom, change>::
                                           caf::reacts_to<ended_atom, uint64_t, caf::error>>;
 
 /// One stream. Writes reply once the local replica has applied them (read-your-writes).
+/// Records carry the key's revision (the JetStream sequence of the event behind its state, the
+/// same on every node); writes of one key are serialized across nodes.
 using stream_actor = caf::typed_actor<
     // (key, JSON text) -> the new record
     caf::replies_to<put_atom, std::string, std::string>::with<entry>,
+    // (key, JSON text, condition) -> the new record, or errc::conflict (nothing written) when
+    // the condition does not hold where JetStream orders the write (README "Consistency")
+    caf::replies_to<put_atom, std::string, std::string, write_condition>::with<entry>,
     // (keys, JSON texts) -> puts of many documents in one message, each as the put above: the
     // i-th key gets the i-th document; the reply comes when every put of the batch has
     // completed, with each one's record or error (put_batch_reply). Puts of one key run in
@@ -214,6 +236,9 @@ using stream_actor = caf::typed_actor<
     caf::replies_to<get_atom, std::string>::with<entry>,
     // key -> number of messages purged from the stream
     caf::replies_to<erase_atom, std::string>::with<uint64_t>,
+    // (key, condition: if_revision) -> as above, or errc::conflict when the key is not at that
+    // revision (nothing is deleted)
+    caf::replies_to<erase_atom, std::string, write_condition>::with<uint64_t>,
     // ECMAScript regex ("" for all) -> matching keys in byte order
     caf::replies_to<keys_atom, std::string>::with<std::vector<std::string>>,
     // The same two reads, consistent: the stream first learns the stream's last sequence from

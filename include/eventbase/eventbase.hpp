@@ -38,6 +38,7 @@
 
 #include "eventbase/index_info.hpp"
 #include "eventbase/status.hpp"
+#include "eventbase/write_condition.hpp"
 
 namespace eventbase {
 
@@ -73,13 +74,16 @@ struct nats_options {
 };
 
 /// A key's metadata: ISO-8601 UTC times with milliseconds, taken from JetStream, so every
-/// replica agrees; `changes` counts the puts since the key was created or last deleted.
+/// replica agrees; `changes` counts the puts since the key was created or last deleted;
+/// `revision` is the JetStream stream sequence of the event behind the key's current state, the
+/// same on every node (write_condition::if_revision takes it).
 struct meta {
   std::string date_created;
   std::string date_modified;
   uint64_t changes = 0;
+  uint64_t revision = 0;
 
-  /// {"dateCreated": ..., "dateModified": ..., "changes": N}
+  /// {"dateCreated": ..., "dateModified": ..., "changes": N, "revision": R}
   nlohmann::ordered_json to_json() const;
 };
 
@@ -88,7 +92,8 @@ struct document {
   nlohmann::ordered_json data;  // as written, members in their order
   eventbase::meta meta;
 
-  /// {"data": ..., "meta": {"dateCreated": ..., "dateModified": ..., "changes": N}}, in this order
+  /// {"data": ..., "meta": {"dateCreated": ..., "dateModified": ..., "changes": N,
+  /// "revision": R}}, in this order
   nlohmann::ordered_json to_json() const;
 };
 
@@ -236,19 +241,27 @@ class stream {
 
   /// Stores `data` under `key`; returns once this instance can read it back.
   /// invalid_argument when `data` nests deeper than kMaxDocumentDepth or holds a string that
-  /// is not valid UTF-8.
-  result<document> put(const std::string& key, const nlohmann::ordered_json& data);
+  /// is not valid UTF-8. With a `condition` (write_condition::if_revision(R) or if_absent()),
+  /// the put applies only if it holds when JetStream orders the write, and fails with
+  /// errc::conflict (naming the key's revision, or that it exists or not) otherwise, writing
+  /// nothing (README "Consistency").
+  result<document> put(const std::string& key, const nlohmann::ordered_json& data,
+                       write_condition condition = write_condition::none());
   void put_async(const std::string& key, const nlohmann::ordered_json& data,
-                 std::function<void(result<document>)> done);
+                 std::function<void(result<document>)> done,
+                 write_condition condition = write_condition::none());
 
   /// The document, or nullopt when the key is absent.
   result<std::optional<document>> get(const std::string& key,
                                       read_consistency consistency = read_consistency::local);
 
   /// Deletes `key`; returns the number of messages purged from the stream. Deleting an absent
-  /// key is not an error.
-  result<uint64_t> erase(const std::string& key);
-  void erase_async(const std::string& key, std::function<void(result<uint64_t>)> done);
+  /// key is not an error. With write_condition::if_revision(R), deletes only when the key
+  /// exists at revision R, else fails with errc::conflict and deletes nothing.
+  result<uint64_t> erase(const std::string& key,
+                         write_condition condition = write_condition::none());
+  void erase_async(const std::string& key, std::function<void(result<uint64_t>)> done,
+                   write_condition condition = write_condition::none());
 
   /// Keys matching the ECMAScript regex `pattern` anywhere ("" for all), in byte order.
   result<std::vector<std::string>> keys(const std::string& pattern = "",

@@ -30,6 +30,7 @@ enum class errc : uint8_t {
   internal = 9,          // a bug: an invariant did not hold
   not_found = 10,        // a named stream or subscription does not exist
   unauthenticated = 11,  // TLS or credentials refused: a peer's certificate, a NATS password
+  conflict = 12,         // a conditional write's condition did not hold: nothing was written
 };
 
 /// Stable lower-case name of a code, e.g. "invalid_argument".

@@ -11,6 +11,8 @@
 
 #include "actors/jetstream_client.hpp"
 #include "actors/pull_consumer.hpp"
+#include "actors/read_barrier.hpp"
+#include "actors/replica_horizon.hpp"
 #include "actors/stats_publisher.hpp"
 #include "actors/subscriptions.hpp"
 #include "actors/write_pipeline.hpp"
@@ -337,14 +339,36 @@ struct pipeline_rig {
   std::shared_ptr<storage::database> db = storage::database::open(dir.path()).value();
   std::shared_ptr<storage::stream_store> store = db->open_stream("s").value();
   stats_publisher stats{nullptr, ""};
+  replica_horizon horizon{0};
+  read_barrier barrier;
   write_pipeline writes;
 
   static write_pipeline::settings settings() {
     return write_pipeline::settings{"s", "W", "_INBOX.t.a.", std::chrono::milliseconds(1000)};
   }
 
+  write_pipeline::replica_view view() {
+    write_pipeline::replica_view v;
+    v.consistent = [this] { return horizon.consistent(); };
+    v.await_sequence = [this](uint64_t seq, auto go) { barrier.await_sequence(seq, "w", go); };
+    v.await_consistency = [this](auto go) { barrier.await_consistency(go); };
+    return v;
+  }
+
   explicit pipeline_rig(fixture& fx, write_pipeline::settings config = settings())
-      : f(fx), writes(std::move(config), *fx.js, fx.api, *store, stats, fx.clock.fn()) {}
+      : f(fx),
+        barrier(
+            {"s", std::chrono::milliseconds(1000)}, fx.api, horizon, fx.clock.fn(), [](uint64_t) {},
+            [] { return std::string(); }),
+        writes(std::move(config), *fx.js, fx.api, *store, stats, fx.clock.fn(), view()) {}
+
+  // The replica applied everything up to `seq`, delivered in order with nothing pending.
+  void advance(uint64_t seq) {
+    horizon.on_delivery(seq, 0, 1);
+    horizon.on_applied(seq);
+    barrier.check();
+    writes.on_replica_advanced();
+  }
 
   std::vector<published> puts_of(const std::string& key) {
     return f.sent_to("s." + protocol::base64_encode(key) + "-put");
@@ -358,8 +382,10 @@ struct pipeline_rig {
     if (ev.type == protocol::event_type::put)
       record = batch.put(ev, seq, 1000).value();
     else
-      CAF_REQUIRE(batch.erase(ev.key).ok());
+      CAF_REQUIRE(batch.erase(ev.key, seq).ok());
     CAF_REQUIRE(batch.commit(seq).ok());
+    horizon.on_delivery(seq, 0, 1);
+    horizon.on_applied(seq);
     return record;
   }
 
@@ -386,7 +412,7 @@ CAF_TEST(a put is published with its id and completes when applied) {
   rig.writes.on_ack(rig.ack(sent[0], 1));
   CAF_CHECK(done.empty());  // acknowledged, not yet applied
   auto record = rig.apply(sent[0], 1);
-  rig.writes.on_applied(rig.token(sent[0]), record);
+  rig.writes.on_applied(rig.token(sent[0]), 1, record);
   CAF_REQUIRE_EQUAL(done.size(), 1u);
   CAF_CHECK_EQUAL(*done[0], record);
   CAF_CHECK(rig.writes.empty());
@@ -404,14 +430,14 @@ CAF_TEST(writes of one key wait for each other and bad input fails at once) {
   CAF_CHECK_EQUAL(order[1], "invalid_argument");
   auto first = rig.puts_of("k");
   CAF_REQUIRE_EQUAL(first.size(), 1u);  // the second waits
-  rig.writes.on_applied(rig.token(first[0]), rig.apply(first[0], 1));
+  rig.writes.on_applied(rig.token(first[0]), 1, rig.apply(first[0], 1));
   auto second = rig.puts_of("k");
   CAF_REQUIRE_EQUAL(second.size(), 1u);
   // It carries the metadata that follows from the first, in headers.
   CAF_CHECK_EQUAL(second[0].header("Eventbase-Changes"), "2");
   CAF_CHECK_EQUAL(second[0].header("Eventbase-Date-Created"), "1970-01-01T00:00:01.000Z");
   CAF_CHECK_EQUAL(json::parse(second[0].payload).count("meta"), 0u);
-  rig.writes.on_applied(rig.token(second[0]), rig.apply(second[0], 2));
+  rig.writes.on_applied(rig.token(second[0]), 2, rig.apply(second[0], 2));
   CAF_CHECK_EQUAL(order.back(), "second");
 }
 
@@ -439,7 +465,7 @@ CAF_TEST(a pipeline holding its maximum refuses new writes at once until some co
   // One completes: room for one write, as long as its document fits beside b's 7 bytes.
   auto a = rig.puts_of("a");
   CAF_REQUIRE_EQUAL(a.size(), 1u);
-  rig.writes.on_applied(rig.token(a[0]), rig.apply(a[0], 1));
+  rig.writes.on_applied(rig.token(a[0]), 1, rig.apply(a[0], 1));
   rig.writes.put("e", R"({"v":"0123456"})", note("e"));  // 15 bytes: 22 > 20
   rig.writes.put("f", R"({"v":4})", note("f"));          // 14 <= 20
   CAF_CHECK_EQUAL(outcomes, std::vector<std::string>(
@@ -465,6 +491,7 @@ CAF_TEST(a write replaced before this node saw it completes when the replica pas
   storage::apply_batch batch(*rig.store);
   CAF_REQUIRE(batch.put(theirs, 6, 1000).ok());
   CAF_REQUIRE(batch.commit(6).ok());
+  rig.advance(6);
   rig.writes.on_ack(rig.ack(sent[0], 5));
   CAF_REQUIRE_EQUAL(done.size(), 1u);
   auto view = protocol::decode_record(*done[0]).value();
@@ -477,7 +504,7 @@ CAF_TEST(an erase purges after its delete is applied and reports the count) {
   rig.writes.erase("k", [&](result<uint64_t> r) { done.push_back(r); });
   auto sent = sent_to("s." + protocol::base64_encode("k") + "-delete");
   CAF_REQUIRE_EQUAL(sent.size(), 1u);
-  rig.writes.on_applied(rig.token(sent[0]), rig.apply(sent[0], 1));
+  rig.writes.on_applied(rig.token(sent[0]), 1, rig.apply(sent[0], 1));
   auto purge = sent_to("$JS.API.STREAM.PURGE.s");
   CAF_REQUIRE_EQUAL(purge.size(), 1u);
   CAF_CHECK(done.empty());
@@ -515,7 +542,7 @@ CAF_TEST(an acknowledgement that reports an error retries the write only when th
   auto again = rig.puts_of("p");
   CAF_REQUIRE_EQUAL(again.size(), 1u);
   rig.writes.on_ack(rig.ack(again[0], 1));
-  rig.writes.on_applied(rig.token(again[0]), rig.apply(again[0], 1));
+  rig.writes.on_applied(rig.token(again[0]), 1, rig.apply(again[0], 1));
   CAF_REQUIRE_EQUAL(passing.size(), 1u);
   CAF_CHECK(passing[0].ok());
 }
@@ -543,7 +570,7 @@ CAF_TEST(writes are retried under their message id and fail with what was happen
   CAF_CHECK_EQUAL(b_again[0].header("Nats-Msg-Id"), b[0].header("Nats-Msg-Id"));
   CAF_CHECK_EQUAL(b_again[0].payload, b[0].payload);
   rig.writes.on_ack(rig.ack(b_again[0], 1));
-  rig.writes.on_applied(rig.token(b_again[0]), rig.apply(b_again[0], 1));
+  rig.writes.on_applied(rig.token(b_again[0]), 1, rig.apply(b_again[0], 1));
   CAF_CHECK_EQUAL(records.size(), 1u);
   // "a" is never acknowledged: sent again after each lost attempt, then a timeout that says so.
   while (errors.empty()) {
@@ -578,7 +605,7 @@ CAF_TEST(the next wake of the writes is never late and exact again after an expi
   CAF_REQUIRE(a.size() == 1 && b.size() == 1);
   CAF_CHECK(rig.writes.next_wake() == t0 + milliseconds(1000));  // a's acknowledgement
   rig.writes.on_ack(rig.ack(a[0], 1));
-  rig.writes.on_applied(rig.token(a[0]), rig.apply(a[0], 1));
+  rig.writes.on_applied(rig.token(a[0]), 1, rig.apply(a[0], 1));
   CAF_REQUIRE_EQUAL(done.size(), 1u);
   CAF_CHECK(*rig.writes.next_wake() <= t0 + milliseconds(1100));  // early or exact
   rig.writes.expire();                                            // nothing is due yet
@@ -589,7 +616,7 @@ CAF_TEST(the next wake of the writes is never late and exact again after an expi
   rig.writes.expire();  // b is acknowledged: not sent again
   CAF_CHECK(rig.puts_of("b").empty());
   CAF_CHECK(rig.writes.next_wake() == t0 + milliseconds(10100));  // b's deadline
-  rig.writes.on_applied(rig.token(b[0]), rig.apply(b[0], 2));
+  rig.writes.on_applied(rig.token(b[0]), 2, rig.apply(b[0], 2));
   CAF_CHECK_EQUAL(done.size(), 2u);
   CAF_CHECK(!rig.writes.next_wake());
 }

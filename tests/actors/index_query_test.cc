@@ -62,7 +62,7 @@ struct rig {
     ++seq;
     for (auto* store : {plain.get(), indexed.get()}) {
       storage::apply_batch batch(*store);
-      CAF_REQUIRE(batch.erase(key).ok());
+      CAF_REQUIRE(batch.erase(key, seq).ok());
       CAF_REQUIRE(batch.commit(seq).ok());
     }
   }

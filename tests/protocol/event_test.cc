@@ -37,11 +37,11 @@ CAF_TEST(payloads match json stringify) {
 }
 
 CAF_TEST(put round trips with carried meta in headers) {
-  carried_meta carried{3, int64_t{1733565600123}};
+  carried_meta carried{3, int64_t{1733565600123}, std::nullopt};
   auto headers = meta_headers(carried);
   CAF_CHECK_EQUAL(headers, (header_list{{"Eventbase-Changes", "3"},
                                         {"Eventbase-Date-Created", "2024-12-07T10:00:00.123Z"}}));
-  CAF_CHECK_EQUAL(meta_headers(carried_meta{1, std::nullopt}),
+  CAF_CHECK_EQUAL(meta_headers(carried_meta{1, std::nullopt, std::nullopt}),
                   (header_list{{"Eventbase-Changes", "1"}}));
   auto payload = encode_put_payload("user:1", R"({"name":"Ada"})", 42);
   headers.emplace(headers.begin(), "Nats-Msg-Id", "w.1");  // other headers do not matter
@@ -143,7 +143,7 @@ CAF_TEST(metadata in the body of earlier events is still read) {
   CAF_CHECK_EQUAL(payload_for_subscribers(*ev, legacy),
                   R"({"type":"PUT","id":"k","data":{"z":1,"a":2},"timestamp":7})");
   // Headers win over the body.
-  auto both = decode_event(legacy, meta_headers(carried_meta{9, std::nullopt}));
+  auto both = decode_event(legacy, meta_headers(carried_meta{9, std::nullopt, std::nullopt}));
   CAF_REQUIRE(both.ok());
   CAF_CHECK_EQUAL(both->meta.changes, 9u);
   CAF_CHECK(!both->meta.date_created);
@@ -181,7 +181,7 @@ CAF_TEST(unusable metadata headers are ignored with a reason) {
     CAF_CHECK(!ev->meta.date_created);
     CAF_CHECK_EQUAL(ev->meta_problem, why);
   }
-  auto fine = decode_event(payload, meta_headers(carried_meta{2, std::nullopt}));
+  auto fine = decode_event(payload, meta_headers(carried_meta{2, std::nullopt, std::nullopt}));
   CAF_REQUIRE(fine.ok());
   CAF_CHECK(fine->meta_problem.empty());
 }
@@ -214,20 +214,25 @@ CAF_TEST(rejects malformed events with a reason) {
 CAF_TEST(meta follows carried values or continues local state) {
   meta previous{100, 200, 4};
   // An Eventbase writer's event: independent of the replica's state.
-  auto carried = meta_after_put(nullptr, carried_meta{5, int64_t{100}}, 300);
+  auto carried = meta_after_put(nullptr, carried_meta{5, int64_t{100}, std::nullopt}, 300);
   CAF_CHECK_EQUAL(carried, (meta{100, 300, 5}));
-  CAF_CHECK_EQUAL(meta_after_put(&previous, carried_meta{5, int64_t{100}}, 300), carried);
+  CAF_CHECK_EQUAL(meta_after_put(&previous, carried_meta{5, int64_t{100}, std::nullopt}, 300),
+                  carried);
   // A new key: created is the event's own time.
-  CAF_CHECK_EQUAL(meta_after_put(&previous, carried_meta{1, std::nullopt}, 300),
+  CAF_CHECK_EQUAL(meta_after_put(&previous, carried_meta{1, std::nullopt, std::nullopt}, 300),
                   (meta{300, 300, 1}));
   // JS writers: continue from the local record.
   CAF_CHECK_EQUAL(meta_after_put(&previous, carried_meta{}, 300), (meta{100, 300, 5}));
   CAF_CHECK_EQUAL(meta_after_put(nullptr, carried_meta{}, 300), (meta{300, 300, 1}));
   // What a writer carries.
-  auto fresh = carry_meta(nullptr);
+  auto fresh = carry_meta(nullptr, 0);
   CAF_CHECK_EQUAL(fresh.changes, 1u);
   CAF_CHECK(!fresh.date_created);
-  auto next = carry_meta(&previous);
+  CAF_CHECK_EQUAL(fresh.base_revision.value_or(99), 0u);
+  auto next = carry_meta(&previous, 17);
   CAF_CHECK_EQUAL(next.changes, 5u);
   CAF_CHECK_EQUAL(next.date_created.value_or(-1), 100);
+  CAF_CHECK_EQUAL(next.base_revision.value_or(0), 17u);
+  // A writer that had not seen a DELETE the replica applied after its base: the key is new.
+  CAF_CHECK_EQUAL(meta_after_put(nullptr, next, 300, true), (meta{300, 300, 1}));
 }

@@ -124,8 +124,8 @@ CAF_TEST(entries follow puts updates deletes and batches) {
     CAF_REQUIRE(batch.put(put_event("b", json{{"age", 50}, {"tags", {"y", "z"}}}), 5, 1).ok());
     CAF_REQUIRE(batch.put(put_event("b", json{{"age", 60}}), 6, 1).ok());
     CAF_REQUIRE(batch.put(put_event("d", json{{"age", 70}}), 7, 1).ok());
-    CAF_REQUIRE(batch.erase("d").ok());
-    CAF_REQUIRE(batch.erase("c").ok());
+    CAF_REQUIRE(batch.erase("d", 8).ok());
+    CAF_REQUIRE(batch.erase("c", 8).ok());
     CAF_REQUIRE(batch.commit(8).ok());
   }
   check_in_step(*store);
@@ -163,8 +163,8 @@ CAF_TEST(a build runs in bounded steps over the current documents) {
   apply(*store, 2502, "k02000", json{{"n", 200}});
   {
     apply_batch batch(*store);
-    CAF_REQUIRE(batch.erase("k00002").ok());
-    CAF_REQUIRE(batch.erase("k02001").ok());
+    CAF_REQUIRE(batch.erase("k00002", 2503).ok());
+    CAF_REQUIRE(batch.erase("k02001", 2503).ok());
     CAF_REQUIRE(batch.commit(2503).ok());
   }
   // Queries see only ready indexes; the view says so.

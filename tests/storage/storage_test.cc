@@ -92,7 +92,7 @@ CAF_TEST(applies puts and deletes with metadata atomically) {
   CAF_CHECK_EQUAL(meta_of(*stored), (meta{1000, 2000, 2}));
   CAF_CHECK_EQUAL(decode_record(*stored).value().sequence, 2u);
   std::optional<std::string> previous;
-  CAF_REQUIRE(batch.erase("k", &previous).ok());
+  CAF_REQUIRE(batch.erase("k", 3, &previous).ok());
   CAF_REQUIRE(previous.has_value());
   CAF_CHECK_EQUAL(document(*previous), json({{"v", 2}}));
   CAF_REQUIRE(batch.commit(3).ok());
@@ -105,7 +105,7 @@ CAF_TEST(carried metadata wins over local state) {
   auto store = db->open_stream("s").value();
   apply_batch batch(*store);
   // A replica that saw only the last of five puts (compaction removed the others).
-  auto rec = batch.put(put_event("k", 5, carried_meta{5, int64_t{100}}), 9, 900);
+  auto rec = batch.put(put_event("k", 5, carried_meta{5, int64_t{100}, std::nullopt}), 9, 900);
   CAF_REQUIRE(rec.ok());
   CAF_CHECK_EQUAL(meta_of(*rec), (meta{100, 900, 5}));
 }
@@ -200,7 +200,8 @@ CAF_TEST(keys filter by regex and seek to literal prefixes) {
   apply_batch batch(*store);
   for (std::string key : {"user:1", "user:2", "user:10", "order:1", "other", "\xF0\x9F\x8E\x89",
                           "a.b*c>d e/f+g=h!@#$%^&()"})
-    CAF_REQUIRE(batch.put(put_event(key, 1, carried_meta{1, std::nullopt}), 1, 1).ok());
+    CAF_REQUIRE(
+        batch.put(put_event(key, 1, carried_meta{1, std::nullopt, std::nullopt}), 1, 1).ok());
   CAF_REQUIRE(batch.commit(1).ok());
   CAF_CHECK_EQUAL(keys(*store, "^user:"),
                   (std::vector<std::string>{"user:1", "user:10", "user:2"}));
