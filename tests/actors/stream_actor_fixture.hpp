@@ -13,6 +13,7 @@
 
 #include "actors/stream_actor.hpp"
 #include "eventbase/actors.hpp"
+#include "protocol/base64.hpp"
 #include "protocol/event.hpp"
 #include "protocol/record.hpp"
 #include "storage/database.hpp"
@@ -130,13 +131,15 @@ class stream_actor_fixture : public test_coordinator_fixture<actor_test_config> 
   }
 
   /// Delivers a stream message as the current consumer would, with `headers` (a Nats-Msg-Id
-  /// among them is also the message's msg_id).
+  /// among them is also the message's msg_id) and `pending` messages after it.
   void deliver(uint64_t seq, const std::string& subject, const std::string& payload,
-               const nats::headers& headers = {}, uint64_t time_ns = 1733565600123000000ULL) {
+               const nats::headers& headers = {}, uint64_t time_ns = 1733565600123000000ULL,
+               uint64_t pending = 0) {
     nats::message m;
     m.subject = subject;
     m.reply = "$JS.ACK.orders." + consumer + ".1." + std::to_string(seq) + "." +
-              std::to_string(++consumer_seq) + "." + std::to_string(time_ns) + ".0";
+              std::to_string(++consumer_seq) + "." + std::to_string(time_ns) + "." +
+              std::to_string(pending);
     m.data = payload;
     m.all_headers = headers;
     for (auto& [header, value] : headers)
@@ -147,8 +150,25 @@ class stream_actor_fixture : public test_coordinator_fixture<actor_test_config> 
 
   /// Delivers the event a write published, at stream sequence `seq`.
   void deliver_published(const published& p, uint64_t seq,
-                         uint64_t time_ns = 1733565600123000000ULL) {
-    deliver(seq, p.subject, p.payload, p.headers, time_ns);
+                         uint64_t time_ns = 1733565600123000000ULL, uint64_t pending = 0) {
+    deliver(seq, p.subject, p.payload, p.headers, time_ns, pending);
+  }
+
+  /// Delivers a JS-written PUT of `key` with `pending` messages after it.
+  void deliver_put(uint64_t seq, const std::string& key, const std::string& data,
+                   uint64_t pending = 0) {
+    deliver(seq, "orders." + protocol::base64_encode(key) + "-put", js_put(key, data), {},
+            1733565600123000000ULL, pending);
+  }
+
+  /// An idle heartbeat of the current consumer's pull request `pull` (generation `gen`).
+  void heartbeat(const published& pull) {
+    nats::message m;
+    m.subject = pull.reply;
+    m.status = 100;
+    m.description = "Idle Heartbeat";
+    js->deliver(std::move(m));
+    sched.run();
   }
 
   /// Acknowledges the write `p` with stream sequence `seq`.

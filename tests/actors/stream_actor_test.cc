@@ -767,6 +767,72 @@ CAF_TEST(a consistent read fails rather than answer from a replica that cannot c
   CAF_CHECK_EQUAL(bad.error_code(), errc::invalid_argument);
 }
 
+// The stale read of issue 24: the consumer lagged; k0=old (2) was acknowledged before the read
+// began; k0=new (4) replaced it later. Catching up, the replica skips 2 (compaction removed it)
+// and passes the read's target 2 at sequence 3 with k0 still at its first value. The read must
+// wait until what replaced 2 is applied.
+CAF_TEST(a consistent read waits for what replaced the events the replica skipped) {
+  open();
+  deliver_put(1, "k0", R"("first")");
+  auto get = ask<entry>(get_atom::value, std::string("k0"), consistent_atom::value);
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"), stream_info(2));
+  deliver_put(3, "x", "3", 1);  // 2 is gone: a gap, and one message pending
+  CAF_CHECK_EQUAL(status().applied_sequence, 3u);
+  CAF_CHECK_EQUAL(status().consistent_sequence, 1u);
+  CAF_CHECK(!get.arrived());  // answering now would return "first"
+  deliver_put(4, "k0", R"("new")");
+  CAF_REQUIRE(get.ok());
+  CAF_CHECK_EQUAL(data_of(get.value().record), json("new"));
+  CAF_CHECK_EQUAL(status().consistent_sequence, 4u);
+}
+
+// When the consumer never runs dry, a later STREAM.INFO bounds the gap: the read proceeds once
+// the replica has passed the stream's end as it was after the gap was seen.
+CAF_TEST(gaps the consumer never resolves are bounded by the streams last sequence) {
+  open();
+  deliver_put(1, "k0", R"("first")");
+  auto get = ask<entry>(get_atom::value, std::string("k0"), consistent_atom::value);
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"), stream_info(2));
+  deliver_put(3, "x", "3", 5);
+  // Only the gap holds the read back: the stream's end is asked again.
+  auto bound = expect_publish("$JS.API.STREAM.INFO.orders");
+  reply(bound, stream_info(6));
+  deliver_put(4, "k0", R"("new")", 4);
+  deliver_put(5, "y", "5", 3);
+  CAF_CHECK(!get.arrived());
+  deliver_put(6, "z", "6", 2);
+  CAF_REQUIRE(get.ok());
+  CAF_CHECK_EQUAL(data_of(get.value().record), json("new"));
+}
+
+// Readiness after a restart has the same trap: ready at the stream's end at open time only once
+// nothing skipped before it is still unapplied.
+CAF_TEST(a stream is ready only when what replaced skipped events is applied) {
+  open(2);  // k0=old at 2, replaced by k0=new at 4 before the consumer got there
+  auto ready = ask<ok_atom>(ready_atom::value);
+  deliver_put(1, "k0", R"("first")", 2);
+  deliver_put(3, "x", "3", 1);
+  CAF_CHECK(!ready.arrived());
+  CAF_CHECK_EQUAL(ask<entry>(get_atom::value, std::string("k0")).error_code(), errc::not_ready);
+  deliver_put(4, "k0", R"("new")");
+  CAF_CHECK(ready.ok());
+  CAF_CHECK_EQUAL(data_of(ask<entry>(get_atom::value, std::string("k0")).value().record),
+                  json("new"));
+}
+
+// An idle heartbeat says the consumer delivered everything its server holds: the gaps it left
+// are resolved.
+CAF_TEST(an idle heartbeat resolves the gaps of its consumer) {
+  spawn();
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"), stream_info(0));
+  grant_consumer("C1");
+  auto pull = expect_publish("$JS.API.CONSUMER.MSG.NEXT.orders.C1");
+  deliver_put(2, "k0", "2", 3);
+  CAF_CHECK_EQUAL(status().consistent_sequence, 0u);
+  heartbeat(pull);
+  CAF_CHECK_EQUAL(status().consistent_sequence, 2u);
+}
+
 CAF_TEST(status reports lag contact and staleness of the replica) {
   open();
   deliver(1, "orders.a-put", js_put("a", "1"));

@@ -3,7 +3,9 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -201,6 +203,89 @@ CAF_TEST(two nodes on one nats see each others writes) {
   CAF_CHECK_EQUAL(field(single_json_line(get), "/meta"), field(single_json_line(get_one), "/meta"));
   watch->signal(SIGTERM);
   CAF_CHECK_EQUAL(watch->wait(std::chrono::seconds(20)).value_or(-1), 0);
+  one->process().stop();
+  two->process().stop();
+}
+
+// Compare-and-set from the command line, on two nodes: --if-absent, --if-revision, the conflict
+// error, and four client processes incrementing one counter with read + --if-revision retries.
+CAF_TEST(conditional writes through the client on two nodes) {
+  temp_dir dir;
+  auto one = must_start(dir.sub("one"), {"--nats=" + nats_server().url()});
+  auto two = must_start(dir.sub("two"), {"--nats=" + nats_server().url()});
+  auto s = unique_name("cas");
+  auto created = run_client(one->address(), {"put", "--if-absent", s, "k", R"({"v":1})"});
+  CAF_REQUIRE_EQUAL(created.exit_code, 0);
+  auto r1 = field(single_json_line(created), "/meta/revision").get<uint64_t>();
+  CAF_CHECK_GREATER(r1, 0u);
+  auto exists = run_client(two->address(), {"put", "--if-absent", s, "k", R"({"v":2})"});
+  CAF_CHECK_EQUAL(exists.exit_code, 1);
+  CAF_CHECK(exists.out.empty());
+  CAF_REQUIRE_EQUAL(exists.err.size(), 1u);
+  CAF_CHECK_NOT_EQUAL(
+      exists.err[0].find("conflict: key 'k' exists (revision " + std::to_string(r1) + ")"),
+      std::string::npos);
+  auto updated = run_client(two->address(),
+                            {"put", "--if-revision=" + std::to_string(r1), s, "k", R"({"v":2})"});
+  CAF_REQUIRE_EQUAL(updated.exit_code, 0);
+  auto r2 = field(single_json_line(updated), "/meta/revision").get<uint64_t>();
+  auto stale = run_client(one->address(),
+                          {"put", "--if-revision=" + std::to_string(r1), s, "k", R"({"v":3})"});
+  CAF_CHECK_EQUAL(stale.exit_code, 1);
+  CAF_REQUIRE_EQUAL(stale.err.size(), 1u);
+  CAF_CHECK_NOT_EQUAL(stale.err[0].find("conflict: key 'k' is at revision " + std::to_string(r2)),
+                      std::string::npos);
+  auto not_deleted =
+      run_client(one->address(), {"delete", "--if-revision=" + std::to_string(r1), s, "k"});
+  CAF_CHECK_EQUAL(not_deleted.exit_code, 1);
+  auto get = run_client(one->address(), {"get", "--consistent", s, "k"});
+  CAF_CHECK_EQUAL(field(single_json_line(get), "/data"), json({{"v", 2}}));
+  CAF_CHECK_EQUAL(field(single_json_line(get), "/meta/revision"), r2);
+  auto deleted =
+      run_client(one->address(), {"delete", "--if-revision=" + std::to_string(r2), s, "k"});
+  CAF_CHECK_EQUAL(deleted.out, std::vector<std::string>{R"({"purged":1})"});
+  // Bad command lines: exit 2.
+  CAF_CHECK_EQUAL(run_client(one->address(), {"put", "--if-revision=x", s, "k", "1"}).exit_code, 2);
+  CAF_CHECK_EQUAL(run_client(one->address(), {"delete", "--if-absent", s, "k"}).exit_code, 2);
+
+  // The counter: each client reads it consistently, then writes n + 1 if it is still at the
+  // revision read; a conflict means another client won that round: read again.
+  run_client(one->address(), {"put", s, "counter", R"({"n":0})"});
+  constexpr int kIncrements = 6;
+  std::atomic<int> succeeded{0}, conflicts{0}, errors{0};
+  auto client = [&](const std::string& address) {
+    for (int done = 0; done < kIncrements;) {
+      auto read = run_client(address, {"get", "--consistent", s, "counter"});
+      auto doc = json_line(read);
+      if (!doc) {
+        ++errors;
+        return;
+      }
+      auto n = field(*doc, "/data/n").get<int64_t>();
+      auto revision = field(*doc, "/meta/revision").get<uint64_t>();
+      auto put = run_client(address, {"put", "--if-revision=" + std::to_string(revision), s,
+                                      "counter", json{{"n", n + 1}}.dump()});
+      if (put.exit_code == 0) {
+        ++succeeded;
+        ++done;
+      } else if (put.exit_code == 1 && !put.err.empty() &&
+                 put.err[0].find("conflict: ") != std::string::npos) {
+        ++conflicts;
+      } else {
+        CAF_MESSAGE("unexpected: " << describe(put));
+        ++errors;
+        return;
+      }
+    }
+  };
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) clients.emplace_back(client, (i % 2 ? two : one)->address());
+  for (auto& t : clients) t.join();
+  CAF_CHECK_EQUAL(errors.load(), 0);
+  CAF_CHECK_EQUAL(succeeded.load(), 4 * kIncrements);
+  CAF_MESSAGE(conflicts.load() << " conflicts retried");
+  auto total = run_client(two->address(), {"get", "--consistent", s, "counter"});
+  CAF_CHECK_EQUAL(field(single_json_line(total), "/data/n"), succeeded.load());
   one->process().stop();
   two->process().stop();
 }
