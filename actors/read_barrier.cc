@@ -4,11 +4,20 @@
 #include <algorithm>
 #include <utility>
 
+#include "eventbase/log.hpp"
 #include "protocol/jetstream.hpp"
 
 namespace eventbase::actors {
 
 namespace js = protocol::jetstream;
+
+namespace {
+
+// Below raft's 4 s election timeout (read_barrier.hpp).
+constexpr auto kLeaderFreshness = std::chrono::seconds(3);
+constexpr auto kAskAgain = std::chrono::milliseconds(200);
+
+}  // namespace
 
 read_barrier::read_barrier(settings config, jetstream_client& api, replica_horizon& horizon,
                            jetstream_client::clock now, std::function<void(uint64_t)> stream_last,
@@ -39,6 +48,7 @@ void read_barrier::ask(std::function<void(result<uint64_t>)> answered) {
   if (answered) askers_.push_back(std::move(answered));
   if (in_flight_) return;
   in_flight_ = true;
+  ask_again_at_.reset();
   uint64_t ticket = horizon_.ask();
   auto reads = std::move(awaiting_answer_);
   awaiting_answer_.clear();
@@ -53,6 +63,14 @@ void read_barrier::on_answer(uint64_t ticket, const std::vector<uint64_t>& reads
                              result<std::string> reply) {
   in_flight_ = false;
   auto info = reply.ok() ? js::parse_stream_info(*reply) : result<js::stream_info>(reply.error());
+  if (info.ok() && !js::from_current_leader(*info, kLeaderFreshness)) {
+    // Perhaps a leader that was replaced while it was paused: ask again shortly.
+    EB_LOG_DEBUG("stream", "'" << config_.stream << "': STREAM.INFO answered by a leader that "
+                               << "has not heard from its followers lately; asking again");
+    awaiting_answer_.insert(awaiting_answer_.begin(), reads.begin(), reads.end());
+    ask_again_at_ = now_() + kAskAgain;
+    return;
+  }
   std::vector<proceed> failed;
   for (auto id : reads) {
     auto it = waits_.find(id);
@@ -85,6 +103,7 @@ void read_barrier::check(std::optional<uint64_t> also_waiting_for) {
   uint64_t consistent = horizon_.consistent();
   uint64_t applied = horizon_.applied();
   auto time = now_();
+  if (ask_again_at_ && time >= *ask_again_at_ && !in_flight_) ask();
   std::vector<std::pair<proceed, status>> due;
   std::optional<uint64_t> blocked = also_waiting_for;  // the lowest target only gaps hold back
   for (auto it = waits_.begin(); it != waits_.end();) {
@@ -119,8 +138,10 @@ void read_barrier::check(std::optional<uint64_t> also_waiting_for) {
 }
 
 std::optional<read_barrier::time_point> read_barrier::next_wake() const {
-  if (waits_.empty()) return std::nullopt;
-  return waits_.begin()->second.deadline;
+  std::optional<time_point> at = ask_again_at_;
+  if (!waits_.empty() && (!at || waits_.begin()->second.deadline < *at))
+    at = waits_.begin()->second.deadline;
+  return at;
 }
 
 void read_barrier::fail_all(const status& why) {
@@ -128,6 +149,7 @@ void read_barrier::fail_all(const status& why) {
   waits_.clear();
   awaiting_answer_.clear();
   askers_.clear();
+  ask_again_at_.reset();
   for (auto& [id, w] : waits) w.go(why);
 }
 

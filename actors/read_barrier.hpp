@@ -10,6 +10,11 @@
 // the next one, asked when it returns (an answer asked before a read began could miss writes
 // it must see): a burst of reads costs at most two calls to JetStream.
 //
+// Only an answer from a leader that heard from a quorum of the stream's servers within the last
+// 3 s counts (protocol::jetstream::from_current_leader): a leader that was paused, and replaced
+// meanwhile, answers with its old state for a moment after it wakes. Reads then wait for an
+// answer asked again 200 ms later. (Found by the cluster history checker, tests/cluster.)
+//
 // Every answer to STREAM.INFO also bounds the replica's open gaps (replica_horizon). When
 // something waits for C and only open gaps hold it back (the applied sequence has passed the
 // target), the barrier asks once more so that the gaps resolve even when the consumer never
@@ -92,6 +97,7 @@ class read_barrier {
   std::map<uint64_t, wait> waits_;         // deadlines increase with ids
   std::vector<uint64_t> awaiting_answer_;  // reads that need the next STREAM.INFO
   bool in_flight_ = false;
+  std::optional<time_point> ask_again_at_;  // after an answer of a leader that was not current
   std::vector<std::function<void(result<uint64_t>)>> askers_;  // of the question in flight
 };
 

@@ -340,7 +340,9 @@ void stream_state::on_stream_known(uint64_t ticket, const js::stream_info& info)
     if (auto st = cfg.store->clear(); !st.ok()) return fail_open(st);
     horizon->reset(0);
   }
-  horizon->on_stream_last(ticket, info.last_seq);
+  // A paused leader's old state bounds nothing (read_barrier.hpp).
+  if (js::from_current_leader(info, std::chrono::seconds(3)))
+    horizon->on_stream_last(ticket, info.last_seq);
   ensure_stats_stream();
   consumer->reset("open");
   // Ready once the replica is exact up to the stream's end at open time.

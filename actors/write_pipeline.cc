@@ -217,9 +217,11 @@ void write_pipeline::refused(uint64_t token, std::optional<uint64_t> last) {
     it->second.verified = true;
     republish(token);
   };
-  // A sequence tells how far the replica must be; a PUT subject that is empty (0) or a refusal
-  // without one does not: then the replica must reach the stream's end.
-  if (last && *last > 0)
+  // A put is computed again once the replica holds what JetStream found. A refusal's sequence
+  // may come from a leader that was replaced while paused (its check runs before replication),
+  // so a condition, which may fail on what the replica then holds, is judged again only after a
+  // consistent wait; so is a put when the refusal named no sequence, or an empty PUT subject.
+  if (last && *last > 0 && !op.condition.conditional())
     replica_.await_sequence(*last, std::move(again));
   else
     replica_.await_consistency(std::move(again));

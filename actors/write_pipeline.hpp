@@ -19,8 +19,7 @@
 //     (Nats-Expected-Last-Sequence, which JetStream checks as it stores, on every version and
 //     every replica): its condition held on the stream's current state. A condition that does
 //     not hold fails with errc::conflict only when judged on a replica known to be current
-//     within the write's lifetime (after a consistent wait, or after JetStream's refusal told
-//     the stream's end and the replica reached it).
+//     within the write's lifetime (after a consistent wait, read_barrier.hpp).
 //   - a DELETE carries no expectation (deleting twice deletes); a put that lands between a
 //     DELETE and the purge of the key's PUTs is recognised by every replica from its base
 //     revision (protocol/event.hpp).

@@ -149,10 +149,26 @@ result<stream_info> parse_stream_info(std::string_view response) {
     info.max_msgs_per_subject = config->value("max_msgs_per_subject", int64_t{-1});
     info.replicas = config->value("num_replicas", 1);
     info.subjects = config->value("subjects", std::vector<std::string>{});
+    auto cluster = j.find("cluster");
+    if (cluster != j.end() && cluster->is_object()) {
+      auto replicas = cluster->find("replicas");
+      if (replicas != cluster->end() && replicas->is_array())
+        for (const auto& r : *replicas)
+          if (r.is_object())
+            info.followers.push_back(
+                {r.value("active", int64_t{0}), r.value("offline", false)});
+    }
   } catch (const json::exception& e) {
     return status(errc::corrupt, std::string("stream info has unexpected fields: ") + e.what());
   }
   return info;
+}
+
+bool from_current_leader(const stream_info& info, std::chrono::nanoseconds freshness) {
+  size_t heard = 1;  // the leader itself
+  for (const auto& f : info.followers)
+    if (!f.offline && f.active_ns >= 0 && f.active_ns <= freshness.count()) ++heard;
+  return heard * 2 > info.followers.size() + 1;
 }
 
 result<std::string> parse_consumer_created(std::string_view response) {

@@ -4,6 +4,7 @@
 // that protocol, with no I/O.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -82,7 +83,23 @@ struct stream_info {
   int64_t max_msgs_per_subject = -1;
   int replicas = 1;
   std::vector<std::string> subjects;
+  /// The answering leader's view of its followers ("cluster.replicas"): how long ago each was
+  /// last heard from (nanoseconds; "active"), and whether it is offline. Empty for a stream
+  /// without replicas.
+  struct follower {
+    int64_t active_ns = 0;
+    bool offline = false;
+  };
+  std::vector<follower> followers;
 };
+
+/// Whether `info` comes from a leader that heard from a quorum of its stream's servers within
+/// `freshness`. A leader that was paused (SIGSTOP, a stalled VM) answers STREAM.INFO with its
+/// old state until it learns that another server leads now (within about a second of waking,
+/// but requests can reach it first): its followers then look silent since before the pause.
+/// Raft elects a new leader only after 4 s without one, so with `freshness` below that an
+/// answer that passes reflects every acknowledged write.
+bool from_current_leader(const stream_info& info, std::chrono::nanoseconds freshness);
 
 /// The response to STREAM.INFO and STREAM.CREATE.
 result<stream_info> parse_stream_info(std::string_view response);

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "base/subprocess.hpp"
@@ -62,6 +63,7 @@ class nats_cluster {
     std::string name;  // nats-server's server_name, as JetStream reports leaders
     int port = 0;
     int cluster_port = 0;
+    int monitor_port = 0;  // HTTP monitoring (/jsz: the meta leader)
     std::string store;
     std::string config;
     std::unique_ptr<subprocess> process;
@@ -75,6 +77,7 @@ class nats_cluster {
       s.name = "n" + std::to_string(i + 1);
       s.port = free_port();
       s.cluster_port = free_port();
+      s.monitor_port = free_port();
       s.store = dir.sub(s.name);
       s.config = dir.sub(s.name + ".conf");
     }
@@ -85,6 +88,7 @@ class nats_cluster {
           routes += (routes.empty() ? "\"" : ", \"") + std::string("nats-route://127.0.0.1:") +
                     std::to_string(other.cluster_port) + "\"";
       std::ofstream(s.config) << "server_name: " << s.name << "\nlisten: 127.0.0.1:" << s.port
+                              << "\nhttp: 127.0.0.1:" << s.monitor_port
                               << "\njetstream { store_dir: \"" << s.store << "\" }\n"
                               << "cluster {\n  name: ebtest\n  listen: 127.0.0.1:" << s.cluster_port
                               << "\n  routes: [" << routes << "]\n}\n";
@@ -125,6 +129,34 @@ class nats_cluster {
     s.process->signal(SIGKILL);
     s.process->wait(std::chrono::seconds(10));
     s.process.reset();
+  }
+
+  /// SIGSTOP: a server that hangs (paused by its machine, swapping) with its sockets open;
+  /// resume() sends SIGCONT.
+  void pause(size_t i) {
+    if (servers_[i].process) servers_[i].process->signal(SIGSTOP);
+  }
+  void resume(size_t i) {
+    if (servers_[i].process) servers_[i].process->signal(SIGCONT);
+  }
+
+  /// The server leading JetStream's meta group (which creates consumers), as a running
+  /// server's monitoring endpoint says; size when none says.
+  size_t meta_leader() const {
+    for (auto& s : servers_) {
+      if (!s.running()) continue;
+      httplib::Client http("127.0.0.1", s.monitor_port);
+      http.set_connection_timeout(1);
+      http.set_read_timeout(1);
+      auto reply = http.Get("/jsz");
+      if (!reply || reply->status != 200) continue;
+      auto jsz = nlohmann::json::parse(reply->body, nullptr, /*allow_exceptions=*/false);
+      if (jsz.is_object() && jsz.contains("meta_cluster")) {
+        auto leader = index_of(string_member(jsz["meta_cluster"], "leader"));
+        if (leader < size) return leader;
+      }
+    }
+    return size;
   }
 
   const server& at(size_t i) const { return servers_[i]; }
