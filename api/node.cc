@@ -26,6 +26,7 @@
 #include "eventbase/request.hpp"
 #include "nats/connection.hpp"
 #include "nats/embedded_server.hpp"
+#include "nats/server_settings.hpp"
 #include "protocol/jetstream.hpp"
 #include "storage/database.hpp"
 
@@ -92,6 +93,8 @@ status check_config(const node_config& config) {
     return status(errc::invalid_argument,
                   "NATS TLS, creds and nkey settings apply to the NATS servers of nats.servers; "
                   "the owned nats-server listens on loopback and takes a user/password or token");
+  if (auto st = nats::check_sync(config.nats_sync); !st.ok())
+    return status(st.code(), "nats_sync: " + st.message());
   return status::OK();
 }
 
@@ -164,6 +167,8 @@ result<node> node::start(node_config config) {
   nats_options nats = config.nats;
   if (nats.servers.empty()) {
     nats::embedded_server_options own;
+    own.executable = config.nats_server_bin;
+    own.sync = config.nats_sync;
     own.store_dir = (std::filesystem::path(config.data_path) / "nats").string();
     if (nats.user.empty() && nats.token.empty()) {
       // Loopback is reachable by every local user: lock the owned server with a password only
@@ -218,10 +223,16 @@ result<node> node::start(node_config config) {
   }
   p->port = *port;
   p->config = std::move(config);
+  std::string own_nats;
+  if (p->own_nats)
+    own_nats = " (its own nats-server " + p->own_nats->version().to_string() + ", " +
+               p->own_nats->executable() + ", JetStream sync: " + p->own_nats->sync_description() +
+               ")";
   EB_LOG_INFO("node", "serving on " << p->config.bind << ":" << p->port
                                     << (p->config.tls.enabled() ? " with mutual TLS" : "")
                                     << ", messages up to " << listen.max_message
-                                    << " bytes, with NATS " << p->nats->connected_url());
+                                    << " bytes, with NATS " << p->nats->connected_url()
+                                    << own_nats);
   return node(std::move(p));
 }
 

@@ -65,10 +65,53 @@ embedded_server::embedded_server(embedded_server_options options) : options_(std
 result<std::unique_ptr<embedded_server>> embedded_server::start(embedded_server_options options) {
   if (options.store_dir.empty())
     return status(errc::invalid_argument, "embedded nats-server needs a store directory");
+  if (auto st = check_sync(options.sync); !st.ok())
+    return status(st.code(), "embedded nats-server: " + st.message());
+  if (options.executable.empty()) options.executable = default_server_executable();
   std::unique_ptr<embedded_server> server(new embedded_server(std::move(options)));
+  if (auto st = server->identify(); !st.ok()) return st;
+  // Once per start(), not again at each restart().
+  auto& self = *server;
+  if (!self.options_.sync.empty() && !self.syncs()) {
+    std::string needed =
+        std::to_string(kSyncIntervalSince.major) + "." + std::to_string(kSyncIntervalSince.minor);
+    EB_LOG_WARN("nats-server", "nats-server "
+                                   << self.version_.to_string() << " (" << self.executable_
+                                   << ") cannot sync JetStream writes to disk before "
+                                      "acknowledging them: sync '"
+                                   << self.options_.sync << "' needs nats-server " << needed
+                                   << " or newer. It flushes every 2 minutes, so "
+                                      "acknowledged writes can be lost in a power "
+                                      "failure or an OS crash");
+  }
   auto st = server->launch();
   if (!st.ok()) return st;
   return server;
+}
+
+status embedded_server::identify() {
+  auto found = find_executable(options_.executable);
+  if (found.empty() || ::access(found.c_str(), X_OK) != 0)
+    return status(errc::unavailable, "cannot find '" + options_.executable +
+                                         "' (install the Debian package nats-server)");
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(found, ec);
+  executable_ = ec ? found : absolute.lexically_normal().string();
+  auto ran = subprocess::run({executable_, "--version"}, options_.startup_timeout);
+  if (!ran.ok())
+    return status(errc::unavailable,
+                  "cannot run '" + executable_ + " --version': " + ran.error().message());
+  // One line, "nats-server: v2.9.10", on stdout.
+  auto& lines = ran->out.empty() ? ran->err : ran->out;
+  std::string said = lines.empty() ? "" : lines.front();
+  if (ran->exit_code != 0)
+    return status(errc::unavailable, "'" + executable_ + " --version' exited with code " +
+                                         std::to_string(ran->exit_code) + ": " + said);
+  auto version = parse_server_version(said);
+  if (!version.ok())
+    return status(errc::unavailable, executable_ + " --version: " + version.error().message());
+  version_ = *version;
+  return status::OK();
 }
 
 embedded_server::~embedded_server() {
@@ -85,7 +128,8 @@ std::string embedded_server::config_path() const {
 
 status embedded_server::write_config(int port) const {
   std::string text = "host: " + quoted(options_.host) + "\nport: " + std::to_string(port) +
-                     "\njetstream {\n  store_dir: " + quoted(options_.store_dir) + "\n}\n";
+                     "\njetstream {\n  store_dir: " + quoted(options_.store_dir) + "\n" +
+                     sync_interval_setting(options_.sync, version_) + "}\n";
   if (!options_.user.empty())
     text += "authorization {\n  user: " + quoted(options_.user) +
             "\n  password: " + quoted(options_.password) + "\n}\n";
@@ -114,9 +158,8 @@ std::string embedded_server::recent_log() const {
 }
 
 status embedded_server::launch() {
-  if (find_executable(options_.executable).empty())
-    return status(errc::unavailable, "cannot find '" + options_.executable +
-                                         "' (install the Debian package nats-server)");
+  if (find_executable(executable_).empty())
+    return status(errc::unavailable, "cannot find '" + executable_ + "'");
   std::error_code ec;
   std::filesystem::create_directories(options_.store_dir, ec);
   if (ec)
@@ -124,7 +167,7 @@ status embedded_server::launch() {
                   "cannot create NATS store '" + options_.store_dir + "': " + ec.message());
   int port = port_ > 0 ? port_ : options_.port;
   if (auto written = write_config(port); !written.ok()) return written;
-  std::vector<std::string> args = {options_.executable, "-c", config_path()};
+  std::vector<std::string> args = {executable_, "-c", config_path()};
   auto started = subprocess::start(args);
   if (!started.ok()) return status(errc::unavailable, started.error().message());
   auto process = std::move(*started);
@@ -145,8 +188,16 @@ status embedded_server::launch() {
     return status(errc::unavailable, "nats-server did not start:\n" + last_log_);
   }
   process_ = std::move(process);
-  EB_LOG_INFO("nats-server", "started pid " << process_->pid() << " on " << url());
+  EB_LOG_INFO("nats-server", "started pid " << process_->pid() << " on " << url()
+                                            << ": nats-server " << version_.to_string() << " ("
+                                            << executable_
+                                            << "), JetStream sync: " << sync_description());
   return status::OK();
+}
+
+std::string embedded_server::sync_description() const {
+  if (!syncs()) return "every 2 minutes (nats-server's default)";
+  return options_.sync == "always" ? "always" : "every " + options_.sync;
 }
 
 void embedded_server::stop() {

@@ -8,11 +8,37 @@
 # $SANITIZE_BUILD_DIR), run with leak detection; any sanitizer report, in a test or in a process
 # it starts, fails the run. EVENTBASE_SKIP_SANITIZE=1 skips this stage for quick local runs (CI
 # runs it). Arguments go to both ctest runs (e.g. -R protocol).
+#
+# Between the two, the failover suite (cluster_tests) runs once more against the newest
+# nats-server that scripts/setup.sh fetched into .nats-servers/ ($EVENTBASE_NATS_SERVER), when
+# one was fetched and no arguments were given; the other suites run against the system's
+# nats-server (Debian 12: 2.9), or $EVENTBASE_NATS_SERVER when it is set already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Warnings are errors here (not for users building the library).
 EVENTBASE_CMAKE_ARGS="-DEVENTBASE_WERROR=ON" scripts/build.sh
+
+# "2.9.10 (/usr/sbin/nats-server)" for a nats-server program.
+describe_nats() {
+  local path
+  path="$(PATH="$PATH:/usr/sbin:/sbin" command -v "$1" || echo "$1")"
+  echo "$("$path" --version 2>/dev/null | sed 's/^nats-server: v//') ($path)"
+}
+echo "test: the suites run against nats-server $(describe_nats "${EVENTBASE_NATS_SERVER:-nats-server}")" >&2
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"${JOBS:-2}" "$@"
+
+newest="$(scripts/nats-server-path.sh 2>/dev/null || true)"
+if [[ "$newest" != "$PWD/.nats-servers/"* ]]; then
+  echo "test: no newer nats-server in .nats-servers/ (scripts/setup.sh could not fetch one):" \
+    "the extra cluster_tests pass is skipped" >&2
+elif (($# > 0)); then
+  echo "test: arguments given: the extra cluster_tests pass on nats-server" \
+    "$(describe_nats "$newest") is skipped" >&2
+else
+  echo "test: cluster_tests again, on nats-server $(describe_nats "$newest")" >&2
+  EVENTBASE_NATS_SERVER="$newest" ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure \
+    -R '^cluster_tests\.'
+fi
 
 if [ "${EVENTBASE_SKIP_SANITIZE:-0}" = 1 ]; then
   echo "test: sanitizer stage skipped (EVENTBASE_SKIP_SANITIZE=1)" >&2

@@ -21,6 +21,7 @@
 #include "api/http_endpoint.hpp"
 #include "eventbase/log.hpp"
 #include "eventbase/node.hpp"
+#include "nats/server_settings.hpp"
 
 namespace {
 
@@ -54,12 +55,20 @@ struct server_config : caf::actor_system_config {
   int64_t max_message_bytes = 0;
   int64_t nats_wait = 30;
   int64_t consumer_replicas = 1;
+  std::string nats_server_bin;
+  std::string nats_sync;  // empty: not given; the owned nats-server then syncs "always"
 
   server_config() {
     opt_group{custom_options_, "global"}
         .add(nats, "nats", "NATS server URLs, comma separated (default: start a local nats-server)")
         .add(nats_wait, "nats-wait",
              "seconds to keep trying to reach --nats at start, with backoff; 0: fail at once (30)")
+        .add(nats_server_bin, "nats-server-bin",
+             "the nats-server program started without --nats ($EVENTBASE_NATS_SERVER, else "
+             "nats-server from PATH)")
+        .add(nats_sync, "nats-sync",
+             "how the nats-server started without --nats syncs JetStream to disk: always, or a "
+             "duration like 10s or 2m (always)")
         .add(db, "db", "data path: replica in <db>/replica, own NATS in <db>/nats (./data)")
         .add(port, "port", "port to serve the manager on, 0 for any (4333)")
         .add(bind, "bind",
@@ -242,6 +251,14 @@ int main(int argc, char** argv) {
         2);
   if (!cfg.nats_creds.empty() && !cfg.nats_nkey.empty())
     return fail("--nats-creds and --nats-nkey exclude each other", 2);
+  if (!cfg.nats.empty() && !cfg.nats_sync.empty())
+    return fail(
+        "--nats-sync applies to the nats-server this server starts without --nats; the servers "
+        "of --nats must be configured themselves, with `jetstream { sync_interval: always }` "
+        "(nats-server 2.10 or newer)",
+        2);
+  if (auto st = eventbase::nats::check_sync(cfg.nats_sync); !st.ok())
+    return fail("--nats-sync: " + st.message(), 2);
   raise_descriptor_limit();
 
   eventbase::node_config config;
@@ -254,6 +271,8 @@ int main(int argc, char** argv) {
   config.nats.tls_key = cfg.nats_tls_key;
   config.nats.creds = cfg.nats_creds;
   config.nats.nkey = cfg.nats_nkey;
+  config.nats_server_bin = cfg.nats_server_bin;
+  if (!cfg.nats_sync.empty()) config.nats_sync = cfg.nats_sync;
   config.tls = tls;
   config.insecure = cfg.insecure;
   config.max_message_bytes = static_cast<uint64_t>(cfg.max_message_bytes);

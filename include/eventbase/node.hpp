@@ -24,6 +24,19 @@ struct node_config {
   /// user/password or token from here (a random user and password when none is given, so other
   /// local users cannot reach it); TLS, creds and nkey need servers.
   nats_options nats;
+  /// The nats-server program the node starts when nats.servers is empty: a path, or a name
+  /// searched in PATH and the sbin directories. Default: "" ($EVENTBASE_NATS_SERVER when set,
+  /// else "nats-server").
+  std::string nats_server_bin;
+  /// How that owned nats-server syncs its JetStream store to disk (its sync_interval). "always"
+  /// (the default): each write is on disk before JetStream acknowledges it, so an acknowledged
+  /// write survives a power failure or an OS crash. A duration ("10s", "2m": digits, then ms, s,
+  /// m or h): synced that often, so acknowledged writes younger than it can be lost that way.
+  /// "": nats-server's default (2 minutes). nats-server 2.9 has no such setting and flushes every
+  /// 2 minutes whatever is asked (start() then logs a warning). Configured servers
+  /// (nats.servers) are not touched: they need `jetstream { sync_interval: always }` in their
+  /// own configuration. Anything else is invalid_argument.
+  std::string nats_sync = "always";
   /// Directory of the node's data: the replica in <data_path>/replica, the own NATS store in
   /// <data_path>/nats. Default: "./data".
   std::string data_path = "./data";

@@ -192,6 +192,7 @@ struct fixture {
   stream_actor stream_a, stream_b;
 
   fixture() {
+    CAF_MESSAGE("NATS cluster of " << nats_server_program());
     if (auto st = cluster.start_all(); !st.ok()) CAF_FAIL(st.to_string());
     // JetStream needs a meta leader before it takes streams.
     if (!await([&] { return cluster.request("$JS.API.INFO").contains("streams"); },

@@ -22,6 +22,7 @@
 
 #include "base/subprocess.hpp"
 #include "eventbase/status.hpp"
+#include "nats/server_settings.hpp"
 #include "support/temp_dir.hpp"
 
 namespace eventbase::test {
@@ -37,6 +38,12 @@ inline bool bool_member(const nlohmann::json& object, const char* key) {
   if (!object.is_object()) return false;
   auto it = object.find(key);
   return it != object.end() && it->is_boolean() && it->get<bool>();
+}
+
+/// The nats-server program the cluster runs: $EVENTBASE_NATS_SERVER when set (scripts/test.sh
+/// sets it to the newest that scripts/setup.sh fetched for a second pass), else nats-server.
+inline std::string nats_server_program() {
+  return find_executable(nats::default_server_executable());
 }
 
 /// A TCP port free on loopback right now (the kernel's pick for an ephemeral bind).
@@ -102,7 +109,7 @@ class nats_cluster {
   /// Starts server `i` and waits until it accepts clients.
   status start(size_t i) {
     auto& s = servers_[i];
-    auto started = subprocess::start({find_executable("nats-server"), "-c", s.config});
+    auto started = subprocess::start({nats_server_program(), "-c", s.config});
     if (!started.ok()) return started.error();
     s.process = std::move(*started);
     auto ready = s.process->wait_for_stderr(

@@ -20,7 +20,8 @@
 
 namespace eventbase::test {
 
-/// The process-wide test server (started on first use).
+/// The process-wide test server (started on first use): the embedded server's default program,
+/// $EVENTBASE_NATS_SERVER when set, else nats-server from PATH; JetStream's default sync.
 nats::embedded_server& nats_server();
 
 /// nats_options for the test server.

@@ -2,7 +2,10 @@
 """Checks docker-compose.yml without Docker: it parses, and its services, ports, volumes,
 NATS cluster configs and Dockerfile agree with each other and with the repository; every
 connection is TLS (NATS clients and routes, the Eventbase nodes' port) with certificates that
-scripts/dev-certs.sh makes, and each NATS config passes `nats-server -t` with them."""
+scripts/dev-certs.sh makes; every NATS config syncs JetStream before acknowledging
+(`sync_interval: always`) on a NATS image that has the setting (2.10+), and passes
+`nats-server -t` with those certificates (the newest nats-server here:
+scripts/nats-server-path.sh, or $EVENTBASE_NATS_SERVER)."""
 import configparser
 import os
 import re
@@ -88,7 +91,30 @@ for name in nats:
           f"{name}: the monitoring port is not published")
     check("alpine" in str(service.get("image", "")),
           f"{name}: the image has no shell tools for the healthcheck (use nats:*-alpine)")
+    # sync_interval (below) needs nats-server 2.10; 2.9 refuses the configuration.
+    release = re.match(r"nats:(\d+)\.(\d+)", str(service.get("image", "")))
+    check(release is not None and (int(release.group(1)), int(release.group(2))) >= (2, 10),
+          f"{name}: the image {service.get('image')} is not nats:MAJOR.MINOR-alpine of 2.10 or "
+          "newer (sync_interval needs 2.10)")
 check(names == set(nats), f"server names {names} do not match the services")
+
+
+def jetstream_block(text):
+    """The jetstream { ... } block of a NATS config, without comments; None when missing."""
+    text = re.sub(r"(#|//).*", "", text)
+    block = re.search(r"^jetstream\s*{(.*?)^}", text, re.M | re.S)
+    return block.group(1) if block else None
+
+
+# Every NATS config here, in the compose file or not, syncs each write before acknowledging it.
+nats_configs = sorted(f for f in os.listdir(os.path.join(root, "configs", "nats"))
+                      if f.endswith(".conf"))
+check(nats_configs, "no NATS configs under configs/nats")
+for conf in nats_configs:
+    block = jetstream_block(open(os.path.join(root, "configs", "nats", conf)).read())
+    check(block is not None and re.search(r"^\s*sync_interval\s*[:=]?\s*\"?always\"?\s*$", block,
+                                          re.M) is not None,
+          f"configs/nats/{conf}: its jetstream block lacks sync_interval: always")
 
 # The Eventbase nodes: built from the Dockerfile, pointed at the NATS services.
 ini = configparser.ConfigParser()
@@ -130,6 +156,24 @@ ignored = open(ignore_path).read().split() if os.path.exists(ignore_path) else [
 for entry in ("build", "data", ".git"):
     check(entry in ignored, f".dockerignore does not leave out {entry}")
 
+# The nats-server that checks the configs: the newest here. One older than 2.10 refuses
+# sync_interval, so it checks them without that line (and says so).
+nats_server = os.environ.get("EVENTBASE_NATS_SERVER") or ""
+if not nats_server:
+    found = subprocess.run([os.path.join(root, "scripts", "nats-server-path.sh")],
+                           capture_output=True, text=True)
+    nats_server = found.stdout.strip() if found.returncode == 0 else ""
+nats_server = shutil.which(nats_server) if nats_server else None
+nats_release = None
+if nats_server:
+    said = subprocess.run([nats_server, "--version"], capture_output=True, text=True).stdout
+    release = re.match(r"nats-server: v(\d+)\.(\d+)", said)
+    nats_release = (int(release.group(1)), int(release.group(2))) if release else None
+old_nats = nats_release is not None and nats_release < (2, 10)
+if nats_server:
+    print(f"nats-server -t with {nats_server} ({'.'.join(map(str, nats_release or ()))})"
+          + (": without sync_interval, which it predates" if old_nats else ""))
+
 # Security: TLS everywhere, with files that scripts/dev-certs.sh makes for the service names.
 certs = tempfile.mkdtemp(prefix="eventbase-compose-certs-")
 try:
@@ -160,11 +204,14 @@ try:
         nats_users = users
         missing = cert_files(text) - made_files
         check(not missing, f"{name}: dev-certs.sh does not make {sorted(missing)}")
-        if shutil.which("nats-server") and not missing:
+        if nats_server and not missing:
             local = os.path.join(certs, f"{name}.conf")
+            tested_text = text.replace("/certs/", certs + "/").replace("/data/", certs + "/data/")
+            if old_nats:
+                tested_text = re.sub(r"^\s*sync_interval\b.*$", "", tested_text, flags=re.M)
             with open(local, "w") as f:
-                f.write(text.replace("/certs/", certs + "/").replace("/data/", certs + "/data/"))
-            tested = subprocess.run(["nats-server", "-c", local, "-t"], capture_output=True,
+                f.write(tested_text)
+            tested = subprocess.run([nats_server, "-c", local, "-t"], capture_output=True,
                                     text=True)
             check(tested.returncode == 0, f"{name}: nats-server -t: {tested.stderr.strip()}")
     for name in nodes:

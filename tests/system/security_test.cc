@@ -23,6 +23,7 @@
 
 #include "nats/connection.hpp"
 #include "nats/nkeys.hpp"
+#include "nats/server_settings.hpp"
 #include "protocol/base64.hpp"
 #include "support/nats_fixture.hpp"
 #include "system/processes.hpp"
@@ -142,7 +143,7 @@ struct nats_process {
     std::ofstream(path) << "host: \"127.0.0.1\"\nport: " << at_port << "\njetstream { store_dir: \""
                         << tmp.sub(name + "-store") << "\" }\n"
                         << config;
-    process = subprocess::start({"nats-server", "-c", path}).value();
+    process = subprocess::start({nats::default_server_executable(), "-c", path}).value();
     auto ready = process->wait_for_stderr(
         [](const std::string& l) { return has(l, "Server is ready") || has(l, "[FTL]"); }, kQuick);
     static const std::string kListening = "Listening for client connections on ";

@@ -17,6 +17,14 @@ using namespace eventbase;
 using namespace eventbase::test;
 using nlohmann::json;
 
+namespace {
+
+bool contains(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
+}  // namespace
+
 CAF_TEST(server on the embedded default starts serves and stops cleanly) {
   temp_dir dir;
   auto server = must_start(dir.sub("data"));
@@ -343,6 +351,49 @@ CAF_TEST(server options are validated and help is printed) {
   CAF_CHECK_NOT_EQUAL(all_errors(patient).find("try 1: "), std::string::npos);
   CAF_CHECK_NOT_EQUAL(all_errors(patient).find("gave up after"), std::string::npos);
   CAF_CHECK_EQUAL(run_unreachable("-1").exit_code, 2);
+}
+
+CAF_TEST(nats sync applies to the owned server only) {
+  temp_dir dir;
+  // External servers are configured by their owner: asking eventbase-server to sync them is a
+  // bad command line, with the setting they need.
+  auto external = subprocess::run({EVENTBASE_SERVER_BIN, "--nats=" + nats_server().url(),
+                                   "--nats-sync=always", "--port=0", "--db=" + dir.sub("external")})
+                      .value();
+  CAF_CHECK_EQUAL(external.exit_code, 2);
+  CAF_REQUIRE_EQUAL(external.err.size(), 1u);
+  CAF_CHECK(contains(external.err[0],
+                     "--nats-sync applies to the nats-server this server starts "
+                     "without --nats"));
+  CAF_CHECK(contains(external.err[0], "jetstream { sync_interval: always }"));
+  auto bad = subprocess::run(
+                 {EVENTBASE_SERVER_BIN, "--nats-sync=soon", "--port=0", "--db=" + dir.sub("bad")})
+                 .value();
+  CAF_CHECK_EQUAL(bad.exit_code, 2);
+  CAF_CHECK(contains(all_errors(bad), "--nats-sync: 'soon' is not a JetStream sync setting"));
+  // The owned one: the newest nats-server of this checkout syncs always (the default), the
+  // system's 2.9 cannot and the server says so; the start log names release and program.
+  auto newest = subprocess::run({EVENTBASE_SOURCE_DIR "/scripts/nats-server-path.sh"}).value();
+  CAF_REQUIRE(!newest.out.empty());
+  auto server =
+      must_start(dir.sub("owned"), {"--nats-server-bin=" + newest.out[0], "--nats-sync=always"});
+  auto started = server->process().wait_for_stderr(
+      [](const std::string& l) { return contains(l, "[nats-server] started pid "); },
+      std::chrono::seconds(1));
+  CAF_REQUIRE(started.has_value());
+  CAF_MESSAGE(*started);
+  CAF_CHECK(contains(*started, "(" + newest.out[0] + ")"));
+  auto version = subprocess::run({newest.out[0], "--version"}).value();
+  CAF_REQUIRE(!version.out.empty());
+  CAF_CHECK(contains(*started, version.out[0].substr(version.out[0].find(": v") + 3)));
+  bool old_release = contains(version.out[0], "v2.9.");
+  CAF_CHECK_EQUAL(contains(*started, "JetStream sync: always"), !old_release);
+  std::string log;
+  for (auto& l : server->process().errors()) log += l + "\n";
+  CAF_CHECK_EQUAL(contains(log, "cannot sync JetStream writes"), old_release);
+  auto put = run_client(server->address(), {"put", "users", "u1", R"({"name":"Ada"})"});
+  CAF_CHECK_EQUAL(put.exit_code, 0);
+  CAF_CHECK_EQUAL(server->process().stop(), 0);
 }
 
 CAF_TEST(the sample config file in configs is valid) {
