@@ -56,13 +56,11 @@ void replica_auditor::tick(uint64_t applied, bool consumer_active) {
   if (config_.interval.count() <= 0) return;
   auto now = now_();
   if (now < next_audit_) return;
-  next_audit_ = now + config_.interval * (1 << backoff_);
   bool quiet = applied == applied_at_audit_;
   applied_at_audit_ = applied;
-  if (!quiet) {
-    backoff_ = 0;  // the replica moves: no consumer is stalled
-    return;
-  }
+  if (!quiet) backoff_ = 0;  // the replica moves: no consumer is stalled
+  next_audit_ = now + config_.interval * (1 << backoff_);
+  if (!quiet) return;
   if (consumer_active) check_stall(applied);
   check_content();
 }

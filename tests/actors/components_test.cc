@@ -9,6 +9,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
+#include "actors/component_fixture.hpp"
 #include "actors/jetstream_client.hpp"
 #include "actors/pull_consumer.hpp"
 #include "actors/read_barrier.hpp"
@@ -31,60 +32,13 @@ using json = nlohmann::ordered_json;  // documents keep their key order
 
 namespace {
 
-using published = scripted_transport::published;
-
-// A clock the test moves by hand.
-struct manual_clock {
-  std::chrono::steady_clock::time_point now{};
-  jetstream_client::clock fn() {
-    return [this] { return now; };
-  }
-};
-
-// A field of a JSON text by pointer, by value (CAF's checks bind their arguments by reference).
-json field(const std::string& text, const std::string& pointer) {
-  return json::parse(text).at(json::json_pointer(pointer));
-}
-
-// The token at the end of a reply subject "<prefix><token>".
-uint64_t token_of(const published& p, const std::string& prefix) {
-  return std::stoull(p.reply.substr(prefix.size()));
-}
-
-nats::message reply_with(std::string body, int status_code = 0) {
-  nats::message m;
-  m.data = std::move(body);
-  m.status = status_code;
-  return m;
-}
-
-struct fixture {
-  std::shared_ptr<scripted_transport> js = std::make_shared<scripted_transport>();
-  manual_clock clock;
-  jetstream_client api{*js, "_INBOX.t.r.", std::chrono::milliseconds(1000), clock.fn()};
-
-  // Everything published to `subject` (exactly) since the last look.
-  std::vector<published> sent_to(const std::string& subject) {
-    for (auto& p : js->take()) log.push_back(std::move(p));
-    std::vector<published> out;
-    for (auto it = log.begin(); it != log.end();) {
-      if (it->subject == subject) {
-        out.push_back(std::move(*it));
-        it = log.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    return out;
-  }
-
-  // Answers the JetStream API request `p`.
-  void answer(const published& p, const std::string& body, int status_code = 0) {
-    api.on_reply(token_of(p, "_INBOX.t.r."), reply_with(body, status_code));
-  }
-
-  std::vector<published> log;
-};
+using eventbase::test::field;
+using eventbase::test::manual_clock;
+using eventbase::test::pipeline_rig;
+using eventbase::test::published;
+using eventbase::test::reply_with;
+using eventbase::test::token_of;
+using fixture = eventbase::test::component_fixture;
 
 }  // namespace
 
@@ -330,77 +284,6 @@ CAF_TEST(a consumer of a deleted stream reports it and late creations are remove
 }
 
 // -- write_pipeline -----------------------------------------------------------------------------
-
-namespace {
-
-struct pipeline_rig {
-  fixture& f;
-  test::temp_dir dir;
-  std::shared_ptr<storage::database> db = storage::database::open(dir.path()).value();
-  std::shared_ptr<storage::stream_store> store = db->open_stream("s").value();
-  stats_publisher stats{nullptr, ""};
-  replica_horizon horizon{0};
-  read_barrier barrier;
-  write_pipeline writes;
-
-  static write_pipeline::settings settings() {
-    return write_pipeline::settings{"s", "W", "_INBOX.t.a.", std::chrono::milliseconds(1000)};
-  }
-
-  write_pipeline::replica_view view() {
-    write_pipeline::replica_view v;
-    v.consistent = [this] { return horizon.consistent(); };
-    v.await_sequence = [this](uint64_t seq, auto go) { barrier.await_sequence(seq, "w", go); };
-    v.await_consistency = [this](auto go) { barrier.await_consistency(go); };
-    return v;
-  }
-
-  explicit pipeline_rig(fixture& fx, write_pipeline::settings config = settings())
-      : f(fx),
-        barrier(
-            {"s", std::chrono::milliseconds(1000)}, fx.api, horizon, fx.clock.fn(), [](uint64_t) {},
-            [] { return std::string(); }),
-        writes(std::move(config), *fx.js, fx.api, *store, stats, fx.clock.fn(), view()) {}
-
-  // The replica applied everything up to `seq`, delivered in order with nothing pending.
-  void advance(uint64_t seq) {
-    horizon.on_delivery(seq, 0, 1);
-    horizon.on_applied(seq);
-    barrier.check();
-    writes.on_replica_advanced();
-  }
-
-  std::vector<published> puts_of(const std::string& key) {
-    return f.sent_to("s." + protocol::base64_encode(key) + "-put");
-  }
-
-  // Applies `p` (a published write) to the replica at `seq`, as the stream actor would.
-  std::string apply(const published& p, uint64_t seq) {
-    auto ev = protocol::decode_event(p.payload, p.headers).value();
-    storage::apply_batch batch(*store);
-    std::string record;
-    if (ev.type == protocol::event_type::put)
-      record = batch.put(ev, seq, 1000).value();
-    else
-      CAF_REQUIRE(batch.erase(ev.key, seq).ok());
-    CAF_REQUIRE(batch.commit(seq).ok());
-    horizon.on_delivery(seq, 0, 1);
-    horizon.on_applied(seq);
-    return record;
-  }
-
-  static uint64_t token(const published& p) { return token_of(p, "_INBOX.t.a."); }
-
-  inbound ack(const published& p, uint64_t seq, int status_code = 0) {
-    inbound in;
-    in.what = inbound::kind::pub_ack;
-    in.token = token(p);
-    in.msg = reply_with(R"({"stream":"s","seq":)" + std::to_string(seq) + "}", status_code);
-    return in;
-  }
-};
-
-}  // namespace
 
 CAF_TEST(a put is published with its id and completes when applied) {
   pipeline_rig rig(*this);

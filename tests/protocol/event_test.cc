@@ -236,3 +236,65 @@ CAF_TEST(meta follows carried values or continues local state) {
   // A writer that had not seen a DELETE the replica applied after its base: the key is new.
   CAF_CHECK_EQUAL(meta_after_put(nullptr, next, 300, true), (meta{300, 300, 1}));
 }
+
+// A write published again takes its document back from its payload.
+CAF_TEST(the document of a put payload is found whatever the key and document hold) {
+  std::string doc = R"({"a":[1,{"b":null}],"c":"x"})";
+  CAF_CHECK_EQUAL(put_payload_document(encode_put_payload("k", doc, 42)), doc);
+  // The key's `,"data":` is inside a JSON string: its quotes are escaped.
+  std::string key = R"(k,"data":{"x":1},"timestamp":5)";
+  auto payload = encode_put_payload(key, doc, 42);
+  CAF_CHECK_EQUAL(put_payload_document(payload), doc);
+  // The document's own `,"timestamp":` (a member, or inside a string) is not the payload's.
+  for (std::string inner : {std::string(R"({"v":1,"timestamp":2})"),
+                            std::string(R"(["a,\"timestamp\":3",{"data":1,"timestamp":4}])"),
+                            std::string(R"({"x":",\"data\":"})"), std::string("null"),
+                            std::string(R"("text")"), std::string("-1.5e3")}) {
+    CAF_CHECK_EQUAL(put_payload_document(encode_put_payload(key, inner, 7)), inner);
+    CAF_CHECK_EQUAL(put_payload_document(encode_put_payload("plain", inner, 7)), inner);
+  }
+  // Anything else: empty.
+  CAF_CHECK_EQUAL(put_payload_document(encode_delete_payload(key, 42)), "");
+  CAF_CHECK_EQUAL(put_payload_document(""), "");
+  CAF_CHECK_EQUAL(put_payload_document(R"({"type":"PUT","id":"k","timestamp":1,"data":2})"), "");
+}
+
+CAF_TEST(the base revision travels in a header) {
+  carried_meta carried{2, int64_t{1733565600123}, uint64_t{17}};
+  auto headers = meta_headers(carried);
+  CAF_CHECK_EQUAL(headers, (header_list{{"Eventbase-Changes", "2"},
+                                        {"Eventbase-Date-Created", "2024-12-07T10:00:00.123Z"},
+                                        {"Eventbase-Base-Revision", "17"}}));
+  CAF_CHECK_EQUAL(std::string(kBaseRevisionHeader), "Eventbase-Base-Revision");
+  auto payload = encode_put_payload("k", "1", 42);
+  auto ev = decode_event(payload, headers);
+  CAF_REQUIRE(ev.ok());
+  CAF_CHECK(ev->meta_problem.empty());
+  CAF_CHECK_EQUAL(ev->meta.changes, 2u);
+  CAF_REQUIRE(ev->meta.base_revision.has_value());
+  CAF_CHECK_EQUAL(*ev->meta.base_revision, 17u);
+  // Zero (a key the writer did not know) is a revision too.
+  auto zero = decode_event(payload, meta_headers(carry_meta(nullptr, 0)));
+  CAF_REQUIRE(zero.ok());
+  CAF_REQUIRE(zero->meta.base_revision.has_value());
+  CAF_CHECK_EQUAL(*zero->meta.base_revision, 0u);
+  // Not carried (an Eventbase before revisions): none.
+  auto none = decode_event(payload, header_list{{"Eventbase-Changes", "2"}});
+  CAF_REQUIRE(none.ok());
+  CAF_CHECK(!none->meta.base_revision.has_value());
+  CAF_CHECK_EQUAL(none->meta.changes, 2u);
+  CAF_CHECK_EQUAL(meta_headers(carried_meta{1, std::nullopt, std::nullopt}),
+                  (header_list{{"Eventbase-Changes", "1"}}));
+}
+
+CAF_TEST(a malformed base revision makes the metadata headers ignored with a reason) {
+  std::string payload = R"({"type":"PUT","id":"k","data":1,"timestamp":7})";
+  for (std::string bad : {"x", "", "-1", "+3", " 3", "3 ", "1.5", "99999999999999999999"}) {
+    auto ev = decode_event(
+        payload, header_list{{"Eventbase-Changes", "2"}, {"Eventbase-Base-Revision", bad}});
+    CAF_REQUIRE(ev.ok());
+    CAF_CHECK_EQUAL(ev->meta_problem, "Eventbase-Base-Revision '" + bad + "' is not a number");
+    CAF_CHECK_EQUAL(ev->meta.changes, 0u);  // applies as a JS writer's would
+    CAF_CHECK(!ev->meta.base_revision.has_value());
+  }
+}

@@ -106,3 +106,92 @@ CAF_TEST(only errors of a changing cluster are transient) {
   CAF_CHECK(!is_transient_error(R"({"stream":"s","seq":1})"));
   CAF_CHECK(!is_transient_error("not json"));
 }
+
+CAF_TEST(a refused expectation says the sequence jetstream found when it says one) {
+  auto error = [](int code, int err_code, const std::string& what) {
+    return R"({"error":{"code":)" + std::to_string(code) + R"(,"err_code":)" +
+           std::to_string(err_code) + R"(,"description":")" + what + R"("}})";
+  };
+  auto found = parse_wrong_sequence(error(400, 10071, "wrong last sequence: 17"));
+  CAF_REQUIRE(found.has_value());
+  CAF_CHECK_EQUAL(found->last.value_or(0), 17u);
+  auto empty = parse_wrong_sequence(error(400, 10071, "wrong last sequence: 0"));
+  CAF_REQUIRE(empty.has_value());
+  CAF_REQUIRE(empty->last.has_value());
+  CAF_CHECK_EQUAL(*empty->last, 0u);
+  // The refusal without a number it can read: refused all the same, sequence unknown.
+  for (const char* what :
+       {"wrong last sequence", "wrong last sequence: ", "wrong last sequence: x7",
+        "wrong last sequence: 7 (again)", "wrong last sequence: -1"}) {
+    auto unknown = parse_wrong_sequence(error(400, 10071, what));
+    CAF_REQUIRE(unknown.has_value());
+    CAF_CHECK(!unknown->last.has_value());
+  }
+  auto no_description = parse_wrong_sequence(R"({"error":{"code":400,"err_code":10071}})");
+  CAF_REQUIRE(no_description.has_value());
+  CAF_CHECK(!no_description->last.has_value());
+  // nats-server 2.11 while another write of the subject is being stored: never a number.
+  auto busy = parse_wrong_sequence(error(400, 10164, "wrong last sequence: 9"));
+  CAF_REQUIRE(busy.has_value());
+  CAF_CHECK(!busy->last.has_value());
+  // Anything else is not a refused expectation.
+  CAF_CHECK(!parse_wrong_sequence(error(503, 10077, "maximum messages exceeded")));
+  CAF_CHECK(!parse_wrong_sequence(error(503, 10163, "wrong last sequence: 3")));
+  CAF_CHECK(!parse_wrong_sequence(R"({"stream":"s", "seq":4})"));
+  CAF_CHECK(!parse_wrong_sequence(R"({"error":"wrong last sequence: 4"})"));
+  CAF_CHECK(!parse_wrong_sequence("wrong last sequence: 4"));
+  CAF_CHECK(!parse_wrong_sequence(""));
+}
+
+CAF_TEST(parses stored messages) {
+  // {"subject":"s.YQ==-put","seq":7,"hdrs":base64("NATS/1.0\r\nNats-Msg-Id: w.1\r\n\r\n"),
+  //  "data":base64(R"({"type":"PUT"})")}
+  auto got = parse_stored_message(
+      R"({"type":"io.nats.jetstream.api.v1.stream_msg_get_response","message":{)"
+      R"("subject":"s.YQ==-put","seq":7,"hdrs":"TkFUUy8xLjANCk5hdHMtTXNnLUlkOiB3LjENCg0K",)"
+      R"("data":"eyJ0eXBlIjoiUFVUIn0=","time":"2024-12-07T10:00:00.123456789Z"}})");
+  CAF_REQUIRE(got.ok());
+  CAF_CHECK_EQUAL(got->subject, "s.YQ==-put");
+  CAF_CHECK_EQUAL(got->sequence, 7u);
+  CAF_CHECK_EQUAL(got->data, R"({"type":"PUT"})");
+  CAF_CHECK_EQUAL(got->headers, "NATS/1.0\r\nNats-Msg-Id: w.1\r\n\r\n");
+  // Without headers or data (an empty message): empty.
+  auto bare = parse_stored_message(R"({"message":{"subject":"s.x","seq":8}})");
+  CAF_REQUIRE(bare.ok());
+  CAF_CHECK_EQUAL(bare->data, "");
+  CAF_CHECK_EQUAL(bare->headers, "");
+  // No message at that sequence (removed, or beyond the stream's end).
+  auto missing = parse_stored_message(
+      R"({"type":"io.nats.jetstream.api.v1.stream_msg_get_response","error":{"code":404,)"
+      R"("err_code":10037,"description":"no message found"}})");
+  CAF_REQUIRE(!missing.ok());
+  status why = missing.error();
+  CAF_CHECK_EQUAL(why.code(), errc::not_found);
+  CAF_CHECK_EQUAL(why.message(), "JetStream: no message found (code 404, err_code 10037)");
+  // Malformed answers are corrupt.
+  for (const char* bad :
+       {"not json", "[]", R"({"type":"x"})", R"({"message":"s.x"})",
+        R"({"message":{"subject":"s.x","seq":1,"data":"!!not base64!!"}})",
+        R"({"message":{"subject":"s.x","seq":1,"hdrs":"%%"}})",
+        R"({"message":{"subject":"s.x","seq":"7"}})", R"({"message":{"subject":7,"seq":1}})",
+        R"({"message":{"subject":"s.x","seq":1,"data":null}})"}) {
+    auto r = parse_stored_message(bad);
+    CAF_CHECK(!r.ok());
+    if (!r.ok()) {
+      status error = r.error();
+      CAF_CHECK_EQUAL(error.code(), errc::corrupt);
+    }
+  }
+}
+
+CAF_TEST(purges and reads by sequence are well formed json) {
+  auto bounded = json::parse(purge_request("S.a-put", std::nullopt, 9));
+  CAF_CHECK_EQUAL(bounded, json({{"filter", "S.a-put"}, {"seq", 9}}));
+  auto both = json::parse(purge_request("S.a-put", 1, 9));
+  CAF_CHECK_EQUAL(both, json({{"filter", "S.a-put"}, {"keep", 1}, {"seq", 9}}));
+  CAF_CHECK(!json::parse(purge_request("S.a-put", 1)).contains("seq"));
+  CAF_CHECK_EQUAL(json::parse(msg_get_request(7)), json({{"seq", 7}}));
+  CAF_CHECK_EQUAL(stream_msg_get_subject("S"), "$JS.API.STREAM.MSG.GET.S");
+  CAF_CHECK_EQUAL(std::string(kExpectedLastSubjectSequence), "Nats-Expected-Last-Subject-Sequence");
+  CAF_CHECK_EQUAL(std::string(kExpectedLastSequence), "Nats-Expected-Last-Sequence");
+}
