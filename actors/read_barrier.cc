@@ -20,7 +20,7 @@ constexpr auto kAskAgain = std::chrono::milliseconds(200);
 }  // namespace
 
 read_barrier::read_barrier(settings config, jetstream_client& api, replica_horizon& horizon,
-                           jetstream_client::clock now, std::function<void(uint64_t)> stream_last,
+                           jetstream_client::clock now, stream_last_fn stream_last,
                            std::function<std::string()> behind)
     : config_(std::move(config)),
       api_(api),
@@ -50,17 +50,18 @@ void read_barrier::ask(std::function<void(result<uint64_t>)> answered) {
   in_flight_ = true;
   ask_again_at_.reset();
   uint64_t ticket = horizon_.ask();
+  uint64_t applied = horizon_.applied();
   auto reads = std::move(awaiting_answer_);
   awaiting_answer_.clear();
   // STREAM.INFO is answered by the stream's leader, which has every acknowledged write.
   api_.call(js::stream_info_subject(config_.stream), "",
-            [this, ticket, reads = std::move(reads)](result<std::string> reply) {
-              on_answer(ticket, reads, std::move(reply));
+            [this, ticket, applied, reads = std::move(reads)](result<std::string> reply) {
+              on_answer(ticket, applied, reads, std::move(reply));
             });
 }
 
-void read_barrier::on_answer(uint64_t ticket, const std::vector<uint64_t>& reads,
-                             result<std::string> reply) {
+void read_barrier::on_answer(uint64_t ticket, uint64_t applied_when_asked,
+                             const std::vector<uint64_t>& reads, result<std::string> reply) {
   in_flight_ = false;
   auto info = reply.ok() ? js::parse_stream_info(*reply) : result<js::stream_info>(reply.error());
   if (info.ok() && !js::from_current_leader(*info, kLeaderFreshness)) {
@@ -84,7 +85,7 @@ void read_barrier::on_answer(uint64_t ticket, const std::vector<uint64_t>& reads
   }
   if (info.ok()) {
     horizon_.on_stream_last(ticket, info->last_seq);
-    stream_last_(info->last_seq);
+    stream_last_(info->last_seq, applied_when_asked);
   }
   auto askers = std::move(askers_);
   askers_.clear();

@@ -46,10 +46,13 @@ class read_barrier {
     std::chrono::milliseconds timeout{10000};
   };
 
-  /// `stream_last` learns every last sequence JetStream tells (for status); `behind` says
-  /// why the replica may be behind, for a timeout's message ("" when nothing is known).
+  /// `stream_last` learns every last sequence JetStream tells (trusted answers only), with the
+  /// sequence the replica had applied when the question was asked: a last sequence below that
+  /// means the stream no longer holds events the replica applied. `behind` says why the
+  /// replica may be behind, for a timeout's message ("" when nothing is known).
+  using stream_last_fn = std::function<void(uint64_t last, uint64_t applied_when_asked)>;
   read_barrier(settings config, jetstream_client& api, replica_horizon& horizon,
-               jetstream_client::clock now, std::function<void(uint64_t)> stream_last,
+               jetstream_client::clock now, stream_last_fn stream_last,
                std::function<std::string()> behind);
 
   /// Proceeds once the replica reflects every write acknowledged before this call.
@@ -84,13 +87,14 @@ class read_barrier {
     proceed go;
   };
 
-  void on_answer(uint64_t ticket, const std::vector<uint64_t>& reads, result<std::string> reply);
+  void on_answer(uint64_t ticket, uint64_t applied_when_asked, const std::vector<uint64_t>& reads,
+                 result<std::string> reply);
 
   settings config_;
   jetstream_client& api_;
   replica_horizon& horizon_;
   jetstream_client::clock now_;
-  std::function<void(uint64_t)> stream_last_;
+  stream_last_fn stream_last_;
   std::function<std::string()> behind_;
 
   uint64_t next_id_ = 1;

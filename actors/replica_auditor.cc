@@ -70,6 +70,8 @@ void replica_auditor::check_stall(uint64_t applied) {
   asking_ = true;
   act_.ask_stream_last([this, applied](result<uint64_t> last) {
     asking_ = false;
+    // A stream ending before the replica is not a stall: the owner, which learns every answer
+    // to STREAM.INFO (read_barrier), rebuilds the replica.
     if (!last.ok() || *last <= applied || applied_at_audit_ != applied) {
       if (last.ok()) backoff_ = 0;
       return;

@@ -12,7 +12,9 @@
 // So, whenever the replica has been quiet for an interval (nothing applied), the auditor asks
 // the stream's leader for the stream's last sequence; if the stream is ahead while the
 // consumer, which exists, delivered nothing, the consumer is stalled: recreate it (JetStream
-// places a new one on a server it picks anew). The interval doubles while stalls repeat (a
+// places a new one on a server it picks anew); the same question also finds a stream that ends
+// before what the replica applied (its owner rebuilds the replica then, read_barrier.hpp). The
+// interval doubles while stalls repeat (a
 // stream whose last messages were removed is ahead for ever), up to 16 times. And once per
 // position the replica rests at, it reads the message at the last applied sequence from the
 // leader (MSG.GET) and compares it with what was applied: a difference means the replica was

@@ -83,6 +83,13 @@ struct stream_state {
   void on_stream_created(uint64_t ticket, result<std::string> reply);
   void on_stream_known(uint64_t ticket, const js::stream_info& info);
   void rebuild(const std::string& why);  // the replica differs from the stream: from scratch
+  // Why a replica that applied up to `applied` must be rebuilt from a stream ending at `last`.
+  std::string lost_events(uint64_t last, uint64_t applied) const {
+    return "the stream ends at sequence " + std::to_string(last) +
+           " but the replica applied up to " + std::to_string(applied) +
+           ": JetStream lost events it had acknowledged (or the stream "
+           "was recreated)";
+  }
   void ensure_stats_stream();
   void become_ready();
   void fail_open(const status& why);
@@ -170,6 +177,7 @@ struct stream_state {
 
   uint64_t skipped_events = 0;
   bool rebuilding = false;  // the replica is rebuilt from scratch (rebuild): not announced
+  uint64_t rebuilds = 0;    // since the actor started
   caf::typed_response_promise<ok_atom> close_promise;
   bool dropping = false;
 
@@ -252,7 +260,10 @@ void stream_state::start(stream_config config) {
   horizon = std::make_unique<replica_horizon>(cfg.store->applied_sequence());
   barrier = std::make_unique<read_barrier>(
       read_barrier::settings{cfg.name, cfg.options.operation_timeout}, *api, *horizon, clock,
-      [this](uint64_t last) { consumer->note_stream_sequence(last); },
+      [this](uint64_t last, uint64_t applied_when_asked) {
+        consumer->note_stream_sequence(last);
+        if (last < applied_when_asked) rebuild(lost_events(last, applied_when_asked));
+      },
       [this] { return consumer->stale() ? std::string("its consumer is being recreated") : ""; });
   replica_auditor::actions audit;
   audit.ask_stream_last = [this](auto answered) { barrier->ask(std::move(answered)); };
@@ -354,6 +365,7 @@ void stream_state::on_stream_known(uint64_t ticket, const js::stream_info& info)
 
 void stream_state::rebuild(const std::string& why) {
   if (current != phase::ready) return;
+  ++rebuilds;
   EB_LOG_ERROR("stream", "'" << cfg.name << "': " << why << "; rebuilding the replica from the "
                              << "stream (reads fail with not_ready until it has caught up)");
   if (auto st = cfg.store->clear(); !st.ok()) return stop(st);
@@ -1005,7 +1017,7 @@ stream_status stream_state::status_now() const {
     out.consumer = consumer->name();
     out.consistent_sequence = horizon->consistent();
     out.replica_stalls = auditor->stalls();
-    out.replica_rebuilds = auditor->rebuilds();
+    out.replica_rebuilds = rebuilds;
     if (consumer->active())
       out.last_contact_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(now() - consumer->last_contact())

@@ -280,8 +280,12 @@ void write_pipeline::on_ack(const inbound& ack) {
   op.retry_at.reset();
   op.ack_seq = parsed->sequence;
   acked_.emplace(op.ack_seq, ack.token);
-  // Already passed: its event never reached this node, compaction replaced it first.
-  if (replica_.consistent() >= op.ack_seq) on_replica_advanced();
+  // Already passed: its event never reached this node, compaction replaced it first. Or the
+  // stream lost events the replica applied and gave their sequences to new ones (nats-server
+  // 2.9 after a leader's kill): a consistent wait asks for the stream's end, which finds that
+  // out (the replica is then rebuilt) before the write is answered from the replica.
+  if (replica_.consistent() >= op.ack_seq)
+    replica_.await_consistency([this](const status&) { on_replica_advanced(); });
 }
 
 void write_pipeline::on_replica_advanced() {

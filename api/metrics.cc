@@ -76,6 +76,16 @@ std::string render_metrics(const node_snapshot& snapshot) {
   per_stream("eventbase_stream_skipped_events_total", "counter",
              "Malformed messages skipped since the stream opened.",
              [](const stream_status& st) { return opt(static_cast<double>(st.skipped_events)); });
+  per_stream(
+      "eventbase_stream_consistent_sequence", "gauge",
+      "The replica holds every event up to this sequence (consistent reads wait for it).",
+      [](const stream_status& st) { return opt(static_cast<double>(st.consistent_sequence)); });
+  per_stream("eventbase_stream_replica_stalls_total", "counter",
+             "Times the consumer delivered nothing while the stream was ahead, and was recreated.",
+             [](const stream_status& st) { return opt(static_cast<double>(st.replica_stalls)); });
+  per_stream("eventbase_stream_replica_rebuilds_total", "counter",
+             "Times the replica was found to differ from the stream, and was rebuilt from it.",
+             [](const stream_status& st) { return opt(static_cast<double>(st.replica_rebuilds)); });
   per_stream("eventbase_stream_slow_subscriptions_ended_total", "counter",
              "Subscriptions ended for falling too far behind.", [](const stream_status& st) {
                return opt(static_cast<double>(st.slow_subscriptions_ended));

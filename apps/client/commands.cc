@@ -250,7 +250,10 @@ int stream_state(session& s, const std::vector<std::string>& args, const flags&)
       {"lag", st->lag},
       {"lastContactMs", st->last_contact_ms >= 0 ? ordered(st->last_contact_ms) : ordered(nullptr)},
       {"stale", st->stale},
-      {"consumer", st->consumer}};
+      {"consumer", st->consumer},
+      {"consistentSequence", st->consistent_sequence},
+      {"replicaStalls", st->replica_stalls},
+      {"replicaRebuilds", st->replica_rebuilds}};
   if (!st->ready && st->replay_target > 0)
     out["replay"] = {
         {"applied", st->applied_sequence},

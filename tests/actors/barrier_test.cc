@@ -28,7 +28,7 @@ struct fixture : eventbase::test::component_fixture {
                        api,
                        horizon,
                        clock.fn(),
-                       [this](uint64_t last) { told.push_back(last); },
+                       [this](uint64_t last, uint64_t) { told.push_back(last); },
                        [this] { return behind; }};
 
   // The replica applied `seq`, delivered by consumer 1 with `pending` after it.

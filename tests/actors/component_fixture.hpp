@@ -113,7 +113,7 @@ struct pipeline_rig {
                         std::chrono::milliseconds barrier_timeout = std::chrono::milliseconds(1000))
       : f(fx),
         barrier(
-            {"s", barrier_timeout}, fx.api, horizon, fx.clock.fn(), [](uint64_t) {},
+            {"s", barrier_timeout}, fx.api, horizon, fx.clock.fn(), [](uint64_t, uint64_t) {},
             [] { return std::string(); }),
         writes(std::move(config), *fx.js, fx.api, *store, stats, fx.clock.fn(), view()) {}
 

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -27,6 +28,8 @@
 #include <caf/scoped_actor.hpp>
 
 #include "cluster/nats_cluster.hpp"
+#include "nats/server_settings.hpp"
+#include "protocol/event.hpp"
 #include "support/linearizability.hpp"
 #include "system/processes.hpp"
 #include "system/remote_node.hpp"
@@ -98,8 +101,8 @@ class node {
   stream_actor stream() {
     std::lock_guard<std::mutex> guard(mutex_);
     if (stream_) return stream_;
-    auto manager = connect_manager(client_.sys, process_->host(), process_->port(),
-                                   std::chrono::seconds(5));
+    auto manager =
+        connect_manager(client_.sys, process_->host(), process_->port(), std::chrono::seconds(5));
     if (!manager.ok()) return stream_;
     caf::scoped_actor self{client_.sys};
     auto opened =
@@ -147,6 +150,11 @@ result<read_value> decode(const entry& e) {
 
 struct tally {
   std::atomic<int> ok{0}, conflicts{0}, unknown{0}, failed_reads{0};
+  // The highest revision a successful write of each key returned: JetStream stored an event of
+  // the key at that sequence (the write's own, or one that replaced it), so the key's last
+  // message on the stream can only be that one or a later one.
+  std::mutex mutex;
+  std::map<std::string, uint64_t> acked_revision;
 };
 
 // A client: a thread issuing random operations on random keys through one node, one at a
@@ -155,8 +163,13 @@ class client_thread {
  public:
   client_thread(int id, remote_node& client, node& through, std::mutex& log_mutex, history& log,
                 tally& counts)
-      : id_(id), client_(client), node_(through), log_mutex_(log_mutex), log_(log),
-        counts_(counts), rng_(static_cast<unsigned>(id) * 7919u + 17u) {
+      : id_(id),
+        client_(client),
+        node_(through),
+        log_mutex_(log_mutex),
+        log_(log),
+        counts_(counts),
+        rng_(static_cast<unsigned>(id) * 7919u + 17u) {
     thread_ = std::thread([this] { run(); });
   }
 
@@ -211,6 +224,11 @@ class client_thread {
     if (put.ok()) {
       op.outcome = op_outcome::ok;
       ++counts_.ok;
+      if (auto written = decode(*put); written.ok()) {
+        std::lock_guard<std::mutex> guard(counts_.mutex);
+        auto& highest = counts_.acked_revision[key];
+        highest = std::max(highest, written->revision);
+      }
     } else if (put.error().code() == errc::conflict) {
       op.outcome = op_outcome::conflict;
       ++counts_.conflicts;
@@ -268,8 +286,7 @@ struct fixture {
     if (!await([&] { return cluster.request("$JS.API.INFO").contains("streams"); },
                std::chrono::seconds(60)))
       CAF_FAIL("the NATS cluster did not elect a meta leader");
-    std::vector<std::string> args = {"--nats=" + cluster.urls(), "--replicas=3",
-                                     "--timeout=10000"};
+    std::vector<std::string> args = {"--nats=" + cluster.urls(), "--replicas=3", "--timeout=10000"};
     a = std::make_unique<node>(client, dir.sub("a"), args);
     b = std::make_unique<node>(client, dir.sub("b"), args);
     if (!a->stream() || !b->stream()) CAF_FAIL("cannot open the stream on both nodes");
@@ -313,7 +330,8 @@ struct fixture {
         auto got = stream ? client.ask<entry>(stream, get_atom::value, key)
                           : result<entry>(status(errc::unavailable, "no stream"));
         auto doc = got.ok() ? decode_record(got->record) : decltype(decode_record(""))(got.error());
-        records[i++] = doc.ok() ? (*doc ? (*doc)->to_json().dump() : "null") : doc.error().message();
+        records[i++] =
+            doc.ok() ? (*doc ? (*doc)->to_json().dump() : "null") : doc.error().message();
       }
       if (records[0] != records[1]) {
         same = false;
@@ -328,7 +346,29 @@ struct fixture {
 
 CAF_TEST_FIXTURE_SCOPE(linearizable_tests, fixture)
 
+// nats-server 2.9 (Debian 12's) itself loses acknowledged writes when a stream's leader is
+// killed: in this test, a value acknowledged and read by other clients vanished from the stream
+// after the leader's kill, and later consistent reads returned the value before it (README
+// "Failover"). No client of it can be linearizable then: the test runs on 2.10 and newer
+// (scripts/test.sh runs the cluster suites again on the newest nats-server setup fetched);
+// EVENTBASE_HISTORY_ANY_NATS=1 runs it on any release.
+bool loses_acknowledged_writes(std::string& release) {
+  auto run = subprocess::run({nats_server_program(), "--version"}, std::chrono::seconds(10));
+  if (!run.ok() || run->out.empty()) return false;
+  auto version = nats::parse_server_version(run->out.front());
+  if (!version.ok()) return false;
+  release = version->to_string();
+  return *version < nats::server_version{2, 10, 0};
+}
+
 CAF_TEST(concurrent clients on two nodes see a linearizable history through faults) {
+  if (std::string release;
+      std::getenv("EVENTBASE_HISTORY_ANY_NATS") == nullptr && loses_acknowledged_writes(release)) {
+    CAF_MESSAGE("skipped: nats-server " << release << " loses acknowledged writes when a stream "
+                                        << "leader is killed; this test needs 2.10 or newer "
+                                        << "(EVENTBASE_NATS_SERVER)");
+    return;
+  }
   // The clients run through the faults and 8 s after them, or as long as set.
   int run_seconds = 0;
   if (auto* env = std::getenv("EVENTBASE_HISTORY_SECONDS")) run_seconds = std::atoi(env);
@@ -337,8 +377,8 @@ CAF_TEST(concurrent clients on two nodes see a linearizable history through faul
   tally counts;
   std::vector<std::unique_ptr<client_thread>> clients;
   for (int i = 0; i < 6; ++i)
-    clients.push_back(std::make_unique<client_thread>(i, client, i % 2 == 0 ? *a : *b, log_mutex,
-                                                      log, counts));
+    clients.push_back(
+        std::make_unique<client_thread>(i, client, i % 2 == 0 ? *a : *b, log_mutex, log, counts));
   auto started = clock_type::now();
   auto end = started + std::chrono::seconds(run_seconds);
   std::vector<std::string> faults;
@@ -404,7 +444,8 @@ CAF_TEST(concurrent clients on two nodes see a linearizable history through faul
   bool agreed = await([&] { return converged(state); }, kConvergenceBound);
   CAF_MESSAGE("replicas " << (agreed ? "agreed" : "did NOT agree") << " "
                           << seconds(clock_type::now() - converge_start)
-                          << " s after the clients stopped (" << seconds(clock_type::now() - faults_over)
+                          << " s after the clients stopped ("
+                          << seconds(clock_type::now() - faults_over)
                           << " s after the last fault):" << state);
   CAF_CHECK(agreed);
   if (!agreed) {
@@ -412,12 +453,29 @@ CAF_TEST(concurrent clients on two nodes see a linearizable history through faul
     CAF_MESSAGE("node B: " << b->process().diagnostics(60));
   }
 
+  // JetStream itself kept every acknowledged write: asked of it directly, each key's last PUT
+  // is at least as recent as the newest revision a write of it was acknowledged with.
+  size_t lost = 0;
+  for (auto& [key, revision] : counts.acked_revision) {
+    auto last = cluster.request("$JS.API.STREAM.MSG.GET." + kStream,
+                                json{{"last_by_subj", protocol::put_subject(kStream, key)}}.dump());
+    auto seq = last.is_object() && last.contains("message")
+                   ? last["message"].value("seq", uint64_t{0})
+                   : uint64_t{0};
+    if (seq >= revision) continue;
+    ++lost;
+    CAF_MESSAGE("JetStream lost acknowledged writes of " << key << ": a write was acknowledged at "
+                                                         << "revision " << revision
+                                                         << ", the stream's last PUT of the key "
+                                                         << "is at " << seq);
+  }
+  CAF_CHECK_EQUAL(lost, 0u);
+
   std::lock_guard<std::mutex> guard(log_mutex);
   CAF_MESSAGE(log.size() << " operations (" << counts.ok << " ok, " << counts.conflicts
                          << " conflicts, " << counts.unknown << " unknown outcomes, "
-                         << counts.failed_reads << " reads failed and left out), "
-                         << faults.size() << " faults, over "
-                         << seconds(clock_type::now() - started) << " s");
+                         << counts.failed_reads << " reads failed and left out), " << faults.size()
+                         << " faults, over " << seconds(clock_type::now() - started) << " s");
   CAF_CHECK_GREATER(log.size(), 200u);
   auto checked = check(log);
   if (!checked.linearizable()) {

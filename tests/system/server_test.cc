@@ -71,6 +71,8 @@ CAF_TEST(every client command with an external nats) {
   CAF_CHECK(single_json_line(streams).is_array());
   auto state = run_client(server->address(), {"status", s});
   CAF_CHECK_EQUAL(field(single_json_line(state), "/appliedSequence"), 2);
+  CAF_CHECK_EQUAL(field(single_json_line(state), "/consistentSequence"), 2);
+  CAF_CHECK_EQUAL(field(single_json_line(state), "/replicaRebuilds"), 0);
   auto del = run_client(server->address(), {"delete", s, "k1"});
   CAF_CHECK_EQUAL(del.out, std::vector<std::string>{R"({"purged":1})"});
 
