@@ -61,7 +61,8 @@ a table of both with their ratio.
   --work-dir=PATH   where data goes (default: a temporary directory, removed at the end)
   --query-docs=N    documents {name, age, city, tags} of the queries group (1000000)
   --only=LIST       run only these groups, comma separated (for profiling): puts, remote,
-                    subscription, open, keys, replay, queries
+                    subscription, open, keys, replay, queries, durability (its two nats-servers
+                    are of $EVENTBASE_NATS_SERVER's release: 2.10 or newer syncs)
 )";
 
 struct options {
@@ -446,6 +447,57 @@ struct bench_run {
     replica.reset();
     db.close();
     raw->delete_stream(raw_stream);
+  }
+
+  // The price of durable acknowledgements (README "Durability"): Eventbase's puts against a
+  // nats-server that syncs every write before acknowledging it (`sync_interval: always`, what
+  // eventbase-server's own nats-server does) beside the same puts against one that keeps
+  // nats-server's default (a sync every 2 minutes). Information, no target. Both servers are
+  // started here, of the release $EVENTBASE_NATS_SERVER names (2.10 or newer: 2.9 cannot sync).
+  void durability() {
+    std::string doc_text = document_text(opts.doc_bytes, opts.doc_fields);
+    json doc = json::parse(doc_text);
+    size_t n = std::min<size_t>(opts.ops, opts.quick ? 100 : 2000);
+    struct figures {
+      double p50 = 0;
+      double rate = 0;
+    };
+    auto measure = [&](const std::string& sync) -> std::optional<figures> {
+      eb::nats::embedded_server_options so;
+      so.store_dir = path("nats-sync-" + (sync.empty() ? std::string("default") : sync));
+      so.sync = sync;
+      auto server = must(eb::nats::embedded_server::start(so), "start nats-server");
+      if (!sync.empty() && !server->syncs()) return std::nullopt;
+      auto db = must(eb::stream::open(config_for(stream("sync"), server->url(),
+                                                 so.store_dir + "-replica")),
+                     "open");
+      std::vector<double> latency;
+      for (size_t i = 0; i < n; ++i) {
+        std::string key = "lat:" + key_of(i);
+        auto t = clock_type::now();
+        must(db.put(key, doc), "put");
+        latency.push_back(seconds_since(t) * 1e6);
+      }
+      std::vector<std::string> keys;
+      for (size_t i = 0; i < n; ++i) keys.push_back("tput:" + key_of(i));
+      double rate = static_cast<double>(n) / put_window(db, keys, {doc}, opts.inflight);
+      db.close();
+      return figures{percentile(latency, 50), rate};
+    };
+    auto interval = measure("");
+    auto always = measure("always");
+    if (!interval || !always) {
+      add("put latency p50 / throughput, sync always", "n/a: this nats-server cannot sync", "",
+          -1, "— (information)", -1);
+      return;
+    }
+    add("put latency p50, one at a time, nats-server syncing every write",
+        fmt(always->p50, "µs"), fmt(interval->p50, "µs") + " syncing every 2 min",
+        always->p50 / interval->p50, "— (information)", -1);
+    add("put throughput, " + std::to_string(opts.inflight) +
+            " in flight, nats-server syncing every write",
+        fmt(always->rate, "puts/s"), fmt(interval->rate, "puts/s") + " syncing every 2 min",
+        always->rate / interval->rate, "— (information)", -1);
   }
 
   // A throw-away CA and one certificate (used by the node and the client alike) under `dir`,
@@ -1028,6 +1080,7 @@ int main(int argc, char** argv) {
   if (wanted("keys")) run.small_keys();
   if (wanted("replay")) run.replay();
   if (wanted("queries")) run.queries();
+  if (wanted("durability")) run.durability();
   std::cerr << "eventbase-bench: done in " << seconds_since(started) << " s" << std::endl;
   print_table();
   run.raw.reset();
