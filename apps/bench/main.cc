@@ -468,9 +468,9 @@ struct bench_run {
       so.sync = sync;
       auto server = must(eb::nats::embedded_server::start(so), "start nats-server");
       if (!sync.empty() && !server->syncs()) return std::nullopt;
-      auto db = must(eb::stream::open(config_for(stream("sync"), server->url(),
-                                                 so.store_dir + "-replica")),
-                     "open");
+      auto db = must(
+          eb::stream::open(config_for(stream("sync"), server->url(), so.store_dir + "-replica")),
+          "open");
       std::vector<double> latency;
       for (size_t i = 0; i < n; ++i) {
         std::string key = "lat:" + key_of(i);
@@ -487,13 +487,13 @@ struct bench_run {
     auto interval = measure("");
     auto always = measure("always");
     if (!interval || !always) {
-      add("put latency p50 / throughput, sync always", "n/a: this nats-server cannot sync", "",
-          -1, "— (information)", -1);
+      add("put latency p50 / throughput, sync always", "n/a: this nats-server cannot sync", "", -1,
+          "— (information)", -1);
       return;
     }
-    add("put latency p50, one at a time, nats-server syncing every write",
-        fmt(always->p50, "µs"), fmt(interval->p50, "µs") + " syncing every 2 min",
-        always->p50 / interval->p50, "— (information)", -1);
+    add("put latency p50, one at a time, nats-server syncing every write", fmt(always->p50, "µs"),
+        fmt(interval->p50, "µs") + " syncing every 2 min", always->p50 / interval->p50,
+        "— (information)", -1);
     add("put throughput, " + std::to_string(opts.inflight) +
             " in flight, nats-server syncing every write",
         fmt(always->rate, "puts/s"), fmt(interval->rate, "puts/s") + " syncing every 2 min",

@@ -528,6 +528,53 @@ CAF_TEST(a replica ahead of the stream is rebuilt) {
                   (std::vector<std::string>{"fresh"}));
 }
 
+// Issue 24, item 4: JetStream lost events the replica had applied (nats-server 2.9 after a
+// leader's kill) and the stream went on from an earlier sequence; the replica, ahead of it,
+// must be rebuilt from what the stream has, not stay diverged.
+CAF_TEST(a replica the stream fell behind while serving is rebuilt from the stream) {
+  open();
+  for (uint64_t seq = 1; seq <= 5; ++seq) deliver_put(seq, "k" + std::to_string(seq), "1");
+  auto get = ask<entry>(get_atom::value, std::string("k5"), consistent_atom::value);
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"), stream_info(3));  // 4 and 5 are gone
+  // The replica starts again from the stream's first event: a new consumer from sequence 1.
+  auto again = expect_publish("$JS.API.STREAM.INFO.orders");
+  reply(again, stream_info(4));  // another write since, at 4
+  auto create = expect_publish("$JS.API.CONSUMER.CREATE.orders");
+  CAF_CHECK_EQUAL(field(create.payload, "/config/opt_start_seq"), 1);
+  CAF_CHECK_EQUAL(ask<entry>(get_atom::value, std::string("k1")).error_code(), errc::not_ready);
+  reply(create, R"({"name":"C2"})");
+  consumer = "C2";
+  consumer_seq = 0;
+  for (uint64_t seq = 1; seq <= 3; ++seq) deliver_put(seq, "k" + std::to_string(seq), "2");
+  deliver_put(4, "new", "4");
+  CAF_REQUIRE(get.ok());
+  CAF_CHECK(get.value().record.empty());  // k5 was lost with the events JetStream lost
+  auto st = status();
+  CAF_CHECK(st.ready);
+  CAF_CHECK_EQUAL(st.replica_rebuilds, 1u);
+  CAF_CHECK_EQUAL(st.applied_sequence, 4u);
+  CAF_CHECK_EQUAL(ask<std::vector<std::string>>(keys_atom::value, std::string("")).value(),
+                  (std::vector<std::string>{"k1", "k2", "k3", "new"}));
+}
+
+// A consumer that answers with idle heartbeats but delivers nothing while the stream is ahead
+// (its server's copy stopped) is found by the audit of a quiet replica and recreated.
+CAF_TEST(a stalled consumer is recreated by the audit) {
+  options.audit_interval = std::chrono::seconds(5);
+  options.heartbeat = std::chrono::seconds(100);  // no silence rule: it heartbeats
+  open();
+  deliver_put(1, "a", "1");
+  advance_time(std::chrono::seconds(5));  // first audit: the replica moved since the start
+  sched.run();
+  CAF_CHECK(!published_to("$JS.API.STREAM.INFO.orders"));
+  advance_time(std::chrono::seconds(5));  // quiet for an interval
+  sched.run();
+  reply(expect_publish("$JS.API.STREAM.INFO.orders"), stream_info(9));
+  auto create = expect_publish("$JS.API.CONSUMER.CREATE.orders");
+  CAF_CHECK_EQUAL(field(create.payload, "/config/opt_start_seq"), 2);
+  CAF_CHECK_EQUAL(status().replica_stalls, 1u);
+}
+
 CAF_TEST(close waits for published writes) {
   open();
   auto put = ask<entry>(put_atom::value, std::string("k"), std::string("1"));
