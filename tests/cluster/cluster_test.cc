@@ -37,10 +37,6 @@ namespace {
 constexpr auto kBound = std::chrono::seconds(10);  // write outage, B's delay (issue 9)
 const std::string kStream = "failover";
 
-double seconds(clock_type::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
 // Puts "k<i>" = {"i": i} through a stream actor, one after the other at most every 10 ms, and
 // records when each was acknowledged.
 class writer {
@@ -171,17 +167,6 @@ std::string connected_url(server_process& node) {
     }
   }
   return url;
-}
-
-// Polls `condition` every 100 ms until it holds; false after `timeout`.
-template <class F>
-bool await(F condition, std::chrono::seconds timeout) {
-  auto deadline = clock_type::now() + timeout;
-  while (!condition()) {
-    if (clock_type::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return true;
 }
 
 struct fixture {

@@ -46,20 +46,6 @@ const std::vector<std::string> kKeys = {"k0", "k1", "k2"};
 constexpr auto kOpTimeout = std::chrono::seconds(12);
 constexpr auto kConvergenceBound = std::chrono::seconds(30);
 
-double seconds(clock_type::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-template <class F>
-bool await(F condition, std::chrono::seconds timeout) {
-  auto deadline = clock_type::now() + timeout;
-  while (!condition()) {
-    if (clock_type::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return true;
-}
-
 // One eventbase-server and the stream actor the clients use on it. A node that is killed and
 // restarted listens on a new port: clients take the handle anew after an error.
 class node {

@@ -46,6 +46,22 @@ inline std::string nats_server_program() {
   return find_executable(nats::default_server_executable());
 }
 
+/// A duration in seconds, for the figures the cluster suites print.
+inline double seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+/// Polls `condition` every 100 ms until it holds; false after `timeout`.
+template <class F>
+bool await(F condition, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return true;
+}
+
 /// A TCP port free on loopback right now (the kernel's pick for an ephemeral bind).
 inline int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -16,25 +16,20 @@
 #include "protocol/index_key.hpp"
 #include "protocol/record.hpp"
 #include "storage/database.hpp"
+#include "storage/events.hpp"
 #include "storage/stream_store.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace eventbase;
 using namespace eventbase::protocol;
 using namespace eventbase::storage;
+using eventbase::test::meta_of;
+using eventbase::test::put_event;
 using json = nlohmann::ordered_json;
 
 namespace {
 
 using entry_set = std::set<std::pair<std::string, std::string>>;  // (encoded value, key)
-
-decoded_event put_event(const std::string& key, const json& data) {
-  decoded_event ev;
-  ev.type = event_type::put;
-  ev.key = key;
-  append_msgpack(data, ev.data_msgpack);
-  return ev;
-}
 
 const index_definition& definition(const stream_store& store, const std::string& field) {
   static std::vector<index_definition> keep;

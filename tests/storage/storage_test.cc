@@ -11,31 +11,21 @@
 #include "protocol/event.hpp"
 #include "protocol/record.hpp"
 #include "storage/database.hpp"
+#include "storage/events.hpp"
 #include "storage/stream_store.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace eventbase;
 using namespace eventbase::protocol;
 using namespace eventbase::storage;
+using eventbase::test::meta_of;
+using eventbase::test::put_event;
 using json = nlohmann::ordered_json;  // documents keep their key order
 
 namespace {
 
-decoded_event put_event(const std::string& key, const json& data, carried_meta m = {}) {
-  decoded_event ev;
-  ev.type = event_type::put;
-  ev.key = key;
-  append_msgpack(data, ev.data_msgpack);
-  ev.meta = m;
-  return ev;
-}
-
 json document(const std::string& record) {
   return decode_document(decode_record(record).value().data_msgpack).value();
-}
-
-meta meta_of(const std::string& record) {
-  return decode_record(record).value().m;
 }
 
 std::vector<std::string> keys(stream_store& store, const std::string& pattern) {
