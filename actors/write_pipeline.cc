@@ -22,8 +22,9 @@ namespace js = protocol::jetstream;
 namespace {
 
 // Room for the headers inside the server's max_payload, which counts them too: the NATS header
-// line and Nats-Msg-Id (about 60 bytes), Eventbase-Changes and Eventbase-Date-Created (about 90).
-constexpr int64_t kHeaderAllowance = 256;
+// line and Nats-Msg-Id (about 60 bytes), Eventbase-Changes, Eventbase-Date-Created and
+// Eventbase-Base-Revision (about 125), an expected sequence (about 60).
+constexpr int64_t kHeaderAllowance = 512;
 
 }  // namespace
 
