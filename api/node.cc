@@ -207,6 +207,7 @@ result<node> node::start(node_config config) {
   mc.options.consumer_replicas = config.consumer_replicas;
   mc.options.subscriber_max_pending = config.subscriber_max_pending;
   mc.options.subscriber_max_pending_bytes = config.subscriber_max_pending_bytes;
+  mc.options.audit_interval = config.audit_interval;
   mc.stats_stream_for = config.stats_stream_name;
   p->manager = actors::spawn_manager(*p->system, std::move(mc));
   api::listener_options listen;

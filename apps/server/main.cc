@@ -37,6 +37,7 @@ struct server_config : caf::actor_system_config {
   int64_t connection_timeout = 15000;
   int64_t subscriber_max_pending = 10000;
   int64_t subscriber_max_pending_bytes = int64_t{64} << 20;
+  int64_t audit_interval = 5000;
   std::string stats_suffix;
   std::string nats_user;
   std::string nats_password;
@@ -88,6 +89,9 @@ struct server_config : caf::actor_system_config {
              "changes a subscriber may leave unacknowledged before its subscription ends (10000)")
         .add(subscriber_max_pending_bytes, "subscriber-max-pending-bytes",
              "bytes of changes a subscriber may leave unacknowledged (67108864)")
+        .add(audit_interval, "audit-interval",
+             "milliseconds a replica may apply nothing before it is audited against its stream "
+             "(stalled consumer, divergent replica); 0: never (5000)")
         .add(nats_user, "nats-user", "NATS user name")
         .add(nats_password, "nats-password", "NATS password (better in the config file)")
         .add(nats_token, "nats-token", "NATS authentication token")
@@ -206,6 +210,8 @@ int main(int argc, char** argv) {
   if (cfg.subscriber_max_pending <= 0 || cfg.subscriber_max_pending_bytes <= 0)
     return fail("--subscriber-max-pending and --subscriber-max-pending-bytes must be positive", 2);
   if (cfg.max_message_bytes < 0) return fail("--max-message-bytes must not be negative", 2);
+  if (cfg.audit_interval < 0 || (cfg.audit_interval > 0 && cfg.audit_interval < 1000))
+    return fail("--audit-interval must be 0 (never) or at least 1000 ms", 2);
   if (cfg.nats_wait < 0 || cfg.nats_wait > 86400)
     return fail("--nats-wait must be within 0..86400 seconds", 2);
   eventbase::tls_options tls;
@@ -292,6 +298,7 @@ int main(int argc, char** argv) {
   config.connection_timeout = std::chrono::milliseconds(cfg.connection_timeout);
   config.subscriber_max_pending = static_cast<uint64_t>(cfg.subscriber_max_pending);
   config.subscriber_max_pending_bytes = static_cast<uint64_t>(cfg.subscriber_max_pending_bytes);
+  config.audit_interval = std::chrono::milliseconds(cfg.audit_interval);
 
   // Block the shutdown signals in every thread (threads inherit the mask) and take them here.
   sigset_t stop_signals;

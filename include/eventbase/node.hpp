@@ -66,6 +66,11 @@ struct node_config {
   /// changes, and bytes of them. Default: 10,000 changes, 64 MiB.
   uint64_t subscriber_max_pending = 10000;
   uint64_t subscriber_max_pending_bytes = uint64_t{64} << 20;
+  /// A stream's replica that applied nothing for this long is audited against the stream (a
+  /// consumer that delivers nothing while the stream is ahead is recreated; a replica that
+  /// differs is rebuilt: README "Failover"); each audit is one STREAM.INFO. 0: never. Default:
+  /// 5 s.
+  std::chrono::milliseconds audit_interval{5000};
   /// Default: none, no stats.
   stats_stream_naming stats_stream_name;
   /// JetStream replicas of the streams this node creates (existing ones keep theirs). Default: 1.

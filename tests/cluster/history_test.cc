@@ -176,7 +176,10 @@ class client_thread {
   std::optional<read_value> read(caf::scoped_actor& self, const std::string& key) {
     auto stream = node_.stream();
     if (!stream) return std::nullopt;
-    operation op{id_, key, op_kind::read};
+    operation op;
+    op.process = id_;
+    op.key = key;
+    op.kind = op_kind::read;
     op.invoked = clock_type::now();
     auto got = ask<entry>(*self, stream, kOpTimeout, get_atom::value, key, consistent_atom::value);
     op.completed = clock_type::now();
@@ -198,7 +201,10 @@ class client_thread {
              std::optional<std::string> expected) {
     auto stream = node_.stream();
     if (!stream) return;  // not sent: it did not happen
-    operation op{id_, key, condition.conditional() ? op_kind::cas : op_kind::write};
+    operation op;
+    op.process = id_;
+    op.key = key;
+    op.kind = condition.conditional() ? op_kind::cas : op_kind::write;
     op.expected = std::move(expected);
     op.written = next_value();
     std::string text = json(op.written).dump();

@@ -329,11 +329,14 @@ CAF_TEST(server options are validated and help is printed) {
   for (const char* option :
        {"--nats", "--db", "--port", "--bind", "--keep-alive", "--cleanup-interval",
         "--stats-suffix", "--nats-user", "--nats-password", "--nats-token", "--nats-wait",
-        "--consumer-replicas"})
+        "--consumer-replicas", "--audit-interval"})
     CAF_CHECK_NOT_EQUAL(all.find(option), std::string::npos);
   auto bad = subprocess::run({EVENTBASE_SERVER_BIN, "--port=70000"}).value();
   CAF_CHECK_EQUAL(bad.exit_code, 2);
   CAF_CHECK_EQUAL(bad.err.size(), 1u);
+  auto hasty = subprocess::run({EVENTBASE_SERVER_BIN, "--audit-interval=500"}).value();
+  CAF_CHECK_EQUAL(hasty.exit_code, 2);
+  CAF_CHECK_NOT_EQUAL(all_errors(hasty).find("--audit-interval"), std::string::npos);
   // NATS not reachable: with --nats-wait=0 the server gives up at once; otherwise it keeps
   // trying, logging each try, for that long.
   temp_dir dir;
