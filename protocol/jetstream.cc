@@ -155,8 +155,7 @@ result<stream_info> parse_stream_info(std::string_view response) {
       if (replicas != cluster->end() && replicas->is_array())
         for (const auto& r : *replicas)
           if (r.is_object())
-            info.followers.push_back(
-                {r.value("active", int64_t{0}), r.value("offline", false)});
+            info.followers.push_back({r.value("active", int64_t{0}), r.value("offline", false)});
     }
   } catch (const json::exception& e) {
     return status(errc::corrupt, std::string("stream info has unexpected fields: ") + e.what());
