@@ -149,9 +149,11 @@ void read_barrier::fail_all(const status& why) {
   auto waits = std::move(waits_);
   waits_.clear();
   awaiting_answer_.clear();
+  auto askers = std::move(askers_);
   askers_.clear();
   ask_again_at_.reset();
   for (auto& [id, w] : waits) w.go(why);
+  for (auto& answered : askers) answered(why);
 }
 
 }  // namespace eventbase::actors

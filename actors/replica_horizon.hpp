@@ -45,6 +45,8 @@ class replica_horizon {
 
   /// A delivery of consumer `generation` (> 0) is about to be applied: stream sequence `seq`
   /// (greater than any before), with `pending` messages after it on the consumer's server.
+  /// Nothing pending resolves the gaps at once: the owner must apply the deliveries it handed
+  /// over (and call on_applied) before it reads consistent() again.
   void on_delivery(uint64_t seq, uint64_t pending, uint64_t generation);
 
   /// The consumer of `generation` said it has nothing more to deliver (an idle heartbeat while

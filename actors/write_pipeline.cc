@@ -395,8 +395,8 @@ void write_pipeline::expire() {
     std::string what;
     if (op.waiting)
       what =
-          "another write of the key came first, and this node's replica did not catch up "
-          "with it in time";
+          "the write waited for this node's replica to catch up with the stream (to judge its "
+          "condition, or after another write came first), and it did not in time";
     else if (!op.published)
       what = "the write waited for earlier writes of its key";
     else if (op.ack_seq != 0)

@@ -284,8 +284,9 @@ CAF_TEST(a write waiting for the replica times out saying another write came fir
   status why = done.puts[0].error();
   CAF_CHECK_EQUAL(why.code(), errc::timeout);
   CAF_CHECK_EQUAL(why.message(),
-                  "another write of the key came first, and this node's replica did not catch up "
-                  "with it in time; 1 attempt(s) within 1000 ms; it may still be applied later");
+                  "the write waited for this node's replica to catch up with the stream (to judge "
+                  "its condition, or after another write came first), and it did not in time; 1 "
+                  "attempt(s) within 1000 ms; it may still be applied later");
   // The key's next write goes.
   auto next = one_put("k");
   CAF_CHECK_NOT_EQUAL(next.payload.find(R"("data":{"v":2})"), std::string::npos);
