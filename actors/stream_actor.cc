@@ -340,6 +340,15 @@ void stream_state::on_stream_created(uint64_t ticket, result<std::string> reply)
 void stream_state::on_stream_known(uint64_t ticket, const js::stream_info& info) {
   if (current != phase::opening) return;
   writes->set_one_message_per_subject(info.max_msgs_per_subject == 1);
+  if (auto release = cfg.nats->server_release(); release && info.replicas > 1 &&
+                                                 *release < nats::kAtomicSubjectCheckSince)
+    EB_LOG_WARN("stream", "'" << cfg.name << "' has " << info.replicas << " replicas on nats-server "
+                              << release->to_string()
+                              << ", which checks the order of writes of one key only on the "
+                                 "leader before replicating (fixed in "
+                              << nats::kAtomicSubjectCheckSince.to_string()
+                              << "): two writes of one key through different nodes at the same "
+                                 "moment may both pass, the second counting one change less");
   ready_target = info.last_seq;
   stream_known = true;
   if (cfg.store->applied_sequence() > info.last_seq) {

@@ -229,11 +229,21 @@ result<node> node::start(node_config config) {
     own_nats = " (its own nats-server " + p->own_nats->version().to_string() + ", " +
                p->own_nats->executable() + ", JetStream sync: " + p->own_nats->sync_description() +
                ")";
+  auto release = p->nats->server_release();
+  if (own_nats.empty() && release) own_nats = " (nats-server " + release->to_string() + ")";
   EB_LOG_INFO("node", "serving on " << p->config.bind << ":" << p->port
                                     << (p->config.tls.enabled() ? " with mutual TLS" : "")
                                     << ", messages up to " << listen.max_message
                                     << " bytes, with NATS " << p->nats->connected_url()
                                     << own_nats);
+  // Features by release (README "NATS releases"): what an old server cannot give.
+  if (release && !nats::require(*release, nats::kSyncIntervalSince, "").ok())
+    EB_LOG_WARN("node", "nats-server " << release->to_string()
+                                       << " loses acknowledged writes: it cannot sync them before "
+                                          "acknowledging, and a stream leader's kill lost "
+                                          "acknowledged writes in Eventbase's cluster tests; "
+                                          "use nats-server "
+                                       << nats::kSyncIntervalSince.to_string() << " or newer");
   return node(std::move(p));
 }
 

@@ -1,5 +1,6 @@
 // The cnats connection: publishing, inboxes, reconnect listeners (see connection.hpp).
 #include "nats/connection.hpp"
+#include "nats/server_probe.hpp"
 
 #include <atomic>
 #include <cctype>
@@ -29,6 +30,19 @@ struct connection::listeners {
   std::map<uint64_t, std::function<void()>> on_reconnect;
   std::function<void(const status&)> on_lost;
   std::atomic<bool> closing{false};  // the connection object closes it: not a loss
+  std::optional<server_version> release;  // of the server connected to (guarded by mutex)
+
+  // Asks the server at `url` its release (a short connection of its own) and keeps it.
+  void learn_release(const std::string& url) {
+    auto found = probe_server_version(url, std::chrono::milliseconds(1000));
+    if (!found.ok())
+      EB_LOG_INFO("nats", "cannot tell the release of " << url << ": " << found.error().message());
+    std::lock_guard<std::mutex> guard(mutex);
+    if (found.ok())
+      release = *found;
+    else
+      release.reset();
+  }
 
   void notify_reconnect() {
     std::vector<std::function<void()>> callbacks;
@@ -148,8 +162,10 @@ void on_disconnected(natsConnection* nc, void*) {
 void on_reconnected(natsConnection* nc, void* closure) {
   char url[256] = "?";
   natsConnection_GetConnectedUrl(nc, url, sizeof url);
+  auto& shared = *static_cast<shared_listeners*>(closure);
+  shared->learn_release(url);  // another server may run another release
   EB_LOG_INFO("nats", "reconnected to " << url);
-  (*static_cast<shared_listeners*>(closure))->notify_reconnect();
+  shared->notify_reconnect();
 }
 
 void on_closed(natsConnection* nc, void* closure) {
@@ -344,7 +360,9 @@ result<std::shared_ptr<connection>> connection::open(const connect_options& opti
     for (auto& server : options.servers) list += (list.empty() ? "" : ",") + server;
     return connect_error(list.empty() ? "nats://127.0.0.1:4222" : list, s);
   }
-  return std::make_shared<connection>(private_tag{}, conn, std::move(shared));
+  auto opened = std::make_shared<connection>(private_tag{}, conn, std::move(shared));
+  opened->listeners_->learn_release(opened->connected_url());
+  return opened;
 }
 
 connection::~connection() {
@@ -452,6 +470,11 @@ void connection::on_lost(std::function<void(const status&)> callback) {
 void connection::remove_reconnect_listener(uint64_t id) {
   std::lock_guard<std::mutex> guard(listeners_->mutex);
   listeners_->on_reconnect.erase(id);
+}
+
+std::optional<server_version> connection::server_release() const {
+  std::lock_guard<std::mutex> guard(listeners_->mutex);
+  return listeners_->release;
 }
 
 std::string connection::connected_url() const {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,9 @@ class connection : public transport, public std::enable_shared_from_this<connect
 
   /// The URL of the server connected to (for logs).
   std::string connected_url() const;
+
+  /// The release of that server, asked at connect and at each reconnect (server_probe.hpp).
+  std::optional<server_version> server_release() const override;
 
   /// The connection's state for health checks and metrics: "connected", "reconnecting",
   /// "connecting", "draining" or "closed"; and the reconnections since it was opened.

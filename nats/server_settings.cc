@@ -121,4 +121,27 @@ std::string default_server_executable() {
   return named != nullptr && *named != '\0' ? named : "nats-server";
 }
 
+result<server_version> parse_info_version(const std::string& line) {
+  // The line is "INFO " and a JSON object; "version" is a string in it. A plain search is
+  // enough (no other member holds the text "version":"): the INFO comes from the server.
+  static const std::string kKey = "\"version\":\"";
+  auto head = trimmed(line);
+  auto at = head.find(kKey);
+  if (head.compare(0, 5, "INFO ") != 0 || at == std::string::npos)
+    return status(errc::invalid_argument,
+                  "not a NATS server's INFO line: '" + head.substr(0, 80) + "'");
+  auto begin = at + kKey.size();
+  auto end = head.find('"', begin);
+  if (end == std::string::npos)
+    return status(errc::invalid_argument, "an INFO line without an end to its version");
+  return parse_server_version("nats-server: v" + head.substr(begin, end - begin));
+}
+
+status require(const server_version& found, const server_version& needed,
+               const std::string& feature) {
+  if (found >= needed) return status::OK();
+  return status(errc::unavailable, feature + " needs nats-server " + needed.to_string() +
+                                       " or newer; the server is " + found.to_string());
+}
+
 }  // namespace eventbase::nats

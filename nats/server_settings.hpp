@@ -52,4 +52,26 @@ std::string sync_interval_setting(const std::string& sync, const server_version&
 /// and not empty, else "nats-server" (searched in PATH and the sbin directories).
 std::string default_server_executable();
 
+/// Reads the release a server names in the INFO line it sends every client first
+/// (`INFO {"server_id":...,"version":"2.15.1",...}`); invalid_argument for anything else.
+result<server_version> parse_info_version(const std::string& line);
+
+// -- features by release ------------------------------------------------------------------------
+// What Eventbase uses that not every nats-server has. A feature that needs a newer release than
+// the server's is refused with require()'s error, or replaced by a fallback where there is one.
+
+/// `sync_interval` (syncing before acknowledging): kSyncIntervalSince.
+/// `Nats-Expected-Last-Subject-Sequence` checked on every replica, not only on the leader before
+/// replicating, so that two writes of one key through different nodes cannot both pass.
+inline constexpr server_version kAtomicSubjectCheckSince{2, 10, 19};
+/// Per-message TTL (`Nats-TTL`, ADR-43).
+inline constexpr server_version kMessageTtlSince{2, 11, 0};
+/// Atomic batch publish (ADR-50).
+inline constexpr server_version kAtomicBatchSince{2, 12, 0};
+
+/// OK when `found` has `feature`, which arrived in `needed`; otherwise unavailable naming both:
+/// "<feature> needs nats-server 2.11.0 or newer; the server is 2.9.10".
+status require(const server_version& found, const server_version& needed,
+               const std::string& feature);
+
 }  // namespace eventbase::nats

@@ -6,12 +6,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "eventbase/status.hpp"
+#include "nats/server_settings.hpp"
 
 namespace eventbase::nats {
 
@@ -70,6 +72,10 @@ class transport {
   /// By default nothing is held.
   virtual void hold_sends() {}
   virtual void release_sends() {}
+
+  /// The release of the server connected to, as its INFO named it (server_probe.hpp); nullopt
+  /// when it is not known (not asked yet, or it did not answer).
+  virtual std::optional<server_version> server_release() const { return std::nullopt; }
 };
 
 /// Holds `t`'s sends while it lives (transport::hold_sends).

@@ -3,16 +3,19 @@
 # start their own nats-server (JetStream, free loopback port, temporary store) and stop it when
 # they end; nothing is left running.
 #
+# NATS releases: the whole suite runs against the newest nats-server available (the newest that
+# scripts/setup.sh fetched into .nats-servers/ from Debian's unstable, else the system's), then
+# the suites that start NATS (integration, system, cluster) once more against each other release
+# there is: the others setup fetched (trixie's 2.10) and the system's (Debian 12's 2.9). Each pass
+# says which release it runs; a release setup could not fetch is reported as skipped.
+# $EVENTBASE_NATS_SERVER, when set, is the one release everything runs against.
+#
 # Then the sanitizer stage: the same suite built with clang, AddressSanitizer, UBSan and the fuzz
 # targets (-DEVENTBASE_SANITIZE=ON -DEVENTBASE_FUZZ=ON) in ./build-sanitize (or
-# $SANITIZE_BUILD_DIR), run with leak detection; any sanitizer report, in a test or in a process
-# it starts, fails the run. EVENTBASE_SKIP_SANITIZE=1 skips this stage for quick local runs (CI
-# runs it). Arguments go to both ctest runs (e.g. -R protocol).
-#
-# Between the two, the failover suite (cluster_tests) runs once more against the newest
-# nats-server that scripts/setup.sh fetched into .nats-servers/ ($EVENTBASE_NATS_SERVER), when
-# one was fetched and no arguments were given; the other suites run against the system's
-# nats-server (Debian 12: 2.9), or $EVENTBASE_NATS_SERVER when it is set already.
+# $SANITIZE_BUILD_DIR), against the newest release, run with leak detection; any sanitizer
+# report, in a test or in a process it starts, fails the run. EVENTBASE_SKIP_SANITIZE=1 skips
+# this stage for quick local runs (CI runs it). Arguments go to the ctest runs of the whole suite
+# (e.g. -R protocol); with arguments, the passes on other releases are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Warnings are errors here (not for users building the library).
@@ -20,25 +23,38 @@ EVENTBASE_CMAKE_ARGS="-DEVENTBASE_WERROR=ON" scripts/build.sh
 
 # "2.9.10 (/usr/sbin/nats-server)" for a nats-server program.
 describe_nats() {
-  local path
-  path="$(PATH="$PATH:/usr/sbin:/sbin" command -v "$1" || echo "$1")"
-  echo "$("$path" --version 2>/dev/null | sed 's/^nats-server: v//') ($path)"
+  echo "$("$1" --version 2>/dev/null | sed 's/^nats-server: v//') ($1)"
 }
-echo "test: the suites run against nats-server $(describe_nats "${EVENTBASE_NATS_SERVER:-nats-server}")" >&2
-ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"${JOBS:-2}" "$@"
-
-newest="$(scripts/nats-server-path.sh 2>/dev/null || true)"
-if [[ "$newest" != "$PWD/.nats-servers/"* ]]; then
-  echo "test: no newer nats-server in .nats-servers/ (scripts/setup.sh could not fetch one):" \
-    "the extra cluster_tests pass is skipped" >&2
-elif (($# > 0)); then
-  echo "test: arguments given: the extra cluster_tests pass on nats-server" \
-    "$(describe_nats "$newest") is skipped" >&2
+system_nats="$(PATH="$PATH:/usr/sbin:/sbin" command -v nats-server || true)"
+if [ -n "${EVENTBASE_NATS_SERVER:-}" ]; then
+  newest="$EVENTBASE_NATS_SERVER"
+  others=()
 else
-  echo "test: cluster_tests again, on nats-server $(describe_nats "$newest")" >&2
-  EVENTBASE_NATS_SERVER="$newest" ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure \
-    -R '^cluster_tests\.'
+  newest="$(scripts/nats-server-path.sh)"
+  others=()
+  for candidate in .nats-servers/*/nats-server "$system_nats"; do
+    [ -x "$candidate" ] || continue
+    candidate="$(cd "$(dirname "$candidate")" && pwd)/$(basename "$candidate")"
+    [ "$candidate" = "$newest" ] || others+=("$candidate")
+  done
+  if [[ "$newest" != "$PWD/.nats-servers/"* ]]; then
+    echo "test: no nats-server in .nats-servers/ (scripts/setup.sh could not fetch Debian's" \
+      "unstable and trixie releases): the passes on them are skipped" >&2
+  fi
 fi
+
+echo "test: the whole suite, on nats-server $(describe_nats "$newest")" >&2
+EVENTBASE_NATS_SERVER="$newest" ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure \
+  -j"${JOBS:-2}" "$@"
+for release in "${others[@]}"; do
+  if (($# > 0)); then
+    echo "test: arguments given: the pass on nats-server $(describe_nats "$release") is skipped" >&2
+    continue
+  fi
+  echo "test: the NATS suites again, on nats-server $(describe_nats "$release")" >&2
+  EVENTBASE_NATS_SERVER="$release" ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure \
+    -j"${JOBS:-2}" -R '^(integration_tests|system_tests|cluster_tests)\.'
+done
 
 if [ "${EVENTBASE_SKIP_SANITIZE:-0}" = 1 ]; then
   echo "test: sanitizer stage skipped (EVENTBASE_SKIP_SANITIZE=1)" >&2
@@ -64,7 +80,9 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=86:log_path=$r
 export LSAN_OPTIONS="suppressions=$supp:print_suppressions=0"
 status=0
 # The load suite with 20 puts per client here: 4,000 client processes under ASan take minutes.
-EVENTBASE_LOAD_PUTS=20 ctest --test-dir "$san_dir" --output-on-failure -j"${JOBS:-2}" "$@" ||
+echo "test: the sanitizer stage, on nats-server $(describe_nats "$newest")" >&2
+EVENTBASE_NATS_SERVER="$newest" EVENTBASE_LOAD_PUTS=20 \
+  ctest --test-dir "$san_dir" --output-on-failure -j"${JOBS:-2}" "$@" ||
   status=$?
 if compgen -G "$reports/*" >/dev/null; then
   for f in "$reports"/*; do

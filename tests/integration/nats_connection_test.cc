@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nats/connection.hpp"
+#include "nats/server_probe.hpp"
 #include "support/nats_fixture.hpp"
 
 using namespace eventbase;
@@ -54,6 +55,19 @@ std::shared_ptr<nats::connection> connect() {
 }
 
 }  // namespace
+
+// Features by release start with the server's INFO, which names its release.
+CAF_TEST(a connection knows the release of its server) {
+  auto conn = connect();
+  auto release = conn->server_release();
+  CAF_REQUIRE(release.has_value());
+  CAF_CHECK_EQUAL(release->to_string(), nats_server().version().to_string());
+  // Nothing listening: unavailable, at once.
+  auto nobody = nats::probe_server_version("nats://127.0.0.1:1", std::chrono::seconds(2));
+  CAF_CHECK_EQUAL(nobody.error().code(), errc::unavailable);
+  CAF_CHECK_EQUAL(nats::probe_server_version("nats://", std::chrono::seconds(1)).error().code(),
+                  errc::invalid_argument);
+}
 
 CAF_TEST(held sends arrive once released in order with their headers) {
   auto conn = connect();

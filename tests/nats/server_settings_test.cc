@@ -96,3 +96,29 @@ CAF_TEST(the default program is EVENTBASE_NATS_SERVER or nats - server) {
   else
     ::unsetenv("EVENTBASE_NATS_SERVER");
 }
+
+CAF_TEST(the release is read from a servers INFO line) {
+  auto v = nats::parse_info_version(
+      R"(INFO {"server_id":"NABC","version":"2.15.1","go":"go1.24","headers":true})");
+  CAF_REQUIRE(v.ok());
+  CAF_CHECK_EQUAL(v->to_string(), "2.15.1");
+  CAF_CHECK_EQUAL(nats::parse_info_version("INFO {\"version\":\"2.11.0-RC.1\"}\r\n")->to_string(),
+                  "2.11.0");
+  for (std::string bad : {"", "PING", R"(INFO {"server_id":"x"})", R"(+OK {"version":"2.9.10"})",
+                          R"(INFO {"version":"two"})", R"(INFO {"version":"2.9)"}) {
+    auto st = nats::parse_info_version(bad).error();
+    CAF_CHECK_EQUAL(st.code(), errc::invalid_argument);
+  }
+}
+
+CAF_TEST(a feature of a newer release is refused naming both releases) {
+  server_version old_one{2, 9, 10}, new_one{2, 15, 1};
+  CAF_CHECK(nats::require(new_one, nats::kMessageTtlSince, "per-message TTL").ok());
+  CAF_CHECK(nats::require(nats::kMessageTtlSince, nats::kMessageTtlSince, "x").ok());
+  auto st = nats::require(old_one, nats::kMessageTtlSince, "per-message TTL");
+  CAF_CHECK_EQUAL(st.code(), errc::unavailable);
+  CAF_CHECK_EQUAL(st.message(), "per-message TTL needs nats-server 2.11.0 or newer; the server "
+                                "is 2.9.10");
+  CAF_CHECK(!nats::require(server_version{2, 10, 18}, nats::kAtomicSubjectCheckSince, "x").ok());
+  CAF_CHECK(nats::require(server_version{2, 10, 19}, nats::kAtomicSubjectCheckSince, "x").ok());
+}
