@@ -302,9 +302,8 @@ struct fixture {
   bool converged(std::string& state) {
     state.clear();
     auto info = cluster.request("$JS.API.STREAM.INFO." + kStream);
-    uint64_t last = info.is_object() && info.contains("state")
-                        ? info["state"].value("last_seq", uint64_t{0})
-                        : 0;
+    uint64_t last =
+        info.is_object() && info.contains("state") ? number_member(info["state"], "last_seq") : 0;
     bool same = last > 0;
     for (auto* n : {a.get(), b.get()}) {
       auto st = status_of(*n);
@@ -451,9 +450,8 @@ CAF_TEST(concurrent clients on two nodes see a linearizable history through faul
   for (auto& [key, revision] : counts.acked_revision) {
     auto last = cluster.request("$JS.API.STREAM.MSG.GET." + kStream,
                                 json{{"last_by_subj", protocol::put_subject(kStream, key)}}.dump());
-    auto seq = last.is_object() && last.contains("message")
-                   ? last["message"].value("seq", uint64_t{0})
-                   : uint64_t{0};
+    auto seq = last.is_object() && last.contains("message") ? number_member(last["message"], "seq")
+                                                            : uint64_t{0};
     if (seq >= revision) continue;
     ++lost;
     CAF_MESSAGE("JetStream lost acknowledged writes of " << key << ": a write was acknowledged at "

@@ -34,6 +34,11 @@ inline std::string string_member(const nlohmann::json& object, const char* key) 
   auto it = object.find(key);
   return it != object.end() && it->is_string() ? it->get<std::string>() : "";
 }
+inline uint64_t number_member(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return 0;
+  auto it = object.find(key);
+  return it != object.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
 inline bool bool_member(const nlohmann::json& object, const char* key) {
   if (!object.is_object()) return false;
   auto it = object.find(key);
