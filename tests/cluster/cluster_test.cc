@@ -164,6 +164,7 @@ std::string connected_url(server_process& node) {
       if (at == std::string::npos) continue;
       auto rest = line.substr(at + marker.size());
       url = rest.substr(rest.find("nats://") == std::string::npos ? 0 : rest.find("nats://"));
+      url = url.substr(0, url.find(' '));  // the serving line goes on: (nats-server 2.15.1)
     }
   }
   return url;
