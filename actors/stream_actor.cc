@@ -251,6 +251,9 @@ void stream_state::start(stream_config config) {
   consumer = std::make_unique<pull_consumer>(
       pulls, *cfg.nats, *api, clock, [store = cfg.store] { return store->applied_sequence() + 1; },
       [this](const status& gone) {
+        // Deleting the stream removes its consumer too (newer servers tell pending pulls at
+        // once): the reply to our own delete finishes the drop, this is no surprise.
+        if (dropping) return;
         EB_LOG_WARN("stream", gone.message());
         if (current == phase::opening)
           fail_open(gone);
@@ -340,10 +343,10 @@ void stream_state::on_stream_created(uint64_t ticket, result<std::string> reply)
 void stream_state::on_stream_known(uint64_t ticket, const js::stream_info& info) {
   if (current != phase::opening) return;
   writes->set_one_message_per_subject(info.max_msgs_per_subject == 1);
-  if (auto release = cfg.nats->server_release(); release && info.replicas > 1 &&
-                                                 *release < nats::kAtomicSubjectCheckSince)
-    EB_LOG_WARN("stream", "'" << cfg.name << "' has " << info.replicas << " replicas on nats-server "
-                              << release->to_string()
+  if (auto release = cfg.nats->server_release();
+      release && info.replicas > 1 && *release < nats::kAtomicSubjectCheckSince)
+    EB_LOG_WARN("stream", "'" << cfg.name << "' has " << info.replicas
+                              << " replicas on nats-server " << release->to_string()
                               << ", which checks the order of writes of one key only on the "
                                  "leader before replicating (fixed in "
                               << nats::kAtomicSubjectCheckSince.to_string()

@@ -908,4 +908,25 @@ CAF_TEST(status reports lag contact and staleness of the replica) {
   CAF_CHECK_EQUAL(st.lag, 0u);
 }
 
+CAF_TEST(deleting the stream succeeds when its consumer is told it is gone first) {
+  open();
+  auto pull = expect_publish("$JS.API.CONSUMER.MSG.NEXT.orders.C1");
+  auto dropped = ask<ok_atom>(drop_atom::value);
+  auto del = expect_publish("$JS.API.STREAM.DELETE.orders");
+  // Newer servers end the pending pulls of a deleted stream's consumer before the delete's
+  // reply arrives; recreating the consumer then finds no stream.
+  nats::message ended;
+  ended.subject = pull.reply;
+  ended.status = 409;
+  ended.description = "Consumer Deleted";
+  js->deliver(std::move(ended));
+  sched.run();
+  if (published_to("$JS.API.CONSUMER.CREATE.orders"))
+    reply(expect_publish("$JS.API.CONSUMER.CREATE.orders"),
+          R"({"error":{"code":404,"err_code":10059,"description":"stream not found"}})");
+  CAF_CHECK(!dropped.arrived());
+  reply(del, R"({"type":"io.nats.jetstream.api.v1.stream_delete_response","success":true})");
+  CAF_CHECK(dropped.ok());
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
