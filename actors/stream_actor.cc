@@ -16,6 +16,7 @@
 
 #include "actors/inbound.hpp"
 #include "actors/jetstream_client.hpp"
+#include "actors/key_history.hpp"
 #include "actors/pull_consumer.hpp"
 #include "actors/query_cursors.hpp"
 #include "actors/read_barrier.hpp"
@@ -31,6 +32,7 @@
 #include "nats/transport.hpp"
 #include "protocol/event.hpp"
 #include "protocol/jetstream.hpp"
+#include "protocol/names.hpp"
 #include "protocol/timestamp.hpp"
 #include "storage/stream_store.hpp"
 
@@ -105,6 +107,8 @@ struct stream_state {
   void apply_events(std::vector<inbound>& events);
   void notify(const inbound& in, const std::string& record,
               const std::optional<std::string>& old_record);
+  subscription_set::deliver_fn change_sender();  // sends changes, counts acknowledgements
+  void end_subscriptions(std::vector<subscription_set::ended> ended);
   void start_scan(scan read);
   void start_keys_scan(std::unique_ptr<storage::key_scan> keys,
                        caf::typed_response_promise<std::vector<std::string>> promise,
@@ -128,6 +132,12 @@ struct stream_state {
   void build_step();
   void answer_index_waiters(const std::string& field, const status& st);
   void replica_advanced();  // releases what waited for the replica; checks readiness
+
+  // event sourcing (key_history.hpp)
+  caf::result<entry> get_at_revision(std::string key, uint64_t revision);
+  caf::result<key_history_reply> read_history(std::string key, uint64_t limit);
+  caf::result<uint64_t> subscribe_from(std::string glob, subscriber_actor subscriber,
+                                       uint64_t after);
 
   void schedule_tick();  // wakes the actor when the next deadline, retry or check is due
   void on_tick();
@@ -166,6 +176,8 @@ struct stream_state {
   std::unique_ptr<replica_horizon> horizon;
   std::unique_ptr<read_barrier> barrier;
   std::unique_ptr<replica_auditor> auditor;
+  std::unique_ptr<key_history> history;
+  int64_t per_subject_limit = 1;  // the stream's, once known
 
   // keys scans and queries in progress
   uint64_t next_scan = 1;
@@ -275,6 +287,7 @@ void stream_state::start(stream_config config) {
     consumer->reset(why);
   };
   audit.rebuild = [this](const std::string& why) { rebuild(why); };
+  history = std::make_unique<key_history>(cfg.name, *api);
   auditor = std::make_unique<replica_auditor>(
       replica_auditor::settings{cfg.name, cfg.options.audit_interval}, *api, clock,
       std::move(audit));
@@ -321,7 +334,8 @@ void stream_state::on_stream_info(uint64_t ticket, result<std::string> reply) {
     if (current == phase::opening) fail_open(info.error());
     return;
   }
-  js::stream_settings settings{cfg.name, {js::stream_wildcard(cfg.name)}, 1, cfg.options.replicas};
+  js::stream_settings settings{
+      cfg.name, {js::stream_wildcard(cfg.name)}, cfg.options.history, cfg.options.replicas};
   api->call(js::stream_create_subject(cfg.name), js::stream_create_request(settings),
             [this, ticket](result<std::string> created) {
               on_stream_created(ticket, std::move(created));
@@ -342,7 +356,8 @@ void stream_state::on_stream_created(uint64_t ticket, result<std::string> reply)
 
 void stream_state::on_stream_known(uint64_t ticket, const js::stream_info& info) {
   if (current != phase::opening) return;
-  writes->set_one_message_per_subject(info.max_msgs_per_subject == 1);
+  per_subject_limit = info.max_msgs_per_subject;
+  writes->set_per_subject_limit(info.max_msgs_per_subject);
   if (auto release = cfg.nats->server_release();
       release && info.replicas > 1 && *release < nats::kAtomicSubjectCheckSince)
     EB_LOG_WARN("stream", "'" << cfg.name << "' has " << info.replicas
@@ -635,7 +650,7 @@ void stream_state::apply_events(std::vector<inbound>& events) {
       else
         st = record.error();
     } else {
-      st = batch.erase(ev.key, in.stream_seq, want_old ? &out.old_record : nullptr);
+      st = batch.erase(ev.key, in.stream_seq, want_old ? &out.old_record : nullptr, in.time_ms);
     }
     if (!st.ok()) {
       EB_LOG_ERROR("stream", "'" << cfg.name << "': cannot apply sequence " << in.stream_seq << ": "
@@ -685,8 +700,16 @@ void stream_state::notify(const inbound& in, const std::string& record,
       cfg.name, in.event->key,           in.stream_seq,
       record,   old_record.value_or(""), protocol::payload_for_subscribers(*in.event, in.msg.data)};
   auto started = op_start::now();
-  auto deliver = [this](const subscriber_actor& to, const change& ch,
-                        const std::optional<subscription_set::ack_point>& ack) {
+  auto sent = [&](const std::string& pattern) {
+    stats->publish(protocol::stats_operation::subscribe_emit, c.key, pattern, started);
+  };
+  end_subscriptions(subscriptions->dispatch(c, change_sender(), sent));
+  if (cfg.on_message) caf::anon_send(cfg.on_message, change_atom::value, c);
+}
+
+subscription_set::deliver_fn stream_state::change_sender() {
+  return [this](const subscriber_actor& to, const change& ch,
+                const std::optional<subscription_set::ack_point>& ack) {
     if (!ack) {
       // Anonymous: the subscriber's reply to a plain message has nowhere to go.
       caf::anon_send(to, change_atom::value, ch);
@@ -699,16 +722,15 @@ void stream_state::notify(const inbound& in, const std::string& record,
             },
             [](caf::error&) {});  // gone (its down message ends it) or late
   };
-  auto sent = [&](const std::string& pattern) {
-    stats->publish(protocol::stats_operation::subscribe_emit, c.key, pattern, started);
-  };
-  for (auto& slow : subscriptions->dispatch(c, deliver, sent)) {
+}
+
+void stream_state::end_subscriptions(std::vector<subscription_set::ended> ended) {
+  for (auto& slow : ended) {
     EB_LOG_WARN("stream", "'" << cfg.name << "': ending subscription " << slow.id << ": "
                               << slow.why.message());
     if (slow.subscriber_left) self->demonitor(slow.subscriber.address());
     self->send(slow.subscriber, ended_atom::value, slow.id, to_error(slow.why));
   }
-  if (cfg.on_message) caf::anon_send(cfg.on_message, change_atom::value, c);
 }
 
 // -- reads in slices: keys scans and queries ---------------------------------------------------
@@ -1016,6 +1038,7 @@ stream_status stream_state::status_now() const {
   out.subscriptions = subscriptions ? subscriptions->size() : 0;
   out.pending_writes = writes ? writes->size() : 0;
   out.slow_subscriptions_ended = subscriptions ? subscriptions->slow_ended() : 0;
+  out.history = stream_known ? per_subject_limit : 0;
   if (current == phase::opening && progress.active()) {
     out.replay_target = progress.target();
     out.replay_rate = static_cast<uint64_t>(progress.rate());
@@ -1036,6 +1059,109 @@ stream_status stream_state::status_now() const {
               .count();
   }
   return out;
+}
+
+// -- event sourcing: history, reads at a revision, resumed watches ------------------------------
+
+// Answers `rp` with `value` or its error.
+template <class T, class Value>
+void deliver_result(caf::typed_response_promise<T>& rp, result<Value> value) {
+  if (value.ok())
+    rp.deliver(T{std::move(*value)});
+  else
+    rp.deliver(to_error(value.error()));
+}
+
+caf::result<entry> stream_state::get_at_revision(std::string key, uint64_t revision) {
+  touch();
+  if (auto err = check_serving(); !err.ok()) return to_error(err);
+  if (auto bad = protocol::validate_key(key); !bad.ok()) return to_error(bad);
+  auto rp = self->make_response_promise<entry>();
+  // Once the replica holds every event up to `revision`, a key whose latest event here is no
+  // later is as it was then; otherwise its kept events say.
+  auto answer = [this, rp, key = std::move(key), revision](const status& st) mutable {
+    auto now_at = st.ok() ? cfg.store->revision(key) : result<uint64_t>(st);
+    if (now_at.ok() && revision > horizon->consistent())
+      now_at =
+          status(errc::invalid_argument,
+                 "revision " + std::to_string(revision) + " is beyond the end of '" + cfg.name +
+                     "' (its last revision is " + std::to_string(horizon->consistent()) + ")");
+    if (!now_at.ok() || *now_at <= revision)
+      return deliver_result(rp, now_at.ok() ? reader->get(key) : now_at.error());
+    history->read(key, per_subject_limit,
+                  [rp, key, revision](result<key_history::kept> kept) mutable {
+                    deliver_result(rp, kept.ok() ? key_history::at_revision(*kept, key, revision)
+                                                 : result<std::string>(kept.error()));
+                  });
+    schedule_tick();
+  };
+  if (revision <= horizon->consistent())
+    answer(status::OK());
+  else
+    barrier->await_consistency(std::move(answer));
+  schedule_tick();
+  return rp;
+}
+
+caf::result<key_history_reply> stream_state::read_history(std::string key, uint64_t limit) {
+  touch();
+  if (auto err = check_serving(); !err.ok()) return to_error(err);
+  if (auto bad = protocol::validate_key(key); !bad.ok()) return to_error(bad);
+  auto rp = self->make_response_promise<key_history_reply>();
+  history->read(key, per_subject_limit, [rp, limit](result<key_history::kept> kept) mutable {
+    if (!kept.ok()) {
+      rp.deliver(to_error(kept.error()));
+      return;
+    }
+    key_history_reply out;
+    auto& events = kept->events;
+    for (auto it = events.rbegin(); it != events.rend(); ++it) {
+      if (limit != 0 && out.revisions.size() == limit) break;
+      out.revisions.push_back(it->revision);
+      out.events.push_back(std::move(it->payload));
+    }
+    rp.deliver(std::move(out));
+  });
+  schedule_tick();
+  return rp;
+}
+
+caf::result<uint64_t> stream_state::subscribe_from(std::string glob, subscriber_actor subscriber,
+                                                   uint64_t after) {
+  if (auto err = check_subscribe(subscriber); !err.ok()) return to_error(err);
+  auto started = op_start::now();
+  protocol::glob filter(glob);
+  // What the watcher missed, from the replica: each key's latest change since `after`.
+  auto missed = cfg.store->changes_since(after, filter, cfg.options.subscriber_max_pending);
+  if (!missed.ok()) {
+    status why = missed.error();
+    if (why.code() == errc::too_large)
+      why = status(errc::too_large,
+                   "cannot resume watching '" + glob + "' on '" + cfg.name + "' from revision " +
+                       std::to_string(after) + ": " + why.message() +
+                       ", more than a subscription may have outstanding; resume from a later "
+                       "revision, or read the current state (query, export) and watch from its "
+                       "revision");
+    return to_error(why);
+  }
+  self->monitor(subscriber);
+  uint64_t id = subscriptions->add(filter, subscriber, after);
+  auto send = change_sender();
+  for (auto& k : *missed) {
+    auto payload = key_history::event_of(k);
+    if (!payload.ok()) {
+      subscriptions->remove(id);
+      return to_error(payload.error());
+    }
+    change c{cfg.name, k.key, k.revision, std::move(k.record), "", std::move(*payload)};
+    auto ended = subscriptions->deliver_to(id, c, send);
+    if (!ended.empty()) {
+      end_subscriptions(std::move(ended));
+      break;
+    }
+  }
+  stats->publish(protocol::stats_operation::subscribe, std::nullopt, glob, started);
+  return id;
 }
 
 // -- behaviour ----------------------------------------------------------------------------------
@@ -1327,6 +1453,16 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
         uint64_t id = s.subscriptions->add(protocol::glob(filter), std::move(subscriber));
         s.stats->publish(protocol::stats_operation::subscribe, std::nullopt, filter, started);
         return id;
+      },
+      [self](subscribe_atom, std::string& glob, subscriber_actor& subscriber, revision_atom,
+             uint64_t after) {
+        return self->state.subscribe_from(std::move(glob), std::move(subscriber), after);
+      },
+      [self](history_atom, std::string& key, uint64_t limit) {
+        return self->state.read_history(std::move(key), limit);
+      },
+      [self](get_atom, std::string& key, revision_atom, uint64_t revision) {
+        return self->state.get_at_revision(std::move(key), revision);
       },
       [self](subscribe_atom, query_atom, std::string& filter,
              subscriber_actor& subscriber) -> caf::result<uint64_t> {

@@ -40,6 +40,10 @@ class stream_store;
 
 namespace eventbase::actors {
 
+/// The most events per key a stream may keep (history): as NATS KV's limit, so that a key's
+/// history is read in a bounded number of requests.
+inline constexpr int64_t kMaxHistory = 64;
+
 /// Tuning shared by all streams of a node. Every field has the default production uses.
 struct stream_options {
   /// How long a write, a keys scan or a JetStream API call may take.
@@ -48,6 +52,10 @@ struct stream_options {
   std::chrono::milliseconds open_timeout{10000};
   /// JetStream replicas of the streams this node creates (existing streams keep theirs).
   int replicas = 1;
+  /// Events per key (per key and event type: PUTs and DELETEs each) the streams this node
+  /// creates keep: their max_msgs_per_subject, 1 (compacted) up to kMaxHistory. Existing
+  /// streams keep theirs.
+  int64_t history = 1;
   /// Messages per pull request, and bytes (raised to the server's max payload).
   int64_t pull_batch = 1024;
   int64_t pull_max_bytes = int64_t{4} << 20;

@@ -17,12 +17,17 @@ namespace {
 // it and all before it.
 constexpr uint64_t kAckInterval = 32;
 
+uint64_t change_bytes(const change& c) {
+  return c.key.size() + c.record.size() + c.old_record.size() + c.event.size();
+}
+
 }  // namespace
 
-uint64_t subscription_set::add(protocol::glob filter, subscriber_actor subscriber) {
+uint64_t subscription_set::add(protocol::glob filter, subscriber_actor subscriber, uint64_t after) {
   uint64_t id = next_id_++;
   subscription sub;
   sub.filter = std::move(filter);
+  sub.after = after;
   sub.subscriber = std::move(subscriber);
   subscriptions_.emplace(id, std::move(sub));
   return id;
@@ -114,12 +119,11 @@ class change_documents {
 std::vector<subscription_set::ended> subscription_set::dispatch(
     const change& c, const deliver_fn& deliver,
     const std::function<void(const std::string& pattern)>& sent) {
-  uint64_t bytes = c.key.size() + c.record.size() + c.old_record.size() + c.event.size();
-  // Acknowledged often enough that a small bound is not reached by changes merely in flight.
-  const uint64_t ack_every = std::clamp<uint64_t>(limits_.max_pending / 4, 1, kAckInterval);
+  uint64_t bytes = change_bytes(c);
   change_documents docs(c);
   std::vector<std::pair<uint64_t, status>> ending;
   for (auto& [id, sub] : subscriptions_) {
+    if (c.sequence <= sub.after) continue;
     if (sub.query) {
       // Matched before or after the change: entering, inside, leaving or deleted.
       auto before = docs.matches(*sub.query, true);
@@ -135,23 +139,46 @@ std::vector<subscription_set::ended> subscription_set::dispatch(
     } else if (!sub.filter.matches(c.key)) {
       continue;
     }
-    if (sub.pending() + 1 > limits_.max_pending ||
-        sub.pending_bytes() + bytes > limits_.max_pending_bytes) {
-      ++slow_ended_;
-      ending.emplace_back(
-          id,
-          status(errc::unavailable,
-                 "too slow: " + std::to_string(sub.pending()) + " changes outstanding (" +
-                     std::to_string(sub.pending_bytes()) + " bytes) on stream '" + c.stream + "'"));
+    if (auto why = offer(id, sub, c, bytes, deliver)) {
+      ending.emplace_back(id, std::move(*why));
       continue;
     }
-    ++sub.sent;
-    sub.sent_bytes += bytes;
-    std::optional<ack_point> ack;
-    if (sub.sent % ack_every == 0) ack = ack_point{id, sub.sent, sub.sent_bytes};
-    deliver(sub.subscriber, c, ack);
     sent(sub.query ? sub.query_text : sub.filter.pattern());
   }
+  return end(std::move(ending));
+}
+
+std::vector<subscription_set::ended> subscription_set::deliver_to(uint64_t id, const change& c,
+                                                                  const deliver_fn& deliver) {
+  auto it = subscriptions_.find(id);
+  if (it == subscriptions_.end()) return {};
+  std::vector<std::pair<uint64_t, status>> ending;
+  if (auto why = offer(id, it->second, c, change_bytes(c), deliver))
+    ending.emplace_back(id, std::move(*why));
+  return end(std::move(ending));
+}
+
+std::optional<status> subscription_set::offer(uint64_t id, subscription& sub, const change& c,
+                                              uint64_t bytes, const deliver_fn& deliver) {
+  if (sub.pending() + 1 > limits_.max_pending ||
+      sub.pending_bytes() + bytes > limits_.max_pending_bytes) {
+    ++slow_ended_;
+    return status(errc::unavailable,
+                  "too slow: " + std::to_string(sub.pending()) + " changes outstanding (" +
+                      std::to_string(sub.pending_bytes()) + " bytes) on stream '" + c.stream + "'");
+  }
+  // Acknowledged often enough that a small bound is not reached by changes merely in flight.
+  const uint64_t ack_every = std::clamp<uint64_t>(limits_.max_pending / 4, 1, kAckInterval);
+  ++sub.sent;
+  sub.sent_bytes += bytes;
+  std::optional<ack_point> ack;
+  if (sub.sent % ack_every == 0) ack = ack_point{id, sub.sent, sub.sent_bytes};
+  deliver(sub.subscriber, c, ack);
+  return std::nullopt;
+}
+
+std::vector<subscription_set::ended> subscription_set::end(
+    std::vector<std::pair<uint64_t, status>> ending) {
   std::vector<ended> out;
   for (auto& [id, why] : ending) {
     auto subscriber = subscriptions_.at(id).subscriber;

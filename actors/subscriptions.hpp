@@ -57,8 +57,9 @@ class subscription_set {
 
   explicit subscription_set(limits bounds) : limits_(bounds) {}
 
-  /// Adds a subscription; returns its id.
-  uint64_t add(protocol::glob filter, subscriber_actor subscriber);
+  /// Adds a subscription; returns its id. With `after`, it gets only changes with a later
+  /// sequence (a watch resumed from that revision; see deliver_to for what came before).
+  uint64_t add(protocol::glob filter, subscriber_actor subscriber, uint64_t after = 0);
 
   /// Adds a live query for `filter`, given as `text` (what its stats name it by); returns its
   /// id.
@@ -83,6 +84,10 @@ class subscription_set {
   std::vector<ended> dispatch(const change& c, const deliver_fn& deliver,
                               const std::function<void(const std::string& pattern)>& sent);
 
+  /// Sends `c` to the subscription `id` alone, within its bounds (a change a resumed watch
+  /// missed); what dispatch returns.
+  std::vector<ended> deliver_to(uint64_t id, const change& c, const deliver_fn& deliver);
+
   /// The reply to an ack_point.
   void acknowledged(uint64_t id, uint64_t through, uint64_t through_bytes);
 
@@ -104,11 +109,16 @@ class subscription_set {
     uint64_t sent_bytes = 0;
     uint64_t acked = 0;
     uint64_t acked_bytes = 0;
+    uint64_t after = 0;  // changes up to this sequence are not for it
     uint64_t pending() const { return sent - acked; }
     uint64_t pending_bytes() const { return sent_bytes - acked_bytes; }
   };
 
   bool in_use(const subscriber_actor& who) const;
+  // Sends `c` of `bytes` to `sub` unless that would exceed its bounds (then the reason).
+  std::optional<status> offer(uint64_t id, subscription& sub, const change& c, uint64_t bytes,
+                              const deliver_fn& deliver);
+  std::vector<ended> end(std::vector<std::pair<uint64_t, status>> ending);
   void erase(std::map<uint64_t, subscription>::iterator it);
 
   limits limits_;

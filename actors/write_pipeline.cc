@@ -312,6 +312,8 @@ void write_pipeline::on_applied(uint64_t token, uint64_t seq, const std::string&
   auto& op = it->second;
   if (op.ack_seq != 0) acked_.erase(op.ack_seq);
   if (op.what == write::kind::put) return complete(token, status::OK(), record);
+  // A stream with history keeps the key's PUTs before its DELETE.
+  if (per_subject_limit_ > 1) return complete(token, status::OK(), {}, 0);
   // The DELETE is applied here; now remove the key's PUT messages before it from the stream
   // (a PUT after it, from another node, stays).
   op.applied = true;
@@ -358,7 +360,7 @@ void write_pipeline::complete(uint64_t token, const status& st, const std::strin
     if (!st.ok()) return op.put_finished(st);
     stats_.publish(protocol::stats_operation::put, op.key, std::nullopt, op.started);
     // A stream created by the JS library keeps every message: compact as the JS library does.
-    if (!one_message_per_subject_)
+    if (per_subject_limit_ <= 0)
       nats_.publish(js::stream_purge_subject(config_.stream),
                     js::purge_request(protocol::put_subject(config_.stream, op.key), 1));
     return op.put_finished(record);

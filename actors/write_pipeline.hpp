@@ -23,8 +23,8 @@
 //   - a DELETE carries no expectation (deleting twice deletes); a put that lands between a
 //     DELETE and the purge of the key's PUTs is recognised by every replica from its base
 //     revision (protocol/event.hpp).
-// An erase completes once its DELETE is applied and the key's PUT messages before it are
-// purged (later PUTs stay).
+// An erase completes once its DELETE is applied and, on a stream without history, the key's PUT
+// messages before it are purged (later PUTs stay).
 //
 // Passing failures are retried within the write's deadline, with backoff and jitter, under the
 // same Nats-Msg-Id, so that JetStream stores the event once however often it is sent: no
@@ -93,9 +93,12 @@ class write_pipeline {
                  const storage::stream_store& store, const stats_publisher& stats,
                  jetstream_client::clock now, replica_view replica);
 
-  /// Whether the stream keeps one message per subject (Eventbase creates its streams so); if
-  /// not (a stream the JS library created), each put purges the key's older PUT messages.
-  void set_one_message_per_subject(bool yes) { one_message_per_subject_ = yes; }
+  /// How many messages the stream keeps per subject (its max_msgs_per_subject): 1 (Eventbase's
+  /// default) keeps it compacted, and an erase purges the key's PUTs before its DELETE; more is
+  /// a stream with history, whose PUTs stay (JetStream drops the oldest beyond the limit); no
+  /// limit (<= 0, a stream the JS library created) has each put purge the key's older PUT
+  /// messages as the JS library does, and each erase purge the PUTs before it.
+  void set_per_subject_limit(int64_t limit) { per_subject_limit_ = limit; }
 
   /// Validates and starts a write, or queues it behind the key's earlier ones; `done` runs
   /// exactly once. Refused with `unavailable` while the pipeline holds its maximum of writes.
@@ -193,7 +196,7 @@ class write_pipeline {
   const stats_publisher& stats_;
   jetstream_client::clock now_;
   replica_view replica_;
-  bool one_message_per_subject_ = true;
+  int64_t per_subject_limit_ = 1;
 
   uint64_t next_token_ = 1;
   std::unordered_map<uint64_t, write> writes_;

@@ -108,6 +108,8 @@ subscriber_actor::behavior_type change_callback_actor(subscriber_actor::pointer 
   return {
       [callback](change_atom, change& c) {
         auto d = decode_change(c);
+        // The revision too, which a DELETE has no meta to carry: a watcher resumes after it.
+        if (d.event.is_object()) d.event["revision"] = c.sequence;
         run_user_code("subscription callback", [&] { callback(c.key, d.data, d.m, d.event); });
         return ok_atom::value;
       },
@@ -214,6 +216,39 @@ nlohmann::ordered_json change_to_json(const change& c) {
   out["data"] = std::move(d.data);
   out["meta"] = d.m ? d.m->to_json() : nlohmann::ordered_json(nullptr);
   out["event"] = std::move(d.event);  // its fields in their order on the stream, then "oldData"
+  out["revision"] = c.sequence;
+  return out;
+}
+
+result<std::vector<history_event>> decode_history(const key_history_reply& reply) {
+  if (reply.revisions.size() != reply.events.size())
+    return status(errc::corrupt, "a key's history has " + std::to_string(reply.revisions.size()) +
+                                     " revisions for " + std::to_string(reply.events.size()) +
+                                     " events");
+  std::vector<history_event> out;
+  out.reserve(reply.events.size());
+  for (size_t i = 0; i < reply.events.size(); ++i) {
+    auto event = nlohmann::ordered_json::parse(reply.events[i], nullptr, false);
+    if (event.is_discarded() || !event.is_object())
+      return status(errc::corrupt, "an event of a key's history is not a JSON object");
+    history_event h;
+    h.revision = reply.revisions[i];
+    if (auto type = event.find("type"); type != event.end() && type->is_string())
+      h.type = type->get<std::string>();
+    if (auto data = event.find("data"); data != event.end()) h.data = std::move(*data);
+    if (auto ts = event.find("timestamp"); ts != event.end() && ts->is_number())
+      h.timestamp = ts->get<int64_t>();
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+nlohmann::ordered_json history_event::to_json() const {
+  nlohmann::ordered_json out;
+  out["revision"] = revision;
+  out["type"] = type;
+  if (type != "DELETE") out["data"] = data;
+  out["timestamp"] = timestamp;
   return out;
 }
 

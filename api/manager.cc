@@ -66,6 +66,7 @@ result<manager> manager::create(manager_config config) {
     return status(errc::invalid_argument, "cleanup_interval must be positive");
   if (config.timeout.count() <= 0)
     return status(errc::invalid_argument, "timeout must be positive");
+  if (auto st = api::check_history(config.history); !st.ok()) return st;
   auto p = std::make_shared<impl>();
   if (auto st = api::open_local(*p, config.nats, config.data_path, config.timeout); !st.ok())
     return st;
@@ -78,6 +79,7 @@ result<manager> manager::create(manager_config config) {
   mc.db = p->db;
   mc.options =
       api::managed_stream_options(config.timeout, config.keep_alive, config.cleanup_interval);
+  mc.options.history = config.history;
   mc.on_message = p->on_message;
   mc.stats_stream_for = config.stats_stream_name;
   p->actor = actors::spawn_manager(sys, std::move(mc));

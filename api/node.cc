@@ -93,6 +93,7 @@ status check_config(const node_config& config) {
     return status(errc::invalid_argument,
                   "NATS TLS, creds and nkey settings apply to the NATS servers of nats.servers; "
                   "the owned nats-server listens on loopback and takes a user/password or token");
+  if (auto st = api::check_history(config.history); !st.ok()) return st;
   if (auto st = nats::check_sync(config.nats_sync); !st.ok())
     return status(st.code(), "nats_sync: " + st.message());
   return status::OK();
@@ -204,6 +205,7 @@ result<node> node::start(node_config config) {
   mc.options =
       api::managed_stream_options(config.timeout, config.keep_alive, config.cleanup_interval);
   mc.options.replicas = config.replicas;
+  mc.options.history = config.history;
   mc.options.consumer_replicas = config.consumer_replicas;
   mc.options.subscriber_max_pending = config.subscriber_max_pending;
   mc.options.subscriber_max_pending_bytes = config.subscriber_max_pending_bytes;

@@ -125,6 +125,13 @@ caf::timespan request_timeout_for(std::chrono::milliseconds operation_timeout) {
   return std::chrono::duration_cast<caf::timespan>(operation_timeout + std::chrono::seconds(2));
 }
 
+status check_history(int64_t history) {
+  if (history >= 1 && history <= actors::kMaxHistory) return status::OK();
+  return status(errc::invalid_argument,
+                "history must be within 1.." + std::to_string(actors::kMaxHistory) +
+                    " (events kept per key), not " + std::to_string(history));
+}
+
 actors::stream_options managed_stream_options(std::chrono::milliseconds timeout,
                                               std::chrono::milliseconds keep_alive,
                                               std::chrono::milliseconds cleanup_interval) {

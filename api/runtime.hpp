@@ -76,6 +76,10 @@ status open_local(local_resources& out, const nats_options& nats, const std::str
 /// actor's own, clearer timeout error arrives first.
 caf::timespan request_timeout_for(std::chrono::milliseconds operation_timeout);
 
+/// invalid_argument unless `history` (events kept per key by the streams a handle creates) is
+/// within 1..actors::kMaxHistory.
+status check_history(int64_t history);
+
 /// Stream options of a node's managed streams.
 actors::stream_options managed_stream_options(std::chrono::milliseconds timeout,
                                               std::chrono::milliseconds keep_alive,

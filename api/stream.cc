@@ -165,6 +165,7 @@ result<stream> stream::open(stream_config config) {
   }
   if (config.timeout.count() <= 0)
     return status(errc::invalid_argument, "timeout must be positive");
+  if (auto st = api::check_history(config.history); !st.ok()) return st;
   auto p = std::make_shared<impl>();
   if (auto st = api::open_local(*p, config.nats, config.data_path, config.timeout); !st.ok())
     return st;
@@ -186,6 +187,7 @@ result<stream> stream::open(stream_config config) {
   actor_config.on_message = p->on_message;
   actor_config.options.operation_timeout = config.timeout;
   actor_config.options.open_timeout = config.timeout;
+  actor_config.options.history = config.history;
   p->config = std::move(config);
   p->actor = actors::spawn_stream(sys, std::move(actor_config));
   p->requester = api::spawn_requester(sys);
@@ -250,6 +252,24 @@ result<std::optional<document>> stream::get(const std::string& key, read_consist
   auto record = impl_->reader->get(key);
   if (!record.ok()) return record.error();
   return decode_record(*record);
+}
+
+result<std::optional<document>> stream::get_at(const std::string& key, uint64_t revision) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  auto reply = request_sync<entry>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                   get_atom::value, key, revision_atom::value, revision);
+  if (!reply.ok()) return reply.error();
+  return decode_record(reply->record);
+}
+
+result<std::vector<history_event>> stream::history(const std::string& key, uint64_t limit) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  auto reply = request_sync<key_history_reply>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                               history_atom::value, key, limit);
+  if (!reply.ok()) return reply.error();
+  return decode_history(*reply);
 }
 
 result<uint64_t> stream::erase(const std::string& key, write_condition condition) {
@@ -352,9 +372,14 @@ result<std::vector<index_info>> stream::list_indexes() {
                                                index_list_atom::value);
 }
 
-result<subscription> stream::subscribe(const std::string& glob, change_callback callback) {
+result<subscription> stream::subscribe(const std::string& glob, change_callback callback,
+                                       const subscribe_options& options) {
   if (!impl_) return status(errc::closed, "stream handle is empty");
   auto sub = api::start_subscription(*impl_, std::move(callback), [&](subscriber_actor& to) {
+    if (options.from_revision)
+      return request_sync<uint64_t>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                    subscribe_atom::value, glob, to, revision_atom::value,
+                                    *options.from_revision);
     return request_sync<uint64_t>(*impl_->rt, impl_->actor, impl_->request_timeout,
                                   subscribe_atom::value, glob, to);
   });

@@ -30,6 +30,8 @@ const char* to_string(errc code) {
       return "unauthenticated";
     case errc::conflict:
       return "conflict";
+    case errc::compacted:
+      return "compacted";
   }
   return "unknown";
 }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "protocol/base64.hpp"
+#include "protocol/timestamp.hpp"
 
 namespace eventbase::protocol::jetstream {
 namespace {
@@ -131,6 +132,34 @@ std::string stream_msg_get_subject(std::string_view stream) {
 
 std::string msg_get_request(uint64_t seq) {
   return json{{"seq", seq}}.dump();
+}
+
+std::string msg_get_next_request(uint64_t seq, std::string_view subject) {
+  return json{{"seq", seq}, {"next_by_subj", std::string(subject)}}.dump();
+}
+
+std::vector<std::pair<std::string, std::string>> parse_header_block(std::string_view block) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  bool first = true;  // the status line ("NATS/1.0")
+  while (!block.empty()) {
+    size_t end = block.find("\r\n");
+    std::string_view line = block.substr(0, end);
+    block.remove_prefix(end == std::string_view::npos ? block.size() : end + 2);
+    if (first) {
+      first = false;
+      continue;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    out.emplace_back(std::string(trim(line.substr(0, colon))),
+                     std::string(trim(line.substr(colon + 1))));
+  }
+  return out;
 }
 
 result<stream_info> parse_stream_info(std::string_view response) {
@@ -285,6 +314,7 @@ result<stored_message> parse_stored_message(std::string_view response) {
     if (!data || !headers) return status(errc::corrupt, "MSG.GET response is not base64");
     out.data = std::move(*data);
     out.headers = std::move(*headers);
+    out.time_ms = parse_rfc3339_ms(message->value("time", std::string())).value_or(0);
   } catch (const json::exception& e) {
     return status(errc::corrupt,
                   std::string("MSG.GET response has unexpected fields: ") + e.what());

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "eventbase/status.hpp"
@@ -58,6 +59,8 @@ std::string purge_request(std::string_view subject, std::optional<uint64_t> keep
 /// MSG.GET: one stored message by sequence, answered by the stream's leader.
 std::string stream_msg_get_subject(std::string_view stream);
 std::string msg_get_request(uint64_t seq);
+/// MSG.GET of the first message at or after `seq` whose subject is `subject`.
+std::string msg_get_next_request(uint64_t seq, std::string_view subject);
 
 // -- publish headers ----------------------------------------------------------------------------
 
@@ -146,7 +149,12 @@ struct stored_message {
   uint64_t sequence = 0;
   std::string data;     // the payload, decoded from JetStream's base64
   std::string headers;  // the raw NATS header block ("NATS/1.0\r\n..."), "" when none
+  int64_t time_ms = 0;  // when JetStream stored it (0 when the response did not say)
 };
+
+/// The fields of a NATS header block ("NATS/1.0\r\nName: value\r\n...\r\n"), in order; lines
+/// without a colon are skipped.
+std::vector<std::pair<std::string, std::string>> parse_header_block(std::string_view block);
 
 /// The response to MSG.GET; not_found when the stream has no message at that sequence.
 result<stored_message> parse_stored_message(std::string_view response);

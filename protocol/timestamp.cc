@@ -1,6 +1,8 @@
 #include "protocol/timestamp.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <string>
 
 namespace eventbase::protocol {
 namespace {
@@ -106,6 +108,22 @@ std::optional<int64_t> parse_iso8601_ms(std::string_view t) {
   civil_from_days(days, cy, cm, cd);
   if (cy != static_cast<int64_t>(y) || cm != mo || cd != d) return std::nullopt;
   return days * 86400000 + int64_t{h} * 3600000 + int64_t{mi} * 60000 + int64_t{s} * 1000 + ms;
+}
+
+std::optional<int64_t> parse_rfc3339_ms(std::string_view t) {
+  // YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z: rewritten as the millisecond form parse_iso8601_ms reads.
+  if (t.size() < 20 || t.size() > 30 || t.back() != 'Z') return std::nullopt;
+  std::string ms(t.substr(0, 19));
+  std::string_view fraction = t.substr(19, t.size() - 20);
+  if (!fraction.empty()) {
+    if (fraction.size() < 2 || fraction[0] != '.') return std::nullopt;
+    fraction.remove_prefix(1);
+  }
+  std::string digits(fraction.substr(0, std::min<size_t>(fraction.size(), 3)));
+  for (char c : fraction)
+    if (c < '0' || c > '9') return std::nullopt;
+  digits.resize(3, '0');
+  return parse_iso8601_ms(ms + "." + digits + "Z");
 }
 
 }  // namespace eventbase::protocol

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace eventbase::storage {
 
@@ -25,6 +26,15 @@ inline std::optional<uint64_t> decode_u64(std::string_view bytes) {
   uint64_t value = 0;
   for (unsigned char c : bytes) value = (value << 8) | c;
   return value;
+}
+
+/// A tombstone's value (stream_store.hpp): the DELETE's sequence and JetStream time (0 for a
+/// tombstone written before the time was kept); nullopt when malformed.
+inline std::optional<std::pair<uint64_t, int64_t>> decode_tombstone(std::string_view bytes) {
+  if (bytes.size() != 8 && bytes.size() != 16) return std::nullopt;
+  auto seq = decode_u64(bytes.substr(0, 8));
+  auto time = bytes.size() == 16 ? decode_u64(bytes.substr(8)) : std::optional<uint64_t>(0);
+  return std::make_pair(*seq, static_cast<int64_t>(*time));
 }
 
 /// The prefix of every key of the stream with `id`; the key that is the prefix alone holds the

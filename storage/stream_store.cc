@@ -82,9 +82,57 @@ result<std::optional<uint64_t>> stream_store::tombstone(std::string_view key) co
   auto st = db_->Get(rocksdb::ReadOptions(), entries_, tombstone_key(key), &value);
   if (st.IsNotFound()) return std::optional<uint64_t>();
   if (!st.ok()) return storage_error("cannot read tombstone", st);
-  auto seq = decode_u64(value.ToStringView());
+  auto seq = decode_tombstone(value.ToStringView());
   if (!seq) return status(errc::corrupt, "tombstone of a key of '" + name_ + "' is malformed");
-  return std::optional<uint64_t>(*seq);
+  return std::optional<uint64_t>(seq->first);
+}
+
+result<std::vector<key_change>> stream_store::changes_since(uint64_t after,
+                                                            const protocol::glob& glob,
+                                                            size_t max) const {
+  std::shared_lock<std::shared_mutex> guard(lifecycle_);
+  if (closed_) return closed_error(name_);
+  std::vector<key_change> out;
+  auto too_many = [&] {
+    return status(errc::too_large, "more than " + std::to_string(max) + " keys of '" + name_ +
+                                       "' changed after revision " + std::to_string(after));
+  };
+  {
+    rocksdb::Slice upper(end_);
+    rocksdb::ReadOptions options;
+    options.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, family_));
+    for (it->Seek(prefix_); it->Valid(); it->Next()) {
+      std::string_view key(it->key().data(), it->key().size());
+      if (key.size() <= prefix_.size()) continue;  // the applied sequence
+      key.remove_prefix(prefix_.size());
+      auto view = protocol::decode_record(it->value().ToStringView());
+      if (!view.ok()) return view.error();
+      if (view->sequence <= after || !glob.matches(key)) continue;
+      if (out.size() == max) return too_many();
+      out.push_back(key_change{std::string(key), view->sequence, it->value().ToString(), 0});
+    }
+    if (!it->status().ok()) return storage_error("cannot scan records", it->status());
+  }
+  if (may_have_tombstones()) {
+    std::string first = index_prefix(0), end = index_prefix(1);
+    rocksdb::Slice upper(end);
+    rocksdb::ReadOptions options;
+    options.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, entries_));
+    for (it->Seek(first); it->Valid(); it->Next()) {
+      std::string_view key(it->key().data() + first.size(), it->key().size() - first.size());
+      auto tomb = decode_tombstone(it->value().ToStringView());
+      if (!tomb) return status(errc::corrupt, "tombstone of a key of '" + name_ + "' is malformed");
+      if (tomb->first <= after || !glob.matches(key)) continue;
+      if (out.size() == max) return too_many();
+      out.push_back(key_change{std::string(key), tomb->first, {}, tomb->second});
+    }
+    if (!it->status().ok()) return storage_error("cannot scan tombstones", it->status());
+  }
+  std::sort(out.begin(), out.end(),
+            [](const key_change& a, const key_change& b) { return a.revision < b.revision; });
+  return out;
 }
 
 result<uint64_t> stream_store::revision(std::string_view key) const {
@@ -294,7 +342,7 @@ result<std::string> apply_batch::put(const protocol::decoded_event& ev, uint64_t
 }
 
 status apply_batch::erase(const std::string& key, uint64_t seq,
-                          std::optional<std::string>* previous) {
+                          std::optional<std::string>* previous, int64_t time_ms) {
   if (previous != nullptr || !indexes_->empty()) {
     auto cur = current(key);
     if (!cur.ok()) return cur.error();
@@ -302,7 +350,8 @@ status apply_batch::erase(const std::string& key, uint64_t seq,
     if (previous != nullptr) *previous = std::move(*cur);
   }
   impl_->batch.Delete(store_.family_, store_.stored_key(key));
-  impl_->batch.Put(store_.entries_, store_.tombstone_key(key), slice(encode_u64(seq)));
+  impl_->batch.Put(store_.entries_, store_.tombstone_key(key),
+                   slice(encode_u64(seq) + encode_u64(static_cast<uint64_t>(time_ms))));
   overlay_[key] = std::nullopt;
   tombstones_[key] = seq;
   ++changes_;

@@ -8,7 +8,9 @@
 //
 // Tombstones: a key whose last applied event is a DELETE keeps its revision (the DELETE's
 // sequence) in the index column family under the reserved index id 0, P<0u32><key> -> sequence
-// (8 bytes, big-endian), written in the same WriteBatch as the delete; a later PUT removes it.
+// (8 bytes, big-endian) then the DELETE's JetStream time (8 bytes, ms since the epoch, two's
+// complement big-endian; absent in tombstones written before it was kept), written in the same
+// WriteBatch as the delete; a later PUT removes it.
 // Writers read it to say which revision their write of the key is based on, and replicas to
 // recognise a PUT that was computed before a DELETE it landed after (protocol/event.hpp).
 //
@@ -38,6 +40,7 @@
 
 #include "eventbase/status.hpp"
 #include "protocol/event.hpp"
+#include "protocol/glob.hpp"
 #include "protocol/index_key.hpp"
 #include "protocol/key_pattern.hpp"
 
@@ -74,6 +77,14 @@ struct index_definition {
   std::string cursor;     // building: the key the build continues at ("" at the start)
 };
 
+/// A key's latest change as a replica holds it (stream_store::changes_since).
+struct key_change {
+  std::string key;
+  uint64_t revision = 0;
+  std::string record;      // the key's record; empty when its latest change is a DELETE
+  int64_t deleted_ms = 0;  // a DELETE's JetStream time (0 when the tombstone has none)
+};
+
 class stream_store {
  public:
   /// The store of the stream with `id`: its documents in `family`, its index definitions in
@@ -100,6 +111,14 @@ class stream_store {
   /// The revision `key` has in this replica: its record's sequence when live, its tombstone's
   /// when deleted, 0 when this replica never saw it.
   result<uint64_t> revision(std::string_view key) const;
+
+  /// The keys matching `glob` whose latest change here has a revision above `after`, in
+  /// revision order: live keys with their record, deleted ones from their tombstones. Reads
+  /// every key of the stream (O(keys)); must run on the thread that applies batches, so that
+  /// records and tombstones are of one moment. too_large, returning nothing, when more than
+  /// `max` keys would come.
+  result<std::vector<key_change>> changes_since(uint64_t after, const protocol::glob& glob,
+                                                size_t max) const;
 
   /// The keys matching `pattern`, in byte order. Seeks to the pattern's literal prefix, so
   /// "^user:" reads only the keys that start with "user:". When matching one key hits a regex
@@ -290,9 +309,10 @@ class apply_batch {
                           std::optional<std::string>* previous = nullptr,
                           bool* raced_delete = nullptr);
 
-  /// Applies a DELETE with sequence `seq` (the key's tombstone); `previous` as for put.
-  status erase(const std::string& key, uint64_t seq,
-               std::optional<std::string>* previous = nullptr);
+  /// Applies a DELETE with sequence `seq` at JetStream time `time_ms` (the key's tombstone);
+  /// `previous` as for put.
+  status erase(const std::string& key, uint64_t seq, std::optional<std::string>* previous = nullptr,
+               int64_t time_ms = 0);
 
   /// Writes the changes and `through_seq` as the new applied sequence, atomically. The batch is
   /// empty afterwards.

@@ -190,15 +190,33 @@ int index(session& s, const std::vector<std::string>& given, const flags&) {
 }
 
 int get(session& s, const std::vector<std::string>& args, const flags& with) {
+  if (with.consistent && with.revision) {
+    std::cerr << "eventbase: get takes --consistent or --revision, not both" << std::endl;
+    return usage;
+  }
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());
-  auto reply = with.consistent
-                   ? s.ask<entry>(*stream, get_atom::value, args[1], consistent_atom::value)
-                   : s.ask<entry>(*stream, get_atom::value, args[1]);
+  auto reply =
+      with.revision
+          ? s.ask<entry>(*stream, get_atom::value, args[1], revision_atom::value, *with.revision)
+      : with.consistent ? s.ask<entry>(*stream, get_atom::value, args[1], consistent_atom::value)
+                        : s.ask<entry>(*stream, get_atom::value, args[1]);
   if (!reply.ok()) return report(reply.error());
   auto out = entry_to_json(*reply);
   if (!out.ok()) return report(out.error());
   print(*out);
+  return ok;
+}
+
+// history [--limit=N] STREAM KEY -> the key's kept events, newest first, one line each.
+int history(session& s, const std::vector<std::string>& args, const flags& with) {
+  auto stream = s.stream(args[0]);
+  if (!stream.ok()) return report(stream.error());
+  auto reply = s.ask<key_history_reply>(*stream, history_atom::value, args[1], with.limit);
+  if (!reply.ok()) return report(reply.error());
+  auto events = decode_history(*reply);
+  if (!events.ok()) return report(events.error());
+  for (const auto& ev : *events) print(ev.to_json());
   return ok;
 }
 
@@ -253,7 +271,8 @@ int stream_state(session& s, const std::vector<std::string>& args, const flags&)
       {"consumer", st->consumer},
       {"consistentSequence", st->consistent_sequence},
       {"replicaStalls", st->replica_stalls},
-      {"replicaRebuilds", st->replica_rebuilds}};
+      {"replicaRebuilds", st->replica_rebuilds},
+      {"history", st->history > 0 ? ordered(st->history) : ordered(nullptr)}};
   if (!st->ready && st->replay_target > 0)
     out["replay"] = {
         {"applied", st->applied_sequence},
@@ -301,8 +320,14 @@ int watch(session& s, const std::vector<std::string>& args, const flags& with,
   int signals = ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
   auto ended = std::make_shared<status>();
   auto subscriber = s.system().spawn(printer, *stream, wake, ended);
+  if (with.live_query && with.revision) {
+    std::cerr << "eventbase: watch --from-revision takes a GLOB, not --query" << std::endl;
+    return usage;
+  }
   auto id = with.live_query ? s.ask<uint64_t>(*stream, subscribe_atom::value, query_atom::value,
                                               *with.live_query, subscriber)
+            : with.revision ? s.ask<uint64_t>(*stream, subscribe_atom::value, args[1], subscriber,
+                                              revision_atom::value, *with.revision)
                             : s.ask<uint64_t>(*stream, subscribe_atom::value, args[1], subscriber);
   int code = ok;
   if (!id.ok()) {
@@ -337,7 +362,17 @@ struct command {
   bool takes_query_options = false;
   bool takes_live_query = false;
   enum { none, revision, revision_or_absent } takes_condition = none;
+  const char* revision_option = nullptr;  // "--revision=", "--from-revision=": takes R
+  bool takes_limit = false;               // --limit=N
 };
+
+// Parses a decimal count of at most 19 digits (a revision, a limit); nullopt otherwise.
+std::optional<uint64_t> parse_count(const std::string& value) {
+  if (value.empty() || value.size() > 19 ||
+      value.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoull(value);
+}
 
 // Parses --if-revision=R (and --if-absent where the command takes it) into `with`; false when
 // `arg` is neither, or with a message on stderr when its value is bad.
@@ -395,7 +430,12 @@ const std::map<std::string, command>& commands() {
       {"put",
        {put, 3, 3, "put [--if-revision=R | --if-absent] STREAM KEY JSON", false, false, false,
         command::revision_or_absent}},
-      {"get", {get, 2, 2, "get [--consistent] STREAM KEY", true}},
+      {"get",
+       {get, 2, 2, "get [--consistent | --revision=R] STREAM KEY", true, false, false,
+        command::none, "--revision="}},
+      {"history",
+       {history, 2, 2, "history [--limit=N] STREAM KEY", false, false, false, command::none,
+        nullptr, true}},
       {"delete",
        {erase, 2, 2, "delete [--if-revision=R] STREAM KEY", false, false, false,
         command::revision}},
@@ -415,7 +455,8 @@ const std::map<std::string, command>& commands() {
       {"import", {import_documents, 1, 1, "import STREAM < JSON-LINES"}},
       {"export", {export_documents, 1, 1, "export [--consistent] STREAM > JSON-LINES", true}},
       {"watch",
-       {nullptr, 1, 2, "watch STREAM GLOB | watch --query=FILTER STREAM", false, false, true}},
+       {nullptr, 1, 2, "watch [--from-revision=R] STREAM GLOB | watch --query=FILTER STREAM", false,
+        false, true, command::none, "--from-revision="}},
   };
   return table;
 }
@@ -437,6 +478,24 @@ int run(const options& opts) {
     bool bad = false;
     if (parse_condition(args.front(), cmd, with, bad)) {
       if (bad) return usage;
+    } else if (cmd.revision_option && args.front().rfind(cmd.revision_option, 0) == 0) {
+      std::string name(cmd.revision_option);
+      auto value = parse_count(args.front().substr(name.size()));
+      if (!value) {
+        std::cerr << "eventbase: " << name.substr(0, name.size() - 1)
+                  << " takes a revision (a non-negative integer, a record's meta.revision), not '"
+                  << args.front().substr(name.size()) << "'" << std::endl;
+        return usage;
+      }
+      with.revision = *value;
+    } else if (cmd.takes_limit && args.front().rfind("--limit=", 0) == 0) {
+      auto value = parse_count(args.front().substr(8));
+      if (!value) {
+        std::cerr << "eventbase: --limit takes a non-negative integer, not '"
+                  << args.front().substr(8) << "'" << std::endl;
+        return usage;
+      }
+      with.limit = *value;
     } else if (args.front() == "--consistent" && cmd.takes_consistent) {
       with.consistent = true;
     } else if (args.front() == "--explain" && cmd.takes_query_options) {

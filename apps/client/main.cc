@@ -31,6 +31,15 @@ commands:
                           naming KEY's revision (exit 1)
   get [--consistent] STREAM KEY
                           -> the same, or null when KEY is absent
+  get --revision=R STREAM KEY
+                          -> KEY as it was at revision R (its version with the largest
+                             revision <= R; null when absent then), read from the events the
+                             stream keeps (eventbase-server --history); exit 1 "compacted: ..."
+                             naming the oldest revision still readable when it no longer has it
+  history [--limit=N] STREAM KEY
+                          -> KEY's kept events, newest first, one line each
+                             {"revision":R,"type":"PUT"|"DELETE","data":...,"timestamp":ms}
+                             ("data" only for a PUT); at most N with --limit
   delete [--if-revision=R] STREAM KEY
                           -> {"purged":N}; with --if-revision=R only if KEY exists at revision
                              R, else "conflict: ..." (exit 1) and nothing is deleted
@@ -57,9 +66,14 @@ commands:
   index list STREAM       -> a JSON array of the stream's indexes on the server
                              [{"field":...,"state":"building"|"ready","multikey":...,
                              "progress":N}]
-  watch STREAM GLOB       -> one line per change of a key matching GLOB ('*' matches any run),
-                             {"key":...,"data":...,"meta":...,"event":{...}} (data and meta null
-                             for a delete), until SIGINT or SIGTERM (exit 0), or until the
+  watch [--from-revision=R] STREAM GLOB
+                          -> one line per change of a key matching GLOB ('*' matches any run),
+                             {"key":...,"data":...,"meta":...,"event":{...},"revision":R} (data
+                             and meta null for a delete); with --from-revision=R first every
+                             change after revision R (the latest version of each key changed
+                             since, the delete of each key deleted since), in revision order,
+                             then the live ones without a gap; until SIGINT or SIGTERM (exit 0),
+                             or until the
                              server ends the subscription because this process fell too far
                              behind (exit 1, "too slow: N changes outstanding")
   watch --query=FILTER STREAM

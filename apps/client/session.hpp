@@ -73,6 +73,10 @@ struct flags {
   std::optional<std::string> live_query;
   // put --if-revision=R / --if-absent, delete --if-revision=R
   write_condition condition;
+  // get --revision=R, watch --from-revision=R
+  std::optional<uint64_t> revision;
+  // history --limit=N (0: all)
+  uint64_t limit = 0;
 };
 
 // import STREAM (import_export.cc): JSON lines {"key","data"} from stdin, put pipelined.

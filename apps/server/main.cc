@@ -34,6 +34,7 @@ struct server_config : caf::actor_system_config {
   int64_t cleanup_interval = 60000;
   int64_t timeout = 10000;
   int64_t replicas = 1;
+  int64_t history = 1;
   int64_t connection_timeout = 15000;
   int64_t subscriber_max_pending = 10000;
   int64_t subscriber_max_pending_bytes = int64_t{64} << 20;
@@ -80,6 +81,9 @@ struct server_config : caf::actor_system_config {
         .add(timeout, "timeout", "milliseconds an operation may take (10000)")
         .add(stats_suffix, "stats-suffix", "when set, stream S publishes stats to S<suffix>")
         .add(replicas, "replicas", "JetStream replicas of streams this node creates (1)")
+        .add(history, "history",
+             "events kept per key (PUTs and DELETEs each) by streams this node creates, 1..64 "
+             "(1)")
         .add(consumer_replicas, "consumer-replicas",
              "JetStream replicas of each stream's consumer, at most the stream's (1)")
         .add(connection_timeout, "connection-timeout",
@@ -196,6 +200,10 @@ int main(int argc, char** argv) {
   if (cfg.cleanup_interval <= 0) return fail("--cleanup-interval must be positive", 2);
   if (cfg.timeout <= 0) return fail("--timeout must be positive", 2);
   if (cfg.replicas < 1 || cfg.replicas > 5) return fail("--replicas must be within 1..5", 2);
+  if (cfg.history < 1 || cfg.history > 64)
+    return fail(
+        "--history must be within 1..64 (events kept per key), not " + std::to_string(cfg.history),
+        2);
   if (cfg.consumer_replicas < 1 || cfg.consumer_replicas > 5)
     return fail("--consumer-replicas must be within 1..5", 2);
   if (cfg.bind.empty()) return fail("--bind must not be empty (127.0.0.1, or 0.0.0.0 for all)", 2);
@@ -293,6 +301,7 @@ int main(int argc, char** argv) {
       return name + suffix;
     };
   config.replicas = static_cast<int>(cfg.replicas);
+  config.history = cfg.history;
   config.nats_wait = std::chrono::seconds(cfg.nats_wait);
   config.consumer_replicas = static_cast<int>(cfg.consumer_replicas);
   config.connection_timeout = std::chrono::milliseconds(cfg.connection_timeout);

@@ -68,6 +68,9 @@ using index_list_atom = caf::atom_constant<caf::atom("eb_ilist")>;
 using explain_atom = caf::atom_constant<caf::atom("eb_explain")>;
 /// Query cursors: a query's results page by page (stream_actor below).
 using cursor_atom = caf::atom_constant<caf::atom("eb_cursor")>;
+/// Event sourcing: a key's kept events, reads at a revision, watches resumed from one.
+using history_atom = caf::atom_constant<caf::atom("eb_history")>;
+using revision_atom = caf::atom_constant<caf::atom("eb_rev")>;
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -157,6 +160,19 @@ typename Inspector::result_type inspect(Inspector& f, query_page& x) {
   return f(caf::meta::type_name("eventbase::query_page"), x.cursor, x.keys, x.records);
 }
 
+/// A key's events as the stream keeps them (history_atom), newest first: the i-th has revision
+/// `revisions[i]` and is `events[i]`, the event's JSON as on the stream ({"type","id","data",
+/// "timestamp"}, "data" absent for a DELETE).
+struct key_history_reply {
+  std::vector<uint64_t> revisions;
+  std::vector<std::string> events;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_history_reply& x) {
+  return f(caf::meta::type_name("eventbase::key_history_reply"), x.revisions, x.events);
+}
+
 /// What a stream actor reports about itself.
 struct stream_status {
   std::string name;
@@ -192,6 +208,9 @@ struct stream_status {
   uint64_t replay_target = 0;
   uint64_t replay_rate = 0;
   int64_t replay_eta_ms = -1;
+  /// Events the stream keeps per key and event type (its per-subject limit; -1: no limit, a
+  /// stream the JS library created); 0 until the stream is known.
+  int64_t history = 0;
 };
 
 template <class Inspector>
@@ -200,7 +219,7 @@ typename Inspector::result_type inspect(Inspector& f, stream_status& x) {
            x.skipped_events, x.subscriptions, x.pending_writes, x.slow_subscriptions_ended,
            x.last_known_sequence, x.lag, x.last_contact_ms, x.stale, x.consumer,
            x.consistent_sequence, x.replica_stalls, x.replica_rebuilds, x.replay_target,
-           x.replay_rate, x.replay_eta_ms);
+           x.replay_rate, x.replay_eta_ms, x.history);
 }
 
 // -- typed actor interfaces -----------------------------------------------------------------
@@ -294,6 +313,18 @@ using stream_actor = caf::typed_actor<
     // invalid_argument "live query ended: ...". Acknowledgements and bounds as for globs; a
     // stream holds at most 256 live queries (unavailable beyond).
     caf::replies_to<subscribe_atom, query_atom, std::string, subscriber_actor>::with<uint64_t>,
+    // (glob, subscriber, revision, R) -> subscription id: first every change with a revision
+    // above R, in revision order (the latest version of each matching key changed since, the
+    // DELETE of each deleted since), then the live ones, without gap or duplicate. too_large
+    // when more keys changed since R than a subscription may have outstanding.
+    caf::replies_to<subscribe_atom, std::string, subscriber_actor, revision_atom,
+                    uint64_t>::with<uint64_t>,
+    // (key, limit) -> the key's kept events, newest first, at most `limit` (0: all kept)
+    caf::replies_to<history_atom, std::string, uint64_t>::with<key_history_reply>,
+    // (key, revision, R) -> the key as it was at revision R (empty record: absent then);
+    // compacted when the stream no longer keeps that version, invalid_argument for an R beyond
+    // the stream's last revision
+    caf::replies_to<get_atom, std::string, revision_atom, uint64_t>::with<entry>,
     caf::replies_to<unsubscribe_atom, uint64_t>::with<ok_atom>,
     caf::replies_to<status_atom>::with<stream_status>,
     // replies once the replica has caught up with the stream as it was at open time

@@ -107,11 +107,37 @@ struct keyed_document {
   nlohmann::ordered_json to_json() const;
 };
 
+/// One kept event of a key (stream::history): {"revision": R, "type": "PUT"|"DELETE", "data":
+/// ..., "timestamp": ms} as to_json writes it ("data" only for a PUT; "timestamp" is the
+/// writer's clock, as in the event on the stream).
+struct history_event {
+  uint64_t revision = 0;
+  std::string type;             // "PUT" or "DELETE"
+  nlohmann::ordered_json data;  // a PUT's document; null for a DELETE
+  int64_t timestamp = 0;
+
+  nlohmann::ordered_json to_json() const;
+};
+
+/// Where a subscription starts (stream::subscribe).
+struct subscribe_options {
+  /// Resume after this revision: first every change with a later revision, in revision order
+  /// (the latest version of each matching key changed since, the DELETE of each key deleted
+  /// since: what a watcher that never stopped ends with), then the live changes, without a gap
+  /// or a duplicate between them. nullopt: only later changes. errc::too_large when more keys
+  /// changed since than a subscription may have outstanding (10,000 by default).
+  std::optional<uint64_t> from_revision;
+};
+
 /// A new random UUID v4 in lower case ("1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b"): insert's key.
 std::string random_uuid();
 
-struct change;       // eventbase/actors.hpp
-struct query_reply;  // eventbase/actors.hpp
+struct change;             // eventbase/actors.hpp
+struct query_reply;        // eventbase/actors.hpp
+struct key_history_reply;  // eventbase/actors.hpp
+
+/// The events of a key_history_reply, in its order.
+result<std::vector<history_event>> decode_history(const key_history_reply& reply);
 
 /// Decodes the documents of a query_reply, in order.
 result<std::vector<keyed_document>> decode_query_reply(const query_reply& reply);
@@ -145,7 +171,9 @@ result<std::optional<document>> decode_record(const std::string& record);
 /// Called for each change of a subscribed key, in stream order: `data` is null and `meta`
 /// empty for a DELETE. `event` is the event as on the stream, whoever wrote it:
 /// {"type","id","data","timestamp"} ("data" absent for a DELETE), plus "oldData", the document
-/// before the change (null if none), as in the JS library (README "Watching changes").
+/// before the change (null if none), as in the JS library (README "Watching changes"), and
+/// "revision", the change's revision (the stream sequence; what subscribe_options::from_revision
+/// resumes after).
 using change_callback =
     std::function<void(const std::string& key, const nlohmann::ordered_json& data,
                        const std::optional<meta>& meta, const nlohmann::ordered_json& event)>;
@@ -168,6 +196,9 @@ struct stream_config {
   message_callback on_message;
   /// How long an operation, and opening, may take. Default: 10 s.
   std::chrono::milliseconds timeout{10000};
+  /// Events kept per key (PUTs and DELETEs each) when this instance creates the JetStream
+  /// stream: 1 (compacted) up to 64; an existing stream keeps its own. Default: 1.
+  int64_t history = 1;
 };
 
 /// A subscription; call unsubscribe() to end it (closing the stream ends it too). Copies share
@@ -255,6 +286,17 @@ class stream {
   result<std::optional<document>> get(const std::string& key,
                                       read_consistency consistency = read_consistency::local);
 
+  /// The key as it was at `revision` (a meta.revision, a JetStream sequence): its version with
+  /// the largest revision <= `revision`, nullopt when it did not exist or was deleted then.
+  /// Read from the events the stream keeps (its history): errc::compacted, naming the oldest
+  /// revision still readable, when that version is no longer kept; invalid_argument for a
+  /// revision beyond the stream's last.
+  result<std::optional<document>> get_at(const std::string& key, uint64_t revision);
+
+  /// The key's events the stream keeps, newest first, at most `limit` (0: all kept): up to the
+  /// stream's history of PUTs and as many DELETEs.
+  result<std::vector<history_event>> history(const std::string& key, uint64_t limit = 0);
+
   /// Deletes `key`; returns the number of messages purged from the stream. Deleting an absent
   /// key is not an error. With write_condition::if_revision(R), deletes only when the key
   /// exists at revision R, else fails with errc::conflict and deletes nothing.
@@ -330,9 +372,11 @@ class stream {
 
   /// Calls `callback` for every later change of a key matching `glob` ('*' matches any run of
   /// characters, everything else is literal).
-  [[nodiscard]] result<subscription> subscribe(const std::string& glob, change_callback callback);
-  [[nodiscard]] result<subscription> subscribe(const char* glob, change_callback callback) {
-    return subscribe(std::string(glob), std::move(callback));
+  [[nodiscard]] result<subscription> subscribe(const std::string& glob, change_callback callback,
+                                               const subscribe_options& options = {});
+  [[nodiscard]] result<subscription> subscribe(const char* glob, change_callback callback,
+                                               const subscribe_options& options = {}) {
+    return subscribe(std::string(glob), std::move(callback), options);
   }
 
   /// A live query: calls `callback` for every later change whose document matched the
@@ -395,6 +439,9 @@ struct manager_config {
   std::function<void(const std::string& stream)> on_stream_closed;
   /// How long an operation, and opening a stream, may take. Default: 10 s.
   std::chrono::milliseconds timeout{10000};
+  /// Events kept per key by the JetStream streams this manager creates (stream_config::history).
+  /// Default: 1.
+  int64_t history = 1;
 };
 
 /// Many streams on one node (the JS library's EventbaseManager): one NATS connection and one

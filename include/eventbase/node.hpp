@@ -75,6 +75,9 @@ struct node_config {
   stats_stream_naming stats_stream_name;
   /// JetStream replicas of the streams this node creates (existing ones keep theirs). Default: 1.
   int replicas = 1;
+  /// Events kept per key (PUTs and DELETEs each) by the streams this node creates, 1..64
+  /// (stream_config::history). Default: 1.
+  int64_t history = 1;
   /// How long start() keeps trying to reach the NATS servers (retrying with backoff, logging
   /// each try) before it gives up; 0: give up at once. Refused credentials or TLS fail at once.
   /// Default: 30 s.

@@ -31,6 +31,7 @@ enum class errc : uint8_t {
   not_found = 10,        // a named stream or subscription does not exist
   unauthenticated = 11,  // TLS or credentials refused: a peer's certificate, a NATS password
   conflict = 12,         // a conditional write's condition did not hold: nothing was written
+  compacted = 13,        // a read at a revision the stream's history no longer holds
 };
 
 /// Stable lower-case name of a code, e.g. "invalid_argument".

@@ -25,6 +25,9 @@ CAF_TEST(every code has a stable name) {
   // The numbers travel between nodes: they never change.
   CAF_CHECK_EQUAL(static_cast<int>(errc::invalid_argument), 1);
   CAF_CHECK_EQUAL(static_cast<int>(errc::not_found), 10);
+  CAF_CHECK_EQUAL(static_cast<int>(errc::conflict), 12);
+  CAF_CHECK_EQUAL(static_cast<int>(errc::compacted), 13);
+  CAF_CHECK_EQUAL(std::string(to_string(errc::compacted)), "compacted");
 }
 
 CAF_TEST(a result holds a value or the reason there is none) {

@@ -143,25 +143,27 @@ CAF_TEST(js written events apply in order and look like cpp written ones) {
   CAF_CHECK_EQUAL(seen[0].key, "js1");
   CAF_CHECK_EQUAL(seen[0].event.dump(),
                   R"({"type":"PUT","id":"js1","data":{"z":0,"a":[2,1]},"timestamp":1733565600124,)"
-                  R"("oldData":{"zeta":1,"alpha":2,"mid":{"b":1,"a":2}}})");
+                  R"("oldData":{"zeta":1,"alpha":2,"mid":{"b":1,"a":2}},"revision":3})");
   CAF_CHECK_EQUAL(seen[0].data.dump(), R"({"z":0,"a":[2,1]})");
   CAF_REQUIRE(seen[0].m.has_value());
   CAF_CHECK_EQUAL(seen[0].m->changes, 3u);
   CAF_CHECK_EQUAL(seen[1].key, "cpp1");
   CAF_CHECK_EQUAL(field_names(seen[1].event),
-                  (names{"type", "id", "data", "timestamp", "oldData"}));
+                  (names{"type", "id", "data", "timestamp", "oldData", "revision"}));
   CAF_CHECK_EQUAL(field_names(seen[1].event), field_names(seen[0].event));
   CAF_CHECK_EQUAL(seen[1].event["data"].dump(), R"({"z":0,"a":[2,1]})");
   CAF_CHECK_EQUAL(seen[1].data.dump(), seen[0].data.dump());
   // DELETEs: no "data", a null document and no metadata, whoever wrote them.
   for (auto& del : {seen[2], seen[3]}) {
-    CAF_CHECK_EQUAL(field_names(del.event), (names{"type", "id", "timestamp", "oldData"}));
+    CAF_CHECK_EQUAL(field_names(del.event),
+                    (names{"type", "id", "timestamp", "oldData", "revision"}));
     CAF_CHECK(del.data.is_null());
     CAF_CHECK(!del.m.has_value());
   }
   CAF_CHECK_EQUAL(
       seen[2].event.dump(),
-      R"({"type":"DELETE","id":"js1","timestamp":1733565600125,"oldData":{"z":0,"a":[2,1]}})");
+      R"({"type":"DELETE","id":"js1","timestamp":1733565600125,"oldData":{"z":0,"a":[2,1]},)"
+      R"("revision":5})");
   // on_message gets every event applied, the replayed ones too, as on the stream (the JS
   // library's onMessage), without oldData.
   auto events = messages.wait_for(6);
@@ -237,7 +239,7 @@ CAF_TEST(an event with metadata in its body from an earlier eventbase still read
   CAF_REQUIRE_EQUAL(seen.size(), 1u);
   CAF_CHECK_EQUAL(seen[0].event.dump(),
                   R"({"type":"PUT","id":"legacy","data":{"b":1,"a":2},"timestamp":1733565600123,)"
-                  R"("oldData":null})");
+                  R"("oldData":null,"revision":1})");
   CAF_REQUIRE(seen[0].m.has_value());
   CAF_CHECK_EQUAL(seen[0].m->changes, 7u);
   CAF_CHECK_EQUAL(seen[0].m->date_created, "2024-01-01T00:00:00.000Z");

@@ -155,6 +155,7 @@ CAF_TEST(parses stored messages) {
   CAF_CHECK_EQUAL(got->sequence, 7u);
   CAF_CHECK_EQUAL(got->data, R"({"type":"PUT"})");
   CAF_CHECK_EQUAL(got->headers, "NATS/1.0\r\nNats-Msg-Id: w.1\r\n\r\n");
+  CAF_CHECK_EQUAL(got->time_ms, 1733565600123);  // JetStream's time, to the millisecond
   // Without headers or data (an empty message): empty.
   auto bare = parse_stored_message(R"({"message":{"subject":"s.x","seq":8}})");
   CAF_REQUIRE(bare.ok());
@@ -184,6 +185,15 @@ CAF_TEST(parses stored messages) {
   }
 }
 
+CAF_TEST(header blocks are read as fields in order) {
+  using fields = std::vector<std::pair<std::string, std::string>>;
+  CAF_CHECK(parse_header_block("") == fields{});
+  CAF_CHECK(parse_header_block("NATS/1.0\r\n\r\n") == fields{});
+  auto got = parse_header_block(
+      "NATS/1.0\r\nEventbase-Changes: 3\r\nNats-Msg-Id:w.1\r\nno colon\r\nX:  a: b \r\n\r\n");
+  CAF_CHECK(got == (fields{{"Eventbase-Changes", "3"}, {"Nats-Msg-Id", "w.1"}, {"X", "a: b"}}));
+}
+
 CAF_TEST(purges and reads by sequence are well formed json) {
   auto bounded = json::parse(purge_request("S.a-put", std::nullopt, 9));
   CAF_CHECK_EQUAL(bounded, json({{"filter", "S.a-put"}, {"seq", 9}}));
@@ -191,6 +201,8 @@ CAF_TEST(purges and reads by sequence are well formed json) {
   CAF_CHECK_EQUAL(both, json({{"filter", "S.a-put"}, {"keep", 1}, {"seq", 9}}));
   CAF_CHECK(!json::parse(purge_request("S.a-put", 1)).contains("seq"));
   CAF_CHECK_EQUAL(json::parse(msg_get_request(7)), json({{"seq", 7}}));
+  CAF_CHECK_EQUAL(json::parse(msg_get_next_request(3, "S.a-put")),
+                  json({{"next_by_subj", "S.a-put"}, {"seq", 3}}));
   CAF_CHECK_EQUAL(stream_msg_get_subject("S"), "$JS.API.STREAM.MSG.GET.S");
   CAF_CHECK_EQUAL(std::string(kExpectedLastSubjectSequence), "Nats-Expected-Last-Subject-Sequence");
   CAF_CHECK_EQUAL(std::string(kExpectedLastSequence), "Nats-Expected-Last-Sequence");

@@ -39,6 +39,17 @@ CAF_TEST(parses what it formats) {
   }
 }
 
+CAF_TEST(reads jetstream message times) {
+  auto base = parse_iso8601_ms("2024-12-07T10:00:00.000Z").value();
+  CAF_CHECK_EQUAL(parse_rfc3339_ms("2024-12-07T10:00:00Z").value_or(-1), base);
+  CAF_CHECK_EQUAL(parse_rfc3339_ms("2024-12-07T10:00:00.5Z").value_or(-1), base + 500);
+  CAF_CHECK_EQUAL(parse_rfc3339_ms("2024-12-07T10:00:00.123456789Z").value_or(-1), base + 123);
+  for (const char* bad :
+       {"", "2024-12-07T10:00:00", "2024-12-07T10:00:00.Z", "2024-12-07T10:00:00.1234567890Z",
+        "2024-12-07T10:00:00.12a4Z", "2024-12-07T10:00:00+01:00", "2024-02-30T10:00:00Z"})
+    CAF_CHECK(!parse_rfc3339_ms(bad));
+}
+
 CAF_TEST(rejects other formats) {
   CAF_CHECK(!parse_iso8601_ms("2024-12-07T10:00:00Z"));
   CAF_CHECK(!parse_iso8601_ms("2024-12-07 10:00:00.123Z"));

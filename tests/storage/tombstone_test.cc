@@ -47,7 +47,7 @@ struct fixture {
 
   void erase(const std::string& key, uint64_t seq) {
     apply_batch batch(*store);
-    CAF_REQUIRE(batch.erase(key, seq).ok());
+    CAF_REQUIRE(batch.erase(key, seq, nullptr, static_cast<int64_t>(seq) * 1000).ok());
     CAF_REQUIRE(batch.commit(seq).ok());
   }
 };
@@ -221,6 +221,36 @@ CAF_TEST(a delete then a put in one batch) {
   CAF_REQUIRE(other.commit(8).ok());
   CAF_CHECK(!store->get("k").value().has_value());
   CAF_CHECK_EQUAL(tombstone_of(*store, "k"), 8u);
+}
+
+CAF_TEST(changes since a revision are each keys latest in revision order) {
+  put("a", 1);
+  put("b", 2);
+  put("a", 3);
+  erase("b", 4);
+  put("c", 5);
+  put("other", 6);
+  auto since = store->changes_since(1, protocol::glob("?"), 100);
+  CAF_REQUIRE(since.ok());  // '?' is literal in a glob: nothing matches
+  CAF_CHECK(since->empty());
+  auto changes = store->changes_since(1, protocol::glob("*"), 100).value();
+  CAF_REQUIRE_EQUAL(changes.size(), 4u);
+  CAF_CHECK_EQUAL(changes[0].key, "a");
+  CAF_CHECK_EQUAL(changes[0].revision, 3u);
+  CAF_CHECK(!changes[0].record.empty());
+  CAF_CHECK_EQUAL(changes[1].key, "b");
+  CAF_CHECK_EQUAL(changes[1].revision, 4u);
+  CAF_CHECK(changes[1].record.empty());
+  CAF_CHECK_EQUAL(changes[1].deleted_ms, 4000);  // the DELETE's time, kept with the tombstone
+  CAF_CHECK_EQUAL(changes[2].key, "c");
+  CAF_CHECK_EQUAL(changes[3].key, "other");
+  auto later = store->changes_since(4, protocol::glob("*"), 100).value();
+  CAF_REQUIRE_EQUAL(later.size(), 2u);  // c and other: b's delete is not after 4
+  CAF_CHECK_EQUAL(later[0].key, "c");
+  auto too_many = store->changes_since(0, protocol::glob("*"), 3);
+  CAF_REQUIRE(!too_many.ok());
+  CAF_CHECK_EQUAL(too_many.error().code(), errc::too_large);
+  CAF_CHECK_EQUAL(store->changes_since(0, protocol::glob("*"), 4).value().size(), 4u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -38,10 +38,6 @@ std::string data_text(int i) {
          (i % 2 ? "true" : "null") + "}";
 }
 
-bool contains(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
-}
-
 // The export lines without their "meta" (its dates differ between two imports), as text.
 std::vector<std::string> without_meta(const std::vector<std::string>& lines) {
   std::vector<std::string> out;

@@ -60,10 +60,6 @@ std::string http_address(server_process& server) {
   return line ? line->substr(prefix.size()) : std::string();
 }
 
-bool contains(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
-}
-
 // Checks the exposition format's rules on `text`: every sample line is NAME{LABELS} VALUE with
 // valid label syntax, and belongs to a family whose HELP and TYPE came before it.
 void check_exposition(const std::string& text) {

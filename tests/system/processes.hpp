@@ -164,6 +164,11 @@ inline std::string all_errors(const subprocess::completed& r) {
   return out;
 }
 
+// Whether `text` holds `what`.
+inline bool contains(const std::string& text, const std::string& what) {
+  return text.find(what) != std::string::npos;
+}
+
 inline bool process_exists(int pid) {
   return pid > 0 && ::kill(pid, 0) == 0;
 }

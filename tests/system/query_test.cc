@@ -57,10 +57,6 @@ std::vector<std::string> keys_printed(const subprocess::completed& r) {
   return out;
 }
 
-bool contains(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
-}
-
 struct query_fixture {
   temp_dir dir;
   std::unique_ptr<server_process> server;

@@ -17,14 +17,6 @@ using namespace eventbase;
 using namespace eventbase::test;
 using nlohmann::json;
 
-namespace {
-
-bool contains(const std::string& text, const std::string& what) {
-  return text.find(what) != std::string::npos;
-}
-
-}  // namespace
-
 CAF_TEST(server on the embedded default starts serves and stops cleanly) {
   temp_dir dir;
   auto server = must_start(dir.sub("data"));
@@ -164,7 +156,8 @@ CAF_TEST(watch lines are the same for eventbase and js writers) {
     return out;
   };
   using list = std::vector<std::string>;
-  for (auto& line : parsed) CAF_CHECK_EQUAL(names(line), (list{"key", "data", "meta", "event"}));
+  for (auto& line : parsed)
+    CAF_CHECK_EQUAL(names(line), (list{"key", "data", "meta", "event", "revision"}));
   // The two PUTs: the same fields, the document in its order.
   for (size_t i : {0, 1}) {
     CAF_CHECK_EQUAL(names(parsed[i]["event"]),
@@ -176,7 +169,8 @@ CAF_TEST(watch lines are the same for eventbase and js writers) {
   auto meta = stringify(parsed[1]["meta"]);
   CAF_CHECK_EQUAL(lines[1], R"({"key":"js","data":)" + doc + R"(,"meta":)" + meta +
                                 R"(,"event":{"type":"PUT","id":"js","data":)" + doc +
-                                R"(,"timestamp":1733565600123,"oldData":null}})");
+                                R"(,"timestamp":1733565600123,"oldData":null},"revision":)" +
+                                stringify(parsed[1]["meta"]["revision"]) + "}");
   // The two DELETEs.
   for (size_t i : {2, 3}) {
     CAF_CHECK_EQUAL(names(parsed[i]["event"]), (list{"type", "id", "timestamp", "oldData"}));
@@ -186,7 +180,7 @@ CAF_TEST(watch lines are the same for eventbase and js writers) {
   }
   CAF_CHECK_EQUAL(lines[3], R"({"key":"js","data":null,"meta":null,"event":{"type":"DELETE",)"
                             R"("id":"js","timestamp":1733565600124,"oldData":)" +
-                                doc + "}}");
+                                doc + R"(},"revision":)" + stringify(parsed[3]["revision"]) + "}");
   watch->signal(SIGINT);
   CAF_CHECK_EQUAL(watch->wait(std::chrono::seconds(20)).value_or(-1), 0);
   server->process().stop();
