@@ -14,6 +14,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/expiry_clock.hpp"
 #include "actors/inbound.hpp"
 #include "actors/jetstream_client.hpp"
 #include "actors/key_history.hpp"
@@ -132,6 +133,7 @@ struct stream_state {
   void build_step();
   void answer_index_waiters(const std::string& field, const status& st);
   void replica_advanced();  // releases what waited for the replica; checks readiness
+  void run_expiries();      // publishes the DELETEs of keys whose TTL passed (expiry_clock.hpp)
 
   // event sourcing (key_history.hpp)
   caf::result<entry> get_at_revision(std::string key, uint64_t revision);
@@ -177,6 +179,7 @@ struct stream_state {
   std::unique_ptr<read_barrier> barrier;
   std::unique_ptr<replica_auditor> auditor;
   std::unique_ptr<key_history> history;
+  std::unique_ptr<expiry_clock> expiry;
   int64_t per_subject_limit = 1;  // the stream's, once known
 
   // keys scans and queries in progress
@@ -288,6 +291,19 @@ void stream_state::start(stream_config config) {
   };
   audit.rebuild = [this](const std::string& why) { rebuild(why); };
   history = std::make_unique<key_history>(cfg.name, *api);
+  expiry = std::make_unique<expiry_clock>(
+      expiry_clock::settings{}, *cfg.store, clock, [] { return protocol::now_ms(); },
+      [this](const storage::due_expiry& due) {
+        // The same message id from every node: JetStream stores the DELETE once.
+        nats::headers headers{{"Nats-Msg-Id", "expire." + std::to_string(due.revision)},
+                              {protocol::kExpiredRevisionHeader, std::to_string(due.revision)}};
+        auto st = cfg.nats->publish(protocol::delete_subject(cfg.name, due.key),
+                                    protocol::encode_delete_payload(due.key, protocol::now_ms()),
+                                    "", headers);
+        if (!st.ok())
+          EB_LOG_WARN("stream", "'" << cfg.name << "': cannot expire '" << due.key
+                                    << "': " << st.to_string() << " (tried again shortly)");
+      });
   auditor = std::make_unique<replica_auditor>(
       replica_auditor::settings{cfg.name, cfg.options.audit_interval}, *api, clock,
       std::move(audit));
@@ -437,6 +453,7 @@ void stream_state::become_ready() {
   EB_LOG_INFO("stream", "'" << cfg.name << "' ready at sequence " << cfg.store->applied_sequence());
   for (auto& rp : ready_waiters) rp.deliver(ok_atom::value);
   ready_waiters.clear();
+  run_expiries();  // what expired while no node of this replica ran
 }
 
 void stream_state::fail_open(const status& why) {
@@ -649,6 +666,12 @@ void stream_state::apply_events(std::vector<inbound>& events) {
         out.record = std::move(*record);
       else
         st = record.error();
+    } else if (ev.expired_revision != 0) {
+      // An expiry: only while the key is still at the revision that expired.
+      auto expired = batch.expire(ev.key, in.stream_seq, ev.expired_revision,
+                                  want_old ? &out.old_record : nullptr, in.time_ms);
+      if (expired.ok() && !*expired) continue;  // written again since, or expired already
+      if (!expired.ok()) st = expired.error();
     } else {
       st = batch.erase(ev.key, in.stream_seq, want_old ? &out.old_record : nullptr, in.time_ms);
     }
@@ -678,7 +701,16 @@ void stream_state::apply_events(std::vector<inbound>& events) {
       EB_LOG_INFO("stream", "'" << cfg.name << "' replaying: " << *line);
   }
   replica_advanced();
+  if (cfg.store->may_have_expiries()) run_expiries();
   finish_close_if_drained();
+}
+
+void stream_state::run_expiries() {
+  // Only a ready replica knows which keys are still at the revision that expires.
+  if (current != phase::ready) return;
+  if (auto st = expiry->tick(); !st.ok())
+    EB_LOG_WARN("stream", "'" << cfg.name << "': expiries: " << st.to_string());
+  schedule_tick();
 }
 
 void stream_state::replica_advanced() {
@@ -696,9 +728,13 @@ void stream_state::replica_advanced() {
 void stream_state::notify(const inbound& in, const std::string& record,
                           const std::optional<std::string>& old_record) {
   if (subscriptions->empty() && !cfg.on_message) return;
-  change c{
-      cfg.name, in.event->key,           in.stream_seq,
-      record,   old_record.value_or(""), protocol::payload_for_subscribers(*in.event, in.msg.data)};
+  change c{cfg.name,
+           in.event->key,
+           in.stream_seq,
+           record,
+           old_record.value_or(""),
+           protocol::payload_for_subscribers(*in.event, in.msg.data),
+           in.event->expired_revision != 0};
   auto started = op_start::now();
   auto sent = [&](const std::string& pattern) {
     stats->publish(protocol::stats_operation::subscribe_emit, c.key, pattern, started);
@@ -984,6 +1020,7 @@ void stream_state::schedule_tick() {
   if (current == phase::opening) consider(open_deadline);
   consider(barrier->next_wake());
   if (current == phase::ready) consider(auditor->next_wake());
+  if (current == phase::ready) consider(expiry->next_wake());
   if (cfg.options.idle_timeout.count() > 0) consider(time + cfg.options.idle_check_interval);
   if (tick_at && *tick_at <= at) return;  // an earlier tick comes anyway
   tick_at = at;
@@ -1010,6 +1047,7 @@ void stream_state::on_tick() {
     consumer->check_liveness();
   replica_advanced();  // times out what waited for the replica too long
   if (current == phase::ready) auditor->tick(cfg.store->applied_sequence(), consumer->active());
+  if (expiry->next_wake() && now() >= *expiry->next_wake()) run_expiries();
   if (current == phase::stopped) return;
   if (auto expired = cursors->expire(now()); expired > 0)
     EB_LOG_DEBUG("stream", "'" << cfg.name << "': closed " << expired << " idle query cursors");
@@ -1153,7 +1191,7 @@ caf::result<uint64_t> stream_state::subscribe_from(std::string glob, subscriber_
       subscriptions->remove(id);
       return to_error(payload.error());
     }
-    change c{cfg.name, k.key, k.revision, std::move(k.record), "", std::move(*payload)};
+    change c{cfg.name, k.key, k.revision, std::move(k.record), "", std::move(*payload), false};
     auto ended = subscriptions->deliver_to(id, c, send);
     if (!ended.empty()) {
       end_subscriptions(std::move(ended));
@@ -1216,7 +1254,7 @@ caf::result<put_batch_reply> put_batch(stream_self self, std::vector<std::string
 
 // One put, answered with the key's record once the replica applied it.
 caf::result<entry> put_one(stream_self self, std::string& key, std::string& document,
-                           write_condition condition) {
+                           write_condition condition, uint64_t ttl_seconds = 0) {
   auto& s = self->state;
   s.touch();
   if (auto err = s.check_serving(); !err.ok()) return to_error(err);
@@ -1230,7 +1268,7 @@ caf::result<entry> put_one(stream_self self, std::string& key, std::string& docu
           rp.deliver(to_error(r.error()));
         self->state.finish_close_if_drained();
       },
-      document_form::json, condition);
+      document_form::json, condition, ttl_seconds);
   s.schedule_tick();
   return rp;
 }
@@ -1266,6 +1304,12 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
       },
       [self](put_atom, std::string& key, std::string& document, write_condition condition)
           -> caf::result<entry> { return put_one(self, key, document, condition); },
+      [self](put_atom, std::string& key, std::string& document, write_condition condition, ttl_atom,
+             uint64_t seconds) -> caf::result<entry> {
+        if (seconds == 0)
+          return to_error(status(errc::invalid_argument, "a TTL must be at least 1 second"));
+        return put_one(self, key, document, condition, seconds);
+      },
       [self](put_atom, std::vector<std::string>& keys,
              std::vector<std::string>& documents) -> caf::result<put_batch_reply> {
         return put_batch(self, keys, documents, document_form::json);

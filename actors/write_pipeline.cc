@@ -51,8 +51,12 @@ status write_pipeline::check_room(uint64_t bytes) const {
 }
 
 void write_pipeline::put(std::string key, std::string document, put_done done, document_form form,
-                         write_condition condition) {
+                         write_condition condition, uint64_t ttl_seconds) {
   if (auto invalid = protocol::validate_key(key); !invalid.ok()) return done(invalid);
+  if (ttl_seconds > protocol::kMaxTtlSeconds)
+    return done(status(errc::invalid_argument, "a TTL must be within 1.." +
+                                                   std::to_string(protocol::kMaxTtlSeconds) +
+                                                   " seconds, not " + std::to_string(ttl_seconds)));
   if (auto full = check_room(document.size()); !full.ok()) return done(full);
   // Published as the JS library would publish the same document.
   if (form == document_form::json) {
@@ -66,6 +70,7 @@ void write_pipeline::put(std::string key, std::string document, put_done done, d
   op.key = std::move(key);
   op.document = std::move(document);
   op.condition = condition;
+  op.ttl_seconds = ttl_seconds;
   op.held_bytes = op.document.size();
   op.put_finished = std::move(done);
   submit(std::move(op));
@@ -166,6 +171,8 @@ void write_pipeline::publish(uint64_t token) {
     payload = protocol::encode_put_payload(op.key, op.document, now);
     auto meta = protocol::meta_headers(protocol::carry_meta(live ? &live->m : nullptr, base));
     op.headers.insert(op.headers.end(), meta.begin(), meta.end());
+    if (op.ttl_seconds > 0)
+      op.headers.emplace_back(protocol::kTtlHeader, std::to_string(op.ttl_seconds));
     subject = protocol::put_subject(config_.stream, op.key);
   } else {
     payload = protocol::encode_delete_payload(op.key, now);

@@ -102,9 +102,11 @@ class write_pipeline {
 
   /// Validates and starts a write, or queues it behind the key's earlier ones; `done` runs
   /// exactly once. Refused with `unavailable` while the pipeline holds its maximum of writes.
+  /// A put with `ttl_seconds` (1..protocol::kMaxTtlSeconds) expires that long after JetStream
+  /// stored it (doc/history.md "Expiry"); 0: never.
   void put(std::string key, std::string document, put_done done,
            document_form form = document_form::json,
-           write_condition condition = write_condition::none());
+           write_condition condition = write_condition::none(), uint64_t ttl_seconds = 0);
   void erase(std::string key, erase_done done, write_condition condition = write_condition::none());
 
   /// JetStream's acknowledgement of the write with the token `ack.token`.
@@ -145,8 +147,9 @@ class write_pipeline {
     std::string key;
     std::string document;  // put: JSON text as JavaScript writes it, until it is in `payload`
     write_condition condition;
-    nats::headers headers;  // besides the message id: metadata and expectations
-    std::string subject;    // the event as published, for retries
+    uint64_t ttl_seconds = 0;  // put: expires that long after it is stored; 0: never
+    nats::headers headers;     // besides the message id: metadata and expectations
+    std::string subject;       // the event as published, for retries
     std::string payload;
     // The last sequence of the key's PUT subject as JetStream last said (refusing a put).
     std::optional<uint64_t> learned_subject_seq;

@@ -109,7 +109,10 @@ subscriber_actor::behavior_type change_callback_actor(subscriber_actor::pointer 
       [callback](change_atom, change& c) {
         auto d = decode_change(c);
         // The revision too, which a DELETE has no meta to carry: a watcher resumes after it.
-        if (d.event.is_object()) d.event["revision"] = c.sequence;
+        if (d.event.is_object()) {
+          d.event["revision"] = c.sequence;
+          if (c.expired) d.event["expired"] = true;
+        }
         run_user_code("subscription callback", [&] { callback(c.key, d.data, d.m, d.event); });
         return ok_atom::value;
       },
@@ -217,6 +220,7 @@ nlohmann::ordered_json change_to_json(const change& c) {
   out["meta"] = d.m ? d.m->to_json() : nlohmann::ordered_json(nullptr);
   out["event"] = std::move(d.event);  // its fields in their order on the stream, then "oldData"
   out["revision"] = c.sequence;
+  if (c.expired) out["expired"] = true;
   return out;
 }
 

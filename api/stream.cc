@@ -229,6 +229,20 @@ result<document> stream::put(const std::string& key, const nlohmann::ordered_jso
   return to_document(entry{std::move(reply->records[0])});
 }
 
+result<document> stream::put(const std::string& key, const nlohmann::ordered_json& data,
+                             std::chrono::seconds ttl, write_condition condition) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  if (ttl.count() <= 0) return status(errc::invalid_argument, "a TTL must be at least 1 second");
+  auto text = to_json_text(data);
+  if (!text.ok()) return text.error();
+  auto reply = request_sync<entry>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                   put_atom::value, key, std::move(*text), condition,
+                                   ttl_atom::value, static_cast<uint64_t>(ttl.count()));
+  if (!reply.ok()) return reply.error();
+  return to_document(std::move(*reply));
+}
+
 void stream::put_async(const std::string& key, const nlohmann::ordered_json& data,
                        std::function<void(result<document>)> done, write_condition condition) {
   if (!impl_) return done(status(errc::closed, "stream handle is empty"));

@@ -387,6 +387,21 @@ result<decoded_event> decode_event(std::string_view payload, const header_list& 
   if (!reader.saw_id) return corrupt("event has no non-empty \"id\" string");
   decoded_event ev = std::move(reader.ev);
   if (auto carried = read_meta_headers(headers, ev.meta_problem)) ev.meta = *carried;
+  // Expiry headers that do not parse are ignored (the event applies as a plain one).
+  auto number = [&](const char* name) -> uint64_t {
+    const std::string* text = find_header(headers, name);
+    uint64_t value = 0;
+    if (text == nullptr) return 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || end != text->data() + text->size()) return 0;
+    return value;
+  };
+  if (ev.type == event_type::put) {
+    ev.ttl_seconds = number(kTtlHeader);
+    if (ev.ttl_seconds > kMaxTtlSeconds) ev.ttl_seconds = 0;
+  } else {
+    ev.expired_revision = number(kExpiredRevisionHeader);
+  }
   if (ev.type == event_type::put) {
     if (!reader.saw_data) ev.data_msgpack.assign(1, static_cast<char>(0xc0));  // null
   } else {

@@ -47,6 +47,15 @@ inline constexpr const char* kChangesHeader = "Eventbase-Changes";
 inline constexpr const char* kDateCreatedHeader = "Eventbase-Date-Created";
 inline constexpr const char* kBaseRevisionHeader = "Eventbase-Base-Revision";
 
+/// Expiry (doc/history.md "Expiry"): a PUT with kTtlHeader (whole seconds, 1..kMaxTtlSeconds)
+/// expires that long after its JetStream time; the node that finds it expired publishes a
+/// DELETE with kExpiredRevisionHeader (the PUT's revision), which replicas apply only while the
+/// key is still at that revision, so a later write of the key is never removed by it.
+inline constexpr const char* kTtlHeader = "Eventbase-TTL";
+inline constexpr const char* kExpiredRevisionHeader = "Eventbase-Expired-Revision";
+/// Ten years.
+inline constexpr uint64_t kMaxTtlSeconds = uint64_t{10} * 365 * 24 * 3600;
+
 /// A message's headers as (name, value) pairs, in order (the same type as nats::headers).
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
@@ -73,11 +82,13 @@ header_list meta_headers(const carried_meta& meta);
 struct decoded_event {
   event_type type = event_type::put;
   std::string key;
-  std::string data_msgpack;   // PUT only: the document as msgpack; `null` when absent
-  int64_t timestamp_ms = 0;   // the writer's clock; metadata uses the JetStream time instead
-  carried_meta meta;          // from the headers, else from a "meta" member of the body
-  bool meta_in_body = false;  // the body has a "meta" member (an earlier Eventbase wrote it)
-  std::string meta_problem;   // why metadata headers were ignored; empty when they were not
+  std::string data_msgpack;       // PUT only: the document as msgpack; `null` when absent
+  int64_t timestamp_ms = 0;       // the writer's clock; metadata uses the JetStream time instead
+  carried_meta meta;              // from the headers, else from a "meta" member of the body
+  bool meta_in_body = false;      // the body has a "meta" member (an earlier Eventbase wrote it)
+  std::string meta_problem;       // why metadata headers were ignored; empty when they were not
+  uint64_t ttl_seconds = 0;       // PUT: kTtlHeader; 0: does not expire
+  uint64_t expired_revision = 0;  // DELETE: kExpiredRevisionHeader; 0: a plain delete
 };
 
 /// What a writer carries in a PUT of a key whose current record has metadata `previous`

@@ -311,6 +311,10 @@ result<std::shared_ptr<stream_store>> database::open_stream(const std::string& s
     store->mark_closed();
     return loaded;
   }
+  if (auto loaded = store->load_expiry_flag(); !loaded.ok()) {
+    store->mark_closed();
+    return loaded;
+  }
   open_[stream] = store;
   return store;
 }

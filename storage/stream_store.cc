@@ -1,6 +1,7 @@
 #include "storage/stream_store.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <mutex>
 
 #include <rocksdb/db.h>
@@ -62,15 +63,85 @@ std::string stream_store::tombstone_key(std::string_view key) const {
   return out;
 }
 
-status stream_store::load_tombstone_flag() {
-  std::string first = index_prefix(0), end = index_prefix(1);
+namespace {
+
+// Reserved index ids of the expiry entries (user indexes count up from 1, tombstones are 0).
+constexpr uint32_t kExpiryByKey = 0xFFFFFFFE;   // P<id><key> -> expires (8 bytes)
+constexpr uint32_t kExpiryByTime = 0xFFFFFFFF;  // P<id><expires (8 bytes)><key> -> revision
+
+}  // namespace
+
+std::string stream_store::expiry_key(int64_t expires_ms, std::string_view key) const {
+  std::string out = index_prefix(kExpiryByTime) + encode_u64(static_cast<uint64_t>(expires_ms));
+  out.append(key);
+  return out;
+}
+
+std::string stream_store::expiry_of_key(std::string_view key) const {
+  std::string out = index_prefix(kExpiryByKey);
+  out.append(key);
+  return out;
+}
+
+result<bool> stream_store::has_entries(const std::string& first, const std::string& end) const {
   rocksdb::Slice upper(end);
   rocksdb::ReadOptions options;
   options.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, entries_));
   it->Seek(first);
-  if (!it->status().ok()) return storage_error("cannot read tombstones", it->status());
-  has_tombstones_.store(it->Valid(), std::memory_order_release);
+  if (!it->status().ok()) return storage_error("cannot read the index entries", it->status());
+  return it->Valid();
+}
+
+status stream_store::load_expiry_flag() {
+  auto any = has_entries(index_prefix(kExpiryByKey), end_);
+  if (!any.ok()) return any.error();
+  has_expiries_.store(*any, std::memory_order_release);
+  return status::OK();
+}
+
+result<std::vector<due_expiry>> stream_store::scan_expiries(int64_t from_ms, int64_t until_ms,
+                                                            size_t max) const {
+  std::vector<due_expiry> out;
+  if (!may_have_expiries()) return out;
+  std::shared_lock<std::shared_mutex> guard(lifecycle_);
+  if (closed_) return closed_error(name_);
+  std::string first = index_prefix(kExpiryByTime);
+  rocksdb::Slice upper(end_);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, entries_));
+  for (it->Seek(expiry_key(from_ms, "")); it->Valid() && out.size() < max; it->Next()) {
+    if (!it->key().starts_with(first)) break;
+    std::string_view entry(it->key().data() + first.size(), it->key().size() - first.size());
+    auto expires = decode_u64(entry.substr(0, std::min<size_t>(8, entry.size())));
+    auto revision = decode_u64(it->value().ToStringView());
+    if (!expires || !revision)
+      return status(errc::corrupt, "an expiry of a key of '" + name_ + "' is malformed");
+    if (static_cast<int64_t>(*expires) > until_ms) break;
+    out.push_back(
+        due_expiry{std::string(entry.substr(8)), *revision, static_cast<int64_t>(*expires)});
+  }
+  if (!it->status().ok()) return storage_error("cannot read expiries", it->status());
+  return out;
+}
+
+result<std::vector<due_expiry>> stream_store::expiries_due(int64_t now_ms, size_t max) const {
+  return scan_expiries(0, now_ms, max);
+}
+
+result<std::optional<int64_t>> stream_store::next_expiry(int64_t after_ms) const {
+  if (after_ms == std::numeric_limits<int64_t>::max()) return std::optional<int64_t>();
+  auto next = scan_expiries(after_ms + 1, std::numeric_limits<int64_t>::max(), 1);
+  if (!next.ok()) return next.error();
+  if (next->empty()) return std::optional<int64_t>();
+  return std::optional<int64_t>(next->front().expires_ms);
+}
+
+status stream_store::load_tombstone_flag() {
+  auto any = has_entries(index_prefix(0), index_prefix(1));
+  if (!any.ok()) return any.error();
+  has_tombstones_.store(*any, std::memory_order_release);
   return status::OK();
 }
 
@@ -187,6 +258,7 @@ status stream_store::clear() {
   if (!st.ok()) return storage_error("cannot clear stream '" + name_ + "'", st);
   applied_.store(0, std::memory_order_release);
   has_tombstones_.store(false, std::memory_order_release);
+  has_expiries_.store(false, std::memory_order_release);
   return status::OK();
 }
 
@@ -300,6 +372,49 @@ result<std::optional<uint64_t>> apply_batch::current_tombstone(const std::string
   return store_.tombstone(key);
 }
 
+status apply_batch::set_expiry(const std::string& key, std::optional<int64_t> expires_ms,
+                               uint64_t revision) {
+  std::optional<int64_t> old;
+  if (auto it = expiries_.find(key); it != expiries_.end()) {
+    old = it->second;
+  } else if (store_.may_have_expiries()) {
+    rocksdb::PinnableSlice value;
+    auto st =
+        store_.db_->Get(rocksdb::ReadOptions(), store_.entries_, store_.expiry_of_key(key), &value);
+    if (!st.ok() && !st.IsNotFound()) return storage_error("cannot read expiry", st);
+    if (st.ok()) {
+      auto at = decode_u64(value.ToStringView());
+      if (!at)
+        return status(errc::corrupt, "expiry of a key of '" + store_.name_ + "' is malformed");
+      old = static_cast<int64_t>(*at);
+    }
+  }
+  if (!old && !expires_ms) return status::OK();
+  if (old) {
+    impl_->batch.Delete(store_.entries_, store_.expiry_key(*old, key));
+    impl_->batch.Delete(store_.entries_, store_.expiry_of_key(key));
+  }
+  if (expires_ms) {
+    impl_->batch.Put(store_.entries_, store_.expiry_key(*expires_ms, key),
+                     slice(encode_u64(revision)));
+    impl_->batch.Put(store_.entries_, store_.expiry_of_key(key),
+                     slice(encode_u64(static_cast<uint64_t>(*expires_ms))));
+  }
+  expiries_[key] = expires_ms;
+  return status::OK();
+}
+
+result<bool> apply_batch::expire(const std::string& key, uint64_t seq, uint64_t expired_revision,
+                                 std::optional<std::string>* previous, int64_t time_ms) {
+  auto cur = current(key);
+  if (!cur.ok()) return cur.error();
+  if (!*cur) return false;
+  auto view = protocol::decode_record(**cur);
+  if (!view.ok() || view->sequence != expired_revision) return false;
+  if (auto st = erase(key, seq, previous, time_ms); !st.ok()) return st;
+  return true;
+}
+
 result<std::string> apply_batch::put(const protocol::decoded_event& ev, uint64_t seq,
                                      int64_t time_ms, std::optional<std::string>* previous,
                                      bool* raced_delete) {
@@ -334,6 +449,11 @@ result<std::string> apply_batch::put(const protocol::decoded_event& ev, uint64_t
                                               time_ms, deleted_after_base);
   std::string record = protocol::encode_record(m, seq, ev.data_msgpack);
   impl_->batch.Put(store_.family_, store_.stored_key(ev.key), slice(record));
+  if (ev.ttl_seconds > 0 || store_.may_have_expiries() || !expiries_.empty()) {
+    std::optional<int64_t> expires;
+    if (ev.ttl_seconds > 0) expires = time_ms + static_cast<int64_t>(ev.ttl_seconds) * 1000;
+    if (auto st = set_expiry(ev.key, expires, seq); !st.ok()) return st;
+  }
   if (auto st = update_indexes(ev.key, prev, &record); !st.ok()) return st;
   overlay_[ev.key] = record;
   ++changes_;
@@ -350,6 +470,9 @@ status apply_batch::erase(const std::string& key, uint64_t seq,
     if (previous != nullptr) *previous = std::move(*cur);
   }
   impl_->batch.Delete(store_.family_, store_.stored_key(key));
+  if (store_.may_have_expiries() || !expiries_.empty()) {
+    if (auto st = set_expiry(key, std::nullopt, 0); !st.ok()) return st;
+  }
   impl_->batch.Put(store_.entries_, store_.tombstone_key(key),
                    slice(encode_u64(seq) + encode_u64(static_cast<uint64_t>(time_ms))));
   overlay_[key] = std::nullopt;
@@ -385,10 +508,14 @@ status apply_batch::commit(uint64_t through_seq) {
   bool wrote_tombstones = false;
   for (auto& [key, seq] : tombstones_) wrote_tombstones |= seq.has_value();
   tombstones_.clear();
+  bool wrote_expiries = false;
+  for (auto& [key, at] : expiries_) wrote_expiries |= at.has_value();
+  expiries_.clear();
   changes_ = 0;
   indexes_ = store_.current_indexes();
   if (!st.ok()) return storage_error("cannot write events to stream '" + store_.name_ + "'", st);
   if (wrote_tombstones) store_.has_tombstones_.store(true, std::memory_order_release);
+  if (wrote_expiries) store_.has_expiries_.store(true, std::memory_order_release);
   store_.applied_.store(through_seq, std::memory_order_release);
   return status::OK();
 }

@@ -77,6 +77,13 @@ struct index_definition {
   std::string cursor;     // building: the key the build continues at ("" at the start)
 };
 
+/// A key whose current version expires (stream_store::expiries_due).
+struct due_expiry {
+  std::string key;
+  uint64_t revision = 0;   // of the PUT that set the expiry
+  int64_t expires_ms = 0;  // ms since the epoch
+};
+
 /// A key's latest change as a replica holds it (stream_store::changes_since).
 struct key_change {
   std::string key;
@@ -119,6 +126,17 @@ class stream_store {
   /// `max` keys would come.
   result<std::vector<key_change>> changes_since(uint64_t after, const protocol::glob& glob,
                                                 size_t max) const;
+
+  /// The keys whose current version expired at `now_ms` or before, earliest first, at most
+  /// `max`; must run on the thread that applies batches.
+  result<std::vector<due_expiry>> expiries_due(int64_t now_ms, size_t max) const;
+
+  /// When the earliest expiry after `after_ms` is due (ms since the epoch); nullopt when none.
+  result<std::optional<int64_t>> next_expiry(int64_t after_ms) const;
+
+  /// False while no key of the stream has ever had an expiry (read at open, set by the first
+  /// put with a TTL applied): streams without TTLs never look one up.
+  bool may_have_expiries() const { return has_expiries_.load(std::memory_order_acquire); }
 
   /// The keys matching `pattern`, in byte order. Seeks to the pattern's literal prefix, so
   /// "^user:" reads only the keys that start with "user:". When matching one key hits a regex
@@ -178,6 +196,16 @@ class stream_store {
   // Whether any tombstone is stored (read once at open; set by the first DELETE applied), so
   // that streams without deletes never look one up.
   status load_tombstone_flag();
+  // The expiries from `from_ms` to `until_ms`, earliest first, at most `max`.
+  result<std::vector<due_expiry>> scan_expiries(int64_t from_ms, int64_t until_ms,
+                                                size_t max) const;
+  // Whether the index column family holds a key in [first, end).
+  result<bool> has_entries(const std::string& first, const std::string& end) const;
+  // The same for expiries.
+  status load_expiry_flag();
+  // Expiry entries (doc/storage-format.md "Expiries"): by time, and by key.
+  std::string expiry_key(int64_t expires_ms, std::string_view key) const;
+  std::string expiry_of_key(std::string_view key) const;
   bool may_have_tombstones() const { return has_tombstones_.load(std::memory_order_acquire); }
   // The first key of the entries of index `id` (the stream prefix and the id).
   std::string index_prefix(uint32_t id) const;
@@ -201,6 +229,7 @@ class stream_store {
   std::string end_;                                 // the first key after this stream's range
   std::atomic<uint64_t> applied_;
   std::atomic<bool> has_tombstones_{false};
+  std::atomic<bool> has_expiries_{false};
   mutable std::shared_mutex lifecycle_;  // shared: reads and writes; exclusive: close
   bool closed_ = false;
   // Exclusive while definitions change together with what is stored (create, build steps,
@@ -314,6 +343,12 @@ class apply_batch {
   status erase(const std::string& key, uint64_t seq, std::optional<std::string>* previous = nullptr,
                int64_t time_ms = 0);
 
+  /// Applies an expiry's DELETE (protocol::kExpiredRevisionHeader) as erase does, but only
+  /// while the key is still at `expired_revision`: false, changing nothing, when a later write
+  /// (or an earlier expiry) changed it since.
+  result<bool> expire(const std::string& key, uint64_t seq, uint64_t expired_revision,
+                      std::optional<std::string>* previous = nullptr, int64_t time_ms = 0);
+
   /// Writes the changes and `through_seq` as the new applied sequence, atomically. The batch is
   /// empty afterwards.
   status commit(uint64_t through_seq);
@@ -325,6 +360,9 @@ class apply_batch {
   result<std::optional<std::string>> current(const std::string& key);
   // The tombstone of `key` as this batch sees it.
   result<std::optional<uint64_t>> current_tombstone(const std::string& key);
+  // Replaces the expiry of `key` (when it has one) by `expires_ms` (none when nullopt) for its
+  // version at `revision`.
+  status set_expiry(const std::string& key, std::optional<int64_t> expires_ms, uint64_t revision);
   // Replaces the index entries of `key` for `previous` by those for `record` (either may be
   // absent).
   status update_indexes(const std::string& key, const std::optional<std::string>& previous,
@@ -335,6 +373,7 @@ class apply_batch {
   std::unique_ptr<impl> impl_;
   std::unordered_map<std::string, std::optional<std::string>> overlay_;
   std::unordered_map<std::string, std::optional<uint64_t>> tombstones_;  // written in this batch
+  std::unordered_map<std::string, std::optional<int64_t>> expiries_;     // written in this batch
   size_t changes_ = 0;
   std::shared_ptr<const std::vector<index_definition>> indexes_;  // as the batch began
   std::vector<uint32_t> now_multikey_;  // ids of indexes this batch makes multikey

@@ -25,6 +25,7 @@
 #include "eventbase/eventbase.hpp"
 #include "eventbase/network.hpp"
 #include "eventbase/request.hpp"
+#include "protocol/event.hpp"
 
 namespace eventbase::cli {
 namespace {
@@ -65,7 +66,9 @@ int put(session& s, const std::vector<std::string>& args, const flags& with) {
   auto target = stream_with_json(s, args[0], args[2]);
   if (!target.ok()) return report(target.error());
   auto reply =
-      with.condition.conditional()
+      with.ttl > 0 ? s.ask<entry>(target->stream, put_atom::value, args[1], target->text,
+                                  with.condition, ttl_atom::value, with.ttl)
+      : with.condition.conditional()
           ? s.ask<entry>(target->stream, put_atom::value, args[1], target->text, with.condition)
           : s.ask<entry>(target->stream, put_atom::value, args[1], target->text);
   if (!reply.ok()) return report(reply.error());
@@ -428,8 +431,8 @@ bool parse_query_option(const std::string& arg, flags& with) {
 const std::map<std::string, command>& commands() {
   static const std::map<std::string, command> table = {
       {"put",
-       {put, 3, 3, "put [--if-revision=R | --if-absent] STREAM KEY JSON", false, false, false,
-        command::revision_or_absent}},
+       {put, 3, 3, "put [--if-revision=R | --if-absent] [--ttl=SECONDS] STREAM KEY JSON", false,
+        false, false, command::revision_or_absent}},
       {"get",
        {get, 2, 2, "get [--consistent | --revision=R] STREAM KEY", true, false, false,
         command::none, "--revision="}},
@@ -488,6 +491,14 @@ int run(const options& opts) {
         return usage;
       }
       with.revision = *value;
+    } else if (opts.command == "put" && args.front().rfind("--ttl=", 0) == 0) {
+      auto value = parse_count(args.front().substr(6));
+      if (!value || *value == 0 || *value > protocol::kMaxTtlSeconds) {
+        std::cerr << "eventbase: --ttl takes whole seconds from 1 to " << protocol::kMaxTtlSeconds
+                  << " (ten years), not '" << args.front().substr(6) << "'" << std::endl;
+        return usage;
+      }
+      with.ttl = *value;
     } else if (cmd.takes_limit && args.front().rfind("--limit=", 0) == 0) {
       auto value = parse_count(args.front().substr(8));
       if (!value) {

@@ -21,8 +21,10 @@ $EVENTBASE_TLS_KEY_PASSWORD) the connection is mutual TLS: the client presents i
 certificate and accepts only a server whose certificate the CA signed.
 
 commands:
-  put [--if-revision=R | --if-absent] STREAM KEY JSON
-                          store JSON (use - to read it from stdin) under KEY
+  put [--if-revision=R | --if-absent] [--ttl=SECONDS] STREAM KEY JSON
+                          store JSON (use - to read it from stdin) under KEY; with --ttl the
+                          key is deleted on every server SECONDS after the put (watchers get
+                          one DELETE line with "expired":true) unless written again before
                           -> {"data":...,"meta":{"dateCreated":...,"dateModified":...,"changes":N,
                               "revision":R}}
                           with --if-revision=R only if KEY exists at revision R (meta.revision,

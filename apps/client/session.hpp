@@ -77,6 +77,8 @@ struct flags {
   std::optional<uint64_t> revision;
   // history --limit=N (0: all)
   uint64_t limit = 0;
+  // put --ttl=SECONDS (0: none)
+  uint64_t ttl = 0;
 };
 
 // import STREAM (import_export.cc): JSON lines {"key","data"} from stdin, put pipelined.

@@ -71,6 +71,8 @@ using cursor_atom = caf::atom_constant<caf::atom("eb_cursor")>;
 /// Event sourcing: a key's kept events, reads at a revision, watches resumed from one.
 using history_atom = caf::atom_constant<caf::atom("eb_history")>;
 using revision_atom = caf::atom_constant<caf::atom("eb_rev")>;
+/// Expiry: a put that expires (doc/history.md "Expiry").
+using ttl_atom = caf::atom_constant<caf::atom("eb_ttl")>;
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -103,12 +105,14 @@ struct change {
   // of Eventbase wrote with a "meta" member comes without it, so that the fields are the same
   // whoever wrote the change.
   std::string event;
+  /// A DELETE that expired the key (put with a TTL), not a delete someone asked for.
+  bool expired = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, change& x) {
   return f(caf::meta::type_name("eventbase::change"), x.stream, x.key, x.sequence, x.record,
-           x.old_record, x.event);
+           x.old_record, x.event, x.expired);
 }
 
 /// The answer to a query: the matching documents in order, each a key and its record (as in
@@ -325,6 +329,10 @@ using stream_actor = caf::typed_actor<
     // compacted when the stream no longer keeps that version, invalid_argument for an R beyond
     // the stream's last revision
     caf::replies_to<get_atom, std::string, revision_atom, uint64_t>::with<entry>,
+    // (key, JSON text, condition, ttl, seconds) -> as a put: the key expires `seconds` (1 to
+    // ten years) after JetStream stored the put, on every node, unless written again before
+    caf::replies_to<put_atom, std::string, std::string, write_condition, ttl_atom,
+                    uint64_t>::with<entry>,
     caf::replies_to<unsubscribe_atom, uint64_t>::with<ok_atom>,
     caf::replies_to<status_atom>::with<stream_status>,
     // replies once the replica has caught up with the stream as it was at open time

@@ -282,6 +282,14 @@ class stream {
                  std::function<void(result<document>)> done,
                  write_condition condition = write_condition::none());
 
+  /// A put that expires: `ttl` (1 s to ten years) after JetStream stored it, the key is deleted
+  /// on every node (once, however many serve the stream; subscribers get one DELETE with
+  /// event["expired"] true), unless it was written again before; a later put without a TTL
+  /// clears the expiry (README "Expiry"). invalid_argument for a TTL out of range.
+  result<document> put(const std::string& key, const nlohmann::ordered_json& data,
+                       std::chrono::seconds ttl,
+                       write_condition condition = write_condition::none());
+
   /// The document, or nullopt when the key is absent.
   result<std::optional<document>> get(const std::string& key,
                                       read_consistency consistency = read_consistency::local);

@@ -533,7 +533,7 @@ struct subscriber_rig {
 };
 
 change change_of(const std::string& key, size_t bytes = 10) {
-  return change{"s", key, 1, std::string(bytes, 'r'), "", "{}"};
+  return change{"s", key, 1, std::string(bytes, 'r'), "", "{}", false};
 }
 
 }  // namespace

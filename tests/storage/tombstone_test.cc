@@ -253,4 +253,54 @@ CAF_TEST(changes since a revision are each keys latest in revision order) {
   CAF_CHECK_EQUAL(store->changes_since(0, protocol::glob("*"), 4).value().size(), 4u);
 }
 
+CAF_TEST(a put with a ttl is due at its time plus the ttl until written again) {
+  auto put_ttl = [&](const std::string& key, uint64_t seq, uint64_t ttl) {
+    auto ev = put_event(key, json(seq), carried_meta{});
+    ev.ttl_seconds = ttl;
+    apply_batch batch(*store);
+    CAF_REQUIRE(batch.put(ev, seq, 10000).ok());
+    CAF_REQUIRE(batch.commit(seq).ok());
+  };
+  CAF_CHECK(!store->may_have_expiries());
+  CAF_CHECK(store->expiries_due(1'000'000, 10).value().empty());
+  put_ttl("a", 1, 5);  // due at 15000
+  put_ttl("b", 2, 2);  // due at 12000
+  CAF_CHECK(store->may_have_expiries());
+  CAF_CHECK_EQUAL(store->next_expiry(0).value().value_or(0), 12000);
+  CAF_CHECK_EQUAL(store->next_expiry(12000).value().value_or(0), 15000);
+  CAF_CHECK(!store->next_expiry(15000).value().has_value());
+  CAF_CHECK(store->expiries_due(11999, 10).value().empty());
+  auto due = store->expiries_due(15000, 10).value();
+  CAF_REQUIRE_EQUAL(due.size(), 2u);
+  CAF_CHECK_EQUAL(due[0].key, "b");  // earliest first
+  CAF_CHECK_EQUAL(due[0].revision, 2u);
+  CAF_CHECK_EQUAL(due[1].key, "a");
+  CAF_CHECK_EQUAL(store->expiries_due(15000, 1).value().size(), 1u);
+  put("b", 3);  // written again without a ttl: no longer expires
+  CAF_CHECK_EQUAL(store->expiries_due(15000, 10).value().size(), 1u);
+  // An expiry applies only while the key is at the revision that expired.
+  {
+    apply_batch batch(*store);
+    CAF_CHECK_EQUAL(batch.expire("b", 4, 2).value(), false);  // b is at 3 now
+    CAF_CHECK_EQUAL(batch.expire("a", 4, 1).value(), true);
+    CAF_REQUIRE(batch.commit(4).ok());
+  }
+  CAF_CHECK(!store->get("a").value().has_value());
+  CAF_CHECK(store->get("b").value().has_value());
+  CAF_CHECK(store->expiries_due(1'000'000, 10).value().empty());
+  CAF_CHECK(!store->next_expiry(0).value().has_value());
+  // An erase removes an expiry too, and reopening keeps what is left.
+  put_ttl("c", 5, 1);
+  erase("c", 6);
+  put_ttl("d", 7, 1);
+  db.reset();
+  store.reset();
+  db = database::open(dir.path()).value();
+  store = db->open_stream("s").value();
+  CAF_CHECK(store->may_have_expiries());
+  auto left = store->expiries_due(1'000'000, 10).value();
+  CAF_REQUIRE_EQUAL(left.size(), 1u);
+  CAF_CHECK_EQUAL(left[0].key, "d");
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

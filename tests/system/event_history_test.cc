@@ -152,3 +152,30 @@ CAF_TEST(a killed watcher resumed from its last revision ends as one that never 
   writer.close();
   server->process().stop();
 }
+
+CAF_TEST(a put with a ttl through the client expires and watchers see it as an expiry) {
+  temp_dir dir;
+  auto server = must_start(dir.sub("data"), {"--nats=" + nats_server().url()});
+  auto s = unique_name("ttlcli");
+  auto at = server->address();
+  auto watch = start_watch(at, s, "*");
+  auto put = run_client(at, {"put", "--ttl=1", s, "session", R"({"user":"ada"})"});
+  CAF_REQUIRE_EQUAL(put.exit_code, 0);
+  auto expired = watch->wait_for_stdout(
+      [](const std::string& l) { return contains(l, R"("type":"DELETE")"); },
+      std::chrono::seconds(10));
+  CAF_REQUIRE(expired.has_value());
+  auto line = json::parse(*expired);
+  CAF_CHECK_EQUAL(member(line, "key"), "session");
+  CAF_CHECK_EQUAL(member(line, "expired"), true);
+  CAF_CHECK_EQUAL(single_json_line(run_client(at, {"get", s, "session"})), json(nullptr));
+  for (std::string bad : {"0", "-1", "x", "315360001", "1.5"}) {
+    auto refused = run_client(at, {"put", "--ttl=" + bad, s, "k", "1"});
+    CAF_CHECK_EQUAL(refused.exit_code, 2);
+    CAF_CHECK(contains(all_errors(refused), "--ttl takes whole seconds from 1 to 315360000"));
+  }
+  CAF_CHECK_EQUAL(single_json_line(run_client(at, {"get", s, "k"})), json(nullptr));
+  watch->signal(SIGINT);
+  watch->wait(std::chrono::seconds(10));
+  server->process().stop();
+}
