@@ -25,6 +25,7 @@
 #include "actors/replica_auditor.hpp"
 #include "actors/replica_horizon.hpp"
 #include "actors/replica_reader.hpp"
+#include "actors/revision_reads.hpp"
 #include "actors/run_here.hpp"
 #include "actors/stats_publisher.hpp"
 #include "actors/subscriptions.hpp"
@@ -179,6 +180,7 @@ struct stream_state {
   std::unique_ptr<read_barrier> barrier;
   std::unique_ptr<replica_auditor> auditor;
   std::unique_ptr<key_history> history;
+  std::unique_ptr<revision_reads> past;  // history and reads at a revision
   std::unique_ptr<expiry_clock> expiry;
   int64_t per_subject_limit = 1;  // the stream's, once known
 
@@ -291,6 +293,8 @@ void stream_state::start(stream_config config) {
   };
   audit.rebuild = [this](const std::string& why) { rebuild(why); };
   history = std::make_unique<key_history>(cfg.name, *api);
+  past = std::make_unique<revision_reads>(cfg.name, *cfg.store, *reader, *horizon, *barrier,
+                                          *history, [this] { return per_subject_limit; });
   expiry = std::make_unique<expiry_clock>(
       expiry_clock::settings{}, *cfg.store, clock, [] { return protocol::now_ms(); },
       [this](const storage::due_expiry& due) {
@@ -1113,30 +1117,9 @@ void deliver_result(caf::typed_response_promise<T>& rp, result<Value> value) {
 caf::result<entry> stream_state::get_at_revision(std::string key, uint64_t revision) {
   touch();
   if (auto err = check_serving(); !err.ok()) return to_error(err);
-  if (auto bad = protocol::validate_key(key); !bad.ok()) return to_error(bad);
   auto rp = self->make_response_promise<entry>();
-  // Once the replica holds every event up to `revision`, a key whose latest event here is no
-  // later is as it was then; otherwise its kept events say.
-  auto answer = [this, rp, key = std::move(key), revision](const status& st) mutable {
-    auto now_at = st.ok() ? cfg.store->revision(key) : result<uint64_t>(st);
-    if (now_at.ok() && revision > horizon->consistent())
-      now_at =
-          status(errc::invalid_argument,
-                 "revision " + std::to_string(revision) + " is beyond the end of '" + cfg.name +
-                     "' (its last revision is " + std::to_string(horizon->consistent()) + ")");
-    if (!now_at.ok() || *now_at <= revision)
-      return deliver_result(rp, now_at.ok() ? reader->get(key) : now_at.error());
-    history->read(key, per_subject_limit,
-                  [rp, key, revision](result<key_history::kept> kept) mutable {
-                    deliver_result(rp, kept.ok() ? key_history::at_revision(*kept, key, revision)
-                                                 : result<std::string>(kept.error()));
-                  });
-    schedule_tick();
-  };
-  if (revision <= horizon->consistent())
-    answer(status::OK());
-  else
-    barrier->await_consistency(std::move(answer));
+  past->get_at(key, revision,
+               [rp](result<std::string> record) mutable { deliver_result(rp, std::move(record)); });
   schedule_tick();
   return rp;
 }
@@ -1144,21 +1127,9 @@ caf::result<entry> stream_state::get_at_revision(std::string key, uint64_t revis
 caf::result<key_history_reply> stream_state::read_history(std::string key, uint64_t limit) {
   touch();
   if (auto err = check_serving(); !err.ok()) return to_error(err);
-  if (auto bad = protocol::validate_key(key); !bad.ok()) return to_error(bad);
   auto rp = self->make_response_promise<key_history_reply>();
-  history->read(key, per_subject_limit, [rp, limit](result<key_history::kept> kept) mutable {
-    if (!kept.ok()) {
-      rp.deliver(to_error(kept.error()));
-      return;
-    }
-    key_history_reply out;
-    auto& events = kept->events;
-    for (auto it = events.rbegin(); it != events.rend(); ++it) {
-      if (limit != 0 && out.revisions.size() == limit) break;
-      out.revisions.push_back(it->revision);
-      out.events.push_back(std::move(it->payload));
-    }
-    rp.deliver(std::move(out));
+  past->history(key, limit, [rp](result<key_history_reply> events) mutable {
+    deliver_result(rp, std::move(events));
   });
   schedule_tick();
   return rp;
