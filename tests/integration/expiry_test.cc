@@ -113,7 +113,7 @@ CAF_TEST(a later put without a ttl clears the expiry) {
   CAF_CHECK_EQUAL(changes[3].key, "j");
   CAF_CHECK(changes[3].expired);
   CAF_CHECK_EQUAL(of(changes, "k").size(), 2u);
-  CAF_CHECK_EQUAL(db.get("k").value().value().data, json(2));
+  CAF_CHECK_EQUAL(data_of(db, "k"), json(2));
   sub.unsubscribe();
   db.close();
 }
