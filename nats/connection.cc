@@ -29,7 +29,7 @@ struct connection::listeners {
   uint64_t next_id = 1;
   std::map<uint64_t, std::function<void()>> on_reconnect;
   std::function<void(const status&)> on_lost;
-  std::atomic<bool> closing{false};  // the connection object closes it: not a loss
+  std::atomic<bool> closing{false};       // the connection object closes it: not a loss
   std::optional<server_version> release;  // of the server connected to (guarded by mutex)
 
   // Asks the server at `url` its release (a short connection of its own) and keeps it.

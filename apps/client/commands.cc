@@ -356,6 +356,14 @@ int watch(session& s, const std::vector<std::string>& args, const flags& with,
   return code;
 }
 
+// Parses a decimal count of at most 19 digits (a revision, a limit); nullopt otherwise.
+std::optional<uint64_t> parse_count(const std::string& value) {
+  if (value.empty() || value.size() > 19 ||
+      value.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoull(value);
+}
+
 struct command {
   int (*run)(session&, const std::vector<std::string>&, const flags&);
   size_t min_args;
@@ -369,14 +377,6 @@ struct command {
   bool takes_limit = false;               // --limit=N
 };
 
-// Parses a decimal count of at most 19 digits (a revision, a limit); nullopt otherwise.
-std::optional<uint64_t> parse_count(const std::string& value) {
-  if (value.empty() || value.size() > 19 ||
-      value.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  return std::stoull(value);
-}
-
 // Parses --if-revision=R (and --if-absent where the command takes it) into `with`; false when
 // `arg` is neither, or with a message on stderr when its value is bad.
 bool parse_condition(const std::string& arg, const command& cmd, flags& with, bool& bad) {
@@ -388,15 +388,15 @@ bool parse_condition(const std::string& arg, const command& cmd, flags& with, bo
   static const std::string kRevision = "--if-revision=";
   if (arg.compare(0, kRevision.size(), kRevision) != 0) return false;
   std::string value = arg.substr(kRevision.size());
-  if (value.empty() || value.size() > 19 ||
-      value.find_first_not_of("0123456789") != std::string::npos || std::stoull(value) == 0) {
+  auto revision = parse_count(value);
+  if (!revision || *revision == 0) {
     std::cerr << "eventbase: --if-revision takes a revision (a positive integer, a record's "
                  "meta.revision), not '"
               << value << "'" << std::endl;
     bad = true;
     return true;
   }
-  with.condition = write_condition::if_revision(std::stoull(value));
+  with.condition = write_condition::if_revision(*revision);
   return true;
 }
 
@@ -407,13 +407,13 @@ bool parse_query_option(const std::string& arg, flags& with) {
   if (eq == std::string::npos) return false;
   std::string name = arg.substr(2, eq - 2), value = arg.substr(eq + 1);
   if (name == "limit" || name == "offset") {
-    if (value.empty() || value.size() > 19 ||
-        value.find_first_not_of("0123456789") != std::string::npos) {
+    auto count = parse_count(value);
+    if (!count) {
       std::cerr << "eventbase: --" << name << " takes a non-negative integer, not '" << value << "'"
                 << std::endl;
       return false;
     }
-    with.query_options[name] = std::stoull(value);
+    with.query_options[name] = *count;
     return true;
   }
   if (name == "sort" || name == "project") {

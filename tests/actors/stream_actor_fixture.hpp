@@ -161,15 +161,18 @@ class stream_actor_fixture : public test_coordinator_fixture<actor_test_config> 
             1733565600123000000ULL, pending);
   }
 
-  /// An idle heartbeat of the current consumer's pull request `pull` (generation `gen`).
-  void heartbeat(const published& pull) {
+  /// A status message (no payload) JetStream sends to the pull request `pull`.
+  void pull_status(const published& pull, int code, const std::string& description) {
     nats::message m;
     m.subject = pull.reply;
-    m.status = 100;
-    m.description = "Idle Heartbeat";
+    m.status = code;
+    m.description = description;
     js->deliver(std::move(m));
     sched.run();
   }
+
+  /// An idle heartbeat of the current consumer's pull request `pull`.
+  void heartbeat(const published& pull) { pull_status(pull, 100, "Idle Heartbeat"); }
 
   /// Acknowledges the write `p` with stream sequence `seq`.
   void ack(const published& p, uint64_t seq) {

@@ -915,12 +915,7 @@ CAF_TEST(deleting the stream succeeds when its consumer is told it is gone first
   auto del = expect_publish("$JS.API.STREAM.DELETE.orders");
   // Newer servers end the pending pulls of a deleted stream's consumer before the delete's
   // reply arrives; recreating the consumer then finds no stream.
-  nats::message ended;
-  ended.subject = pull.reply;
-  ended.status = 409;
-  ended.description = "Consumer Deleted";
-  js->deliver(std::move(ended));
-  sched.run();
+  pull_status(pull, 409, "Consumer Deleted");
   if (published_to("$JS.API.CONSUMER.CREATE.orders"))
     reply(expect_publish("$JS.API.CONSUMER.CREATE.orders"),
           R"({"error":{"code":404,"err_code":10059,"description":"stream not found"}})");

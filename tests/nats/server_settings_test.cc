@@ -117,8 +117,9 @@ CAF_TEST(a feature of a newer release is refused naming both releases) {
   CAF_CHECK(nats::require(nats::kMessageTtlSince, nats::kMessageTtlSince, "x").ok());
   auto st = nats::require(old_one, nats::kMessageTtlSince, "per-message TTL");
   CAF_CHECK_EQUAL(st.code(), errc::unavailable);
-  CAF_CHECK_EQUAL(st.message(), "per-message TTL needs nats-server 2.11.0 or newer; the server "
-                                "is 2.9.10");
+  CAF_CHECK_EQUAL(st.message(),
+                  "per-message TTL needs nats-server 2.11.0 or newer; the server "
+                  "is 2.9.10");
   CAF_CHECK(!nats::require(server_version{2, 10, 18}, nats::kAtomicSubjectCheckSince, "x").ok());
   CAF_CHECK(nats::require(server_version{2, 10, 19}, nats::kAtomicSubjectCheckSince, "x").ok());
 }

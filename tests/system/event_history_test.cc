@@ -161,9 +161,9 @@ CAF_TEST(a put with a ttl through the client expires and watchers see it as an e
   auto watch = start_watch(at, s, "*");
   auto put = run_client(at, {"put", "--ttl=1", s, "session", R"({"user":"ada"})"});
   CAF_REQUIRE_EQUAL(put.exit_code, 0);
-  auto expired = watch->wait_for_stdout(
-      [](const std::string& l) { return contains(l, R"("type":"DELETE")"); },
-      std::chrono::seconds(10));
+  auto expired =
+      watch->wait_for_stdout([](const std::string& l) { return contains(l, R"("type":"DELETE")"); },
+                             std::chrono::seconds(10));
   CAF_REQUIRE(expired.has_value());
   auto line = json::parse(*expired);
   CAF_CHECK_EQUAL(member(line, "key"), "session");
