@@ -28,6 +28,10 @@ inbound classify(nats::message&& msg, const std::string& prefix, const std::stri
     if (id.size() > writer_id.size() + 1 && id.compare(0, writer_id.size(), writer_id) == 0 &&
         id[writer_id.size()] == '.')
       parse_u64(id.substr(writer_id.size() + 1), in.own_write);
+    for (const auto& [name, value] : msg.all_headers) {
+      if (name == protocol::jetstream::kBatchIdHeader) in.batch_id = value;
+      if (name == protocol::jetstream::kBatchCommitHeader) in.batch_end = true;
+    }
     auto decoded = protocol::decode_event(msg.data, msg.all_headers);
     if (decoded.ok())
       in.event = std::move(*decoded);
@@ -45,6 +49,9 @@ inbound classify(nats::message&& msg, const std::string& prefix, const std::stri
       switch (rest[0]) {
         case 'a':
           if (parse_u64(tail, in.token)) in.what = inbound::kind::pub_ack;
+          break;
+        case 'b':
+          if (parse_u64(tail, in.token)) in.what = inbound::kind::batch_ack;
           break;
         case 'r':
           if (parse_u64(tail, in.token)) in.what = inbound::kind::api_reply;
@@ -65,7 +72,7 @@ inbound classify(nats::message&& msg, const std::string& prefix, const std::stri
 }
 
 bool is_urgent(const inbound& in) {
-  if (in.what != inbound::kind::pub_ack) return true;
+  if (in.what != inbound::kind::pub_ack) return true;  // a batch's commit ack is rare: urgent
   // Errors come as a status (503 no responders) or as an "error" member.
   return in.msg.status != 0 || in.msg.data.find("\"error\"") != std::string::npos;
 }

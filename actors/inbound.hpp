@@ -3,6 +3,7 @@
 //
 // Reply subjects under the stream's inbox prefix P say what a message answers:
 //   P.a.<token>          the acknowledgement of the write with that token
+//   P.b.<token>          the acknowledgement of the commit of the atomic batch attempt <token>
 //   P.r.<token>          the reply to the JetStream API call with that token
 //   P.p.<gen>.<pull>     a status (heartbeat, expiry, error) of pull request <pull> of consumer
 //                        generation <gen>
@@ -26,10 +27,18 @@
 namespace eventbase::actors {
 
 struct inbound {
-  enum class kind : uint8_t { event, pub_ack, api_reply, pull_status, reconnected, unknown };
+  enum class kind : uint8_t {
+    event,
+    pub_ack,
+    batch_ack,
+    api_reply,
+    pull_status,
+    reconnected,
+    unknown
+  };
 
   kind what = kind::unknown;
-  uint64_t token = 0;       // pub_ack: write token; api_reply: call token; pull_status: pull id
+  uint64_t token = 0;       // pub_ack, batch_ack: write or batch token; api_reply: call token; pull_status: pull id
   uint64_t generation = 0;  // pull_status: consumer generation
   nats::message msg;
 
@@ -41,6 +50,10 @@ struct inbound {
   int64_t time_ms = 0;     // JetStream's time of the message
   uint64_t own_write = 0;  // the write token when this node published it, else 0
   std::optional<protocol::decoded_event> event;  // nullopt: malformed, see decode_error
+  // Of an atomic batch (Nats-Batch-Id; empty when not), and whether it is the batch's last
+  // message (Nats-Batch-Commit; batch_assembler also sets it on a batch's last delivered one).
+  std::string batch_id;
+  bool batch_end = false;
   status decode_error;
 };
 

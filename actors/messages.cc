@@ -32,6 +32,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<index_info>>("std::vector<eventbase::index_info>");
   cfg.add_message_type<query_page>("eventbase::query_page");
   cfg.add_message_type<key_history_reply>("eventbase::key_history_reply");
+  cfg.add_message_type<batch_result>("eventbase::batch_result");
   cfg.add_message_type<std::vector<std::string>>("std::vector<std::string>");
   cfg.add_message_type<subscriber_actor>("eventbase::subscriber_actor");
   cfg.add_message_type<stream_actor>("eventbase::stream_actor");

@@ -30,6 +30,9 @@
 #include "actors/stats_publisher.hpp"
 #include "actors/subscriptions.hpp"
 #include "actors/write_pipeline.hpp"
+#include "actors/batch_assembler.hpp"
+#include "actors/batch_writer.hpp"
+#include "protocol/batch.hpp"
 #include "eventbase/log.hpp"
 #include "nats/transport.hpp"
 #include "protocol/event.hpp"
@@ -174,6 +177,8 @@ struct stream_state {
   std::unique_ptr<jetstream_client> api;
   std::unique_ptr<pull_consumer> consumer;
   std::unique_ptr<write_pipeline> writes;
+  std::unique_ptr<batch_writer> batches;
+  batch_assembler assembler;  // holds a delivered batch until it is whole
   std::unique_ptr<subscription_set> subscriptions;
   std::unique_ptr<query_cursor_set> cursors;
   std::unique_ptr<replica_horizon> horizon;
@@ -326,6 +331,10 @@ void stream_state::start(stream_config config) {
     barrier->await_consistency(std::move(go));
     schedule_tick();
   };
+  batches = std::make_unique<batch_writer>(
+      batch_writer::settings{cfg.name, writer_id, inbox->prefix() + ".b.",
+                             cfg.options.operation_timeout},
+      *cfg.nats, *api, *cfg.store, clock, view);
   writes = std::make_unique<write_pipeline>(writing, *cfg.nats, *api, *cfg.store, *stats, clock,
                                             std::move(view));
   subscriptions = std::make_unique<subscription_set>(subscription_set::limits{
@@ -378,6 +387,7 @@ void stream_state::on_stream_known(uint64_t ticket, const js::stream_info& info)
   if (current != phase::opening) return;
   per_subject_limit = info.max_msgs_per_subject;
   writes->set_per_subject_limit(info.max_msgs_per_subject);
+  batches->set_per_subject_limit(info.max_msgs_per_subject);
   if (auto release = cfg.nats->server_release();
       release && info.replicas > 1 && *release < nats::kAtomicSubjectCheckSince)
     EB_LOG_WARN("stream", "'" << cfg.name << "' has " << info.replicas
@@ -500,7 +510,9 @@ void stream_state::begin_close(caf::typed_response_promise<ok_atom> rp) {
 }
 
 void stream_state::finish_close_if_drained() {
-  if (current != phase::closing || dropping || (writes && !writes->empty())) return;
+  if (current != phase::closing || dropping || (writes && !writes->empty()) ||
+      (batches && !batches->empty()))
+    return;
   stop(status(errc::closed, "stream '" + cfg.name + "' was closed"));
 }
 
@@ -513,6 +525,7 @@ void stream_state::begin_drop(caf::typed_response_promise<ok_atom> rp) {
   dropping = true;
   current = phase::closing;
   writes->fail_all(status(errc::closed, "stream '" + cfg.name + "' is being deleted"));
+  batches->fail_all(status(errc::closed, "stream '" + cfg.name + "' is being deleted"));
   api->call(js::stream_delete_subject(cfg.name), "", [this](result<std::string> reply) {
     status st = reply.ok() ? js::parse_success(*reply) : reply.error();
     if (!st.ok() && st.code() != errc::not_found) {
@@ -539,6 +552,7 @@ void stream_state::stop(const status& why) {
   for (auto& rp : ready_waiters) rp.deliver(to_error(why));
   ready_waiters.clear();
   if (writes) writes->fail_all(why);
+  if (batches) batches->fail_all(why);
   for (auto& [id, running] : scans) running.finish(why);
   scans.clear();  // their iterators go before the store does
   for (auto& [field, waiters] : index_waiters)
@@ -599,10 +613,14 @@ void stream_state::drain() {
         if (in.stream_seq <= seen) break;  // already applied
         seen = in.stream_seq;
         horizon->on_delivery(in.stream_seq, in.pending, consumer->generation());
-        events.push_back(std::move(in));
+        assembler.add(std::move(in), consumer->generation(), events);
         break;
       case inbound::kind::pub_ack:
         writes->on_ack(in);
+        break;
+      case inbound::kind::batch_ack:
+        flush();
+        batches->on_ack(in);
         break;
       case inbound::kind::api_reply:
         flush();
@@ -611,6 +629,8 @@ void stream_state::drain() {
       case inbound::kind::pull_status:
         flush();
         if (consumer->on_pull_status(in)) {
+          assembler.end_of_stream(events);
+          flush();
           horizon->on_idle(consumer->generation());
           replica_advanced();
         }
@@ -698,6 +718,7 @@ void stream_state::apply_events(std::vector<inbound>& events) {
   for (auto& ev : done) {
     if (ev.source->own_write != 0)
       writes->on_applied(ev.source->own_write, ev.source->stream_seq, ev.record);
+    if (ev.source->batch_end) batches->on_applied(ev.source->batch_id, ev.source->stream_seq);
     if (announce) notify(*ev.source, ev.record, ev.old_record);
   }
   if (current == phase::opening) {
@@ -720,8 +741,11 @@ void stream_state::run_expiries() {
 void stream_state::replica_advanced() {
   if (current == phase::stopped) return;
   writes->on_replica_advanced();
+  batches->on_replica_advanced();
   // Something else waiting for the replica: the writes compaction replaced, and readiness.
   std::optional<uint64_t> waiting = writes->lowest_awaited();
+  if (auto batch = batches->lowest_awaited())
+    waiting = std::min(waiting.value_or(*batch), *batch);
   if (current == phase::opening && stream_known)
     waiting = std::min(waiting.value_or(ready_target), ready_target);
   barrier->check(waiting);
@@ -1019,6 +1043,7 @@ void stream_state::schedule_tick() {
     if (t && *t < at) at = *t;
   };
   consider(writes->next_wake());
+  consider(batches->next_wake());
   consider(api->next_wake());
   if (stream_known) consider(consumer->next_wake());
   if (current == phase::opening) consider(open_deadline);
@@ -1045,6 +1070,7 @@ void stream_state::on_tick() {
     return fail_open(status(errc::timeout, why));
   }
   writes->expire();
+  batches->expire();
   api->expire();
   if (current == phase::stopped) return;
   if (stream_known && (current == phase::opening || current == phase::ready))
@@ -1066,7 +1092,7 @@ void stream_state::on_tick() {
 
 bool stream_state::idle() const {
   if (cfg.options.idle_timeout.count() <= 0) return false;
-  if (!subscriptions->empty() || !writes->empty()) return false;
+  if (!subscriptions->empty() || !writes->empty() || !batches->empty()) return false;
   if (cfg.reads && cfg.reads->since_last() < cfg.options.idle_timeout) return false;
   return self->clock().now() - last_activity >= cfg.options.idle_timeout;
 }
@@ -1264,6 +1290,25 @@ caf::result<uint64_t> erase_one(stream_self self, std::string& key, write_condit
   return rp;
 }
 
+// An atomic batch (JSON lines, protocol/batch.hpp), answered once the replica applied it whole.
+caf::result<batch_result> write_batch(stream_self self, const std::string& lines) {
+  auto& s = self->state;
+  s.touch();
+  if (auto err = s.check_serving(); !err.ok()) return to_error(err);
+  auto ops = protocol::parse_batch(lines);
+  if (!ops.ok()) return to_error(ops.error());
+  auto rp = self->make_response_promise<batch_result>();
+  s.batches->submit(std::move(*ops), [self, rp](result<batch_result> r) mutable {
+    if (r.ok())
+      rp.deliver(*r);
+    else
+      rp.deliver(to_error(r.error()));
+    self->state.finish_close_if_drained();
+  });
+  s.schedule_tick();
+  return rp;
+}
+
 stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config config) {
   self->state.start(std::move(config));
   self->set_down_handler([self](const caf::down_msg& down) {
@@ -1275,6 +1320,9 @@ stream_actor_impl::behavior_type stream_behavior(stream_self self, stream_config
       },
       [self](put_atom, std::string& key, std::string& document, write_condition condition)
           -> caf::result<entry> { return put_one(self, key, document, condition); },
+      [self](batch_atom, std::string& lines) -> caf::result<batch_result> {
+        return write_batch(self, lines);
+      },
       [self](put_atom, std::string& key, std::string& document, write_condition condition, ttl_atom,
              uint64_t seconds) -> caf::result<entry> {
         if (seconds == 0)

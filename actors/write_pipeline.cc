@@ -106,15 +106,32 @@ void write_pipeline::submit(write op) {
   publish(token);
 }
 
-std::string write_pipeline::condition_failure(const write& op, bool live, uint64_t revision) {
-  const auto& c = op.condition;
-  std::string key = "key '" + op.key + "'";
+result<key_state> read_key_state(const storage::stream_store& store, const std::string& key) {
+  auto current_record = store.get(key);
+  if (!current_record.ok()) return current_record.error();
+  key_state out;
+  if (*current_record) {
+    if (auto view = protocol::decode_record(**current_record); view.ok()) {
+      out.live = view->m;
+      out.revision = view->sequence;
+    }
+  }
+  if (!out.live) {
+    if (auto deleted = store.tombstone(key); deleted.ok() && *deleted) out.revision = **deleted;
+  }
+  return out;
+}
+
+std::string condition_failure(const std::string& key, const write_condition& c,
+                              const key_state& state) {
+  std::string name = "key '" + key + "'";
+  bool live = state.live.has_value();
   if (c.what == write_condition::kind::if_absent && live)
-    return key + " exists (revision " + std::to_string(revision) + ")";
+    return name + " exists (revision " + std::to_string(state.revision) + ")";
   if (c.what == write_condition::kind::if_revision && !live)
-    return key + " does not exist (expected revision " + std::to_string(c.revision) + ")";
-  if (c.what == write_condition::kind::if_revision && revision != c.revision)
-    return key + " is at revision " + std::to_string(revision) + ", not " +
+    return name + " does not exist (expected revision " + std::to_string(c.revision) + ")";
+  if (c.what == write_condition::kind::if_revision && state.revision != c.revision)
+    return name + " is at revision " + std::to_string(state.revision) + ", not " +
            std::to_string(c.revision);
   return {};
 }
@@ -122,21 +139,13 @@ std::string write_pipeline::condition_failure(const write& op, bool live, uint64
 void write_pipeline::publish(uint64_t token) {
   auto& op = writes_.at(token);
   // The key's state here: what the write is judged against and computed from.
-  auto current_record = store_.get(op.key);
-  if (!current_record.ok()) return complete(token, current_record.error());
-  std::optional<protocol::record_view> live;
-  if (*current_record) {
-    if (auto view = protocol::decode_record(**current_record); view.ok()) live = *view;
-  }
-  uint64_t base = 0;  // the key's revision here
-  if (live) {
-    base = live->sequence;
-  } else if (auto deleted = store_.tombstone(op.key); deleted.ok() && *deleted) {
-    base = **deleted;
-  }
+  auto state = read_key_state(store_, op.key);
+  if (!state.ok()) return complete(token, state.error());
+  const auto& live = state->live;
+  uint64_t base = state->revision;
   op.headers.clear();
   if (op.condition.conditional()) {
-    auto failure = condition_failure(op, live.has_value(), base);
+    auto failure = condition_failure(op.key, op.condition, *state);
     if (!failure.empty()) {
       if (op.verified) return complete(token, status(errc::conflict, failure));
       // Judged on a replica that may be behind: judged again once it is current.
@@ -169,7 +178,7 @@ void write_pipeline::publish(uint64_t token) {
   if (op.what == write::kind::put) {
     // The metadata this write carries continues from the key's current record.
     payload = protocol::encode_put_payload(op.key, op.document, now);
-    auto meta = protocol::meta_headers(protocol::carry_meta(live ? &live->m : nullptr, base));
+    auto meta = protocol::meta_headers(protocol::carry_meta(live ? &*live : nullptr, base));
     op.headers.insert(op.headers.end(), meta.begin(), meta.end());
     if (op.ttl_seconds > 0)
       op.headers.emplace_back(protocol::kTtlHeader, std::to_string(op.ttl_seconds));

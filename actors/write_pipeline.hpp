@@ -47,12 +47,26 @@
 #include "actors/stats_publisher.hpp"
 #include "eventbase/status.hpp"
 #include "eventbase/write_condition.hpp"
+#include "protocol/record.hpp"
 
 namespace eventbase::storage {
 class stream_store;
 }
 
 namespace eventbase::actors {
+
+/// A key's state in this replica, which a write is judged against and computes its metadata
+/// from: its live record's metadata (nullopt when absent) and its revision here (the live
+/// record's, else the DELETE's of its tombstone, else 0).
+struct key_state {
+  std::optional<protocol::meta> live;
+  uint64_t revision = 0;
+};
+result<key_state> read_key_state(const storage::stream_store& store, const std::string& key);
+
+/// Why `condition` fails on `key` in `state`; "" when it holds.
+std::string condition_failure(const std::string& key, const write_condition& condition,
+                              const key_state& state);
 
 /// How a put's document text came: any JSON (a peer's), parsed and written again as JavaScript
 /// writes it; or canonical, written by protocol::stringify in this process, published as it is.
@@ -184,9 +198,6 @@ class write_pipeline {
   void refused(uint64_t token, std::optional<uint64_t> last);
   // Publishes the write again under a new token (a new message id): its content changed.
   void republish(uint64_t token);
-  // Why the condition of `op` fails on the key's state here (live record at `revision`, or
-  // absent); "" when it holds.
-  static std::string condition_failure(const write& op, bool live, uint64_t revision);
   void note_wake(time_point at);  // a write has something to do at `at`
   // Ends a write: `outcome` is the record (put), or the purge count (erase), or the error.
   void complete(uint64_t token, const status& st, const std::string& record = {},

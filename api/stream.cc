@@ -9,6 +9,7 @@
 #include "actors/stream_actor.hpp"
 #include "api/stream_impl.hpp"
 #include "eventbase/log.hpp"
+#include "protocol/batch.hpp"
 #include "protocol/js_json.hpp"
 #include "protocol/names.hpp"
 #include "protocol/timestamp.hpp"
@@ -284,6 +285,15 @@ result<std::vector<history_event>> stream::history(const std::string& key, uint6
                                                history_atom::value, key, limit);
   if (!reply.ok()) return reply.error();
   return decode_history(*reply);
+}
+
+result<batch_result> stream::batch(std::vector<batch_op> ops) {
+  if (!impl_) return status(errc::closed, "stream handle is empty");
+  if (auto st = impl_->check_open(); !st.ok()) return st;
+  // Checked here too, for an error that names the write rather than a line of the message.
+  if (auto st = protocol::validate_batch(ops); !st.ok()) return st;
+  return request_sync<batch_result>(*impl_->rt, impl_->actor, impl_->request_timeout,
+                                    batch_atom::value, protocol::batch_lines(ops));
 }
 
 result<uint64_t> stream::erase(const std::string& key, write_condition condition) {

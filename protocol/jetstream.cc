@@ -95,6 +95,21 @@ std::string stream_create_request(const stream_settings& s) {
   return req.dump();
 }
 
+std::string stream_update_subject(std::string_view stream) {
+  return api("STREAM.UPDATE", stream);
+}
+
+result<std::string> allow_atomic_request(std::string_view info_response) {
+  auto doc = parse_response(info_response);
+  if (!doc.ok()) return doc.error();
+  auto config = doc->find("config");
+  if (config == doc->end() || !config->is_object())
+    return status(errc::corrupt, "stream info has no config");
+  json out = *config;
+  out["allow_atomic"] = true;
+  return out.dump();
+}
+
 std::string consumer_create_request(std::string_view stream, uint64_t start_seq,
                                     int64_t inactive_threshold_ns, int replicas) {
   json req = {{"stream_name", std::string(stream)},

@@ -40,6 +40,12 @@ struct stream_settings {
 
 std::string stream_create_request(const stream_settings& settings);
 
+std::string stream_update_subject(std::string_view stream);
+
+/// The STREAM.UPDATE request that allows atomic batches on the stream a STREAM.INFO
+/// `info_response` describes: its configuration as the server gave it, with allow_atomic set.
+result<std::string> allow_atomic_request(std::string_view info_response);
+
 /// An ephemeral pull consumer without acknowledgements, starting at `start_seq`, removed by the
 /// server after `inactive_threshold_ns` without pull requests, with `replicas` copies of its
 /// state (1: held by one server only; more survive the loss of a server).
@@ -73,6 +79,14 @@ inline constexpr const char* kExpectedLastSubjectSequence = "Nats-Expected-Last-
 /// JetStream stores the message only if the stream's last sequence is this; otherwise 10071.
 /// Checked as the message is stored, on every version and on every replica.
 inline constexpr const char* kExpectedLastSequence = "Nats-Expected-Last-Sequence";
+
+/// Atomic batch publish (ADR-50, nats-server 2.12+): every message of a batch carries its id
+/// (at most 64 characters) and its 1-based position; the last one also the commit.
+inline constexpr const char* kBatchIdHeader = "Nats-Batch-Id";
+inline constexpr const char* kBatchSequenceHeader = "Nats-Batch-Sequence";
+inline constexpr const char* kBatchCommitHeader = "Nats-Batch-Commit";
+/// The error code of a batch published to a stream without allow_atomic.
+inline constexpr int kAtomicPublishDisabled = 10174;
 
 // -- responses --------------------------------------------------------------------------------
 // Every parser maps an API error to a status: 404 -> not_found, 400 -> invalid_argument, other

@@ -25,6 +25,7 @@
 #include "eventbase/eventbase.hpp"
 #include "eventbase/network.hpp"
 #include "eventbase/request.hpp"
+#include "protocol/batch.hpp"
 #include "protocol/event.hpp"
 
 namespace eventbase::cli {
@@ -231,6 +232,20 @@ int erase(session& s, const std::vector<std::string>& args, const flags& with) {
                     : s.ask<uint64_t>(*stream, erase_atom::value, args[1]);
   if (!purged.ok()) return report(purged.error());
   print(json{{"purged", *purged}});
+  return ok;
+}
+
+// batch STREAM: JSON lines from stdin, written atomically -> {"applied":N,"revision":R}.
+int batch(session& s, const std::vector<std::string>& args, const flags&) {
+  std::ostringstream in;
+  in << std::cin.rdbuf();
+  auto ops = protocol::parse_batch(in.str());  // the server checks again; this names the line
+  if (!ops.ok()) return report(ops.error());
+  auto stream = s.stream(args[0]);
+  if (!stream.ok()) return report(stream.error());
+  auto reply = s.ask<batch_result>(*stream, batch_atom::value, protocol::batch_lines(*ops));
+  if (!reply.ok()) return report(reply.error());
+  print(nlohmann::ordered_json{{"applied", reply->applied}, {"revision", reply->revision}});
   return ok;
 }
 
@@ -442,6 +457,7 @@ const std::map<std::string, command>& commands() {
       {"delete",
        {erase, 2, 2, "delete [--if-revision=R] STREAM KEY", false, false, false,
         command::revision}},
+      {"batch", {batch, 1, 1, "batch STREAM < JSON-LINES"}},
       {"keys", {keys, 1, 2, "keys [--consistent] STREAM [REGEX]", true}},
       {"insert", {insert, 2, 2, "insert STREAM JSON"}},
       {"query",

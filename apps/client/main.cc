@@ -45,6 +45,14 @@ commands:
   delete [--if-revision=R] STREAM KEY
                           -> {"purged":N}; with --if-revision=R only if KEY exists at revision
                              R, else "conflict: ..." (exit 1) and nothing is deleted
+  batch STREAM < JSON-LINES
+                          write atomically, one write per line: {"op":"put","key":K,"data":D}
+                          or {"op":"delete","key":K}, each with optional "ifRevision":R or
+                          ("put" only) "ifAbsent":true and "ttl":SECONDS; at most 1,000 writes
+                          of distinct keys -> {"applied":N,"revision":R} (R: the last write's)
+                          all are stored or none: "conflict: ..." (exit 1) when a condition
+                          does not hold, "invalid_argument: line N: ..." for a bad line; needs
+                          nats-server 2.12 or newer
   keys [--consistent] STREAM [REGEX]
                           -> a JSON array of the keys matching the ECMAScript REGEX, sorted
   insert STREAM JSON      store JSON under a new random UUID v4

@@ -31,6 +31,7 @@
 
 #include "eventbase/index_info.hpp"
 #include "eventbase/status.hpp"
+#include "eventbase/batch.hpp"
 #include "eventbase/write_condition.hpp"
 
 namespace eventbase {
@@ -73,6 +74,8 @@ using history_atom = caf::atom_constant<caf::atom("eb_history")>;
 using revision_atom = caf::atom_constant<caf::atom("eb_rev")>;
 /// Expiry: a put that expires (doc/history.md "Expiry").
 using ttl_atom = caf::atom_constant<caf::atom("eb_ttl")>;
+/// Atomic batches: several writes stored together or not at all (eventbase/batch.hpp).
+using batch_atom = caf::atom_constant<caf::atom("eb_batch")>;
 
 // -- messages ---------------------------------------------------------------------------------
 
@@ -91,6 +94,12 @@ typename Inspector::result_type inspect(Inspector& f, entry& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_condition& x) {
   return f(caf::meta::type_name("eventbase::write_condition"), x.what, x.revision);
+}
+
+/// An applied atomic batch (eventbase/batch.hpp).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch_result& x) {
+  return f(caf::meta::type_name("eventbase::batch_result"), x.applied, x.revision);
 }
 
 /// One applied event, pushed to subscribers in stream order.
@@ -333,6 +342,13 @@ using stream_actor = caf::typed_actor<
     // ten years) after JetStream stored the put, on every node, unless written again before
     caf::replies_to<put_atom, std::string, std::string, write_condition, ttl_atom,
                     uint64_t>::with<entry>,
+    // (batch, JSON lines) -> an atomic batch (protocol/batch.hpp: {"op":"put","key","data"} or
+    // {"op":"delete","key"}, each with optional "ifRevision"/"ifAbsent", a put with "ttl"), at
+    // most 1,000 writes of distinct keys: every write is stored, at consecutive revisions, or
+    // none. errc::conflict (nothing written) when a condition does not hold; invalid_argument
+    // naming the first bad line; too_large beyond 1,000 writes; unavailable on a nats-server
+    // older than 2.12. Replies once the replica has applied the whole batch.
+    caf::replies_to<batch_atom, std::string>::with<batch_result>,
     caf::replies_to<unsubscribe_atom, uint64_t>::with<ok_atom>,
     caf::replies_to<status_atom>::with<stream_status>,
     // replies once the replica has caught up with the stream as it was at open time

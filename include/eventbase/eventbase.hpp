@@ -36,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eventbase/batch.hpp"
 #include "eventbase/index_info.hpp"
 #include "eventbase/status.hpp"
 #include "eventbase/write_condition.hpp"
@@ -304,6 +305,13 @@ class stream {
   /// The key's events the stream keeps, newest first, at most `limit` (0: all kept): up to the
   /// stream's history of PUTs and as many DELETEs.
   result<std::vector<history_event>> history(const std::string& key, uint64_t limit = 0);
+
+  /// Writes `ops` atomically (README "Atomic batches"): every write is stored, at consecutive
+  /// revisions, or none; readers on every node see all of them or none. At most
+  /// kMaxBatchWrites writes of distinct keys. errc::conflict (nothing written) when a
+  /// condition does not hold; invalid_argument naming the first bad write; unavailable on a
+  /// nats-server older than 2.12. Returns once the local replica applied the batch.
+  result<batch_result> batch(std::vector<batch_op> ops);
 
   /// Deletes `key`; returns the number of messages purged from the stream. Deleting an absent
   /// key is not an error. With write_condition::if_revision(R), deletes only when the key

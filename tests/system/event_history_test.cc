@@ -1,6 +1,7 @@
 // Event sourcing through the eventbase client (README "History and resumable watches"):
 // `history`, `get --revision`, `watch --from-revision` with a watcher killed and resumed while
-// writes go on, and what bad input gets.
+// writes go on, `put --ttl`, `batch` (atomic; refused with a clear error before 2.12), and what
+// bad input gets.
 #define CAF_SUITE event_history_cli
 #include "caf/test/unit_test.hpp"
 
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/subprocess.hpp"
+#include "nats/server_settings.hpp"
 #include "support/background_writes.hpp"
 #include "support/nats_fixture.hpp"
 #include "system/processes.hpp"
@@ -178,4 +180,49 @@ CAF_TEST(a put with a ttl through the client expires and watchers see it as an e
   watch->signal(SIGINT);
   watch->wait(std::chrono::seconds(10));
   server->process().stop();
+}
+
+CAF_TEST(atomic batches through the client) {
+  temp_dir dir;
+  auto server = must_start(dir.sub("data"), {"--nats=" + nats_server().url()});
+  auto s = unique_name("bcli");
+  auto at = server->address();
+  // Hostile input is refused by the client before anything is sent: nothing stored.
+  std::string many;
+  for (int i = 0; i < 10001; ++i)
+    many += R"({"op":"put","key":"k)" + std::to_string(i) + R"(","data":1})" + "\n";
+  auto too_many = run_client(at, {"batch", s}, many);
+  CAF_CHECK_EQUAL(too_many.exit_code, 1);
+  CAF_CHECK(contains(all_errors(too_many), "too_large: a batch holds at most 1000 writes"));
+  auto bad_line = run_client(at, {"batch", s},
+                             "{\"op\":\"put\",\"key\":\"a\",\"data\":1}\n{\"op\":\"put\",\"key\":\"b\"}\n");
+  CAF_CHECK_EQUAL(bad_line.exit_code, 1);
+  CAF_CHECK(contains(all_errors(bad_line), "invalid_argument: line 2: a put needs \"data\""));
+  CAF_CHECK_EQUAL(single_json_line(run_client(at, {"get", s, "a"})), json(nullptr));
+  auto put = run_client(at, {"put", s, "k", "1"});
+  uint64_t rk = member(member(single_json_line(put), "meta"), "revision").get<uint64_t>();
+  std::string batch = R"({"op":"put","key":"a","data":{"v":1},"ifAbsent":true})"
+                      "\n"
+                      R"({"op":"delete","key":"k","ifRevision":)" +
+                      std::to_string(rk) + "}\n";
+  if (nats_server().version() < nats::kAtomicBatchSince) {
+    auto refused = run_client(at, {"batch", s}, batch);
+    CAF_CHECK_EQUAL(refused.exit_code, 1);
+    CAF_CHECK(contains(all_errors(refused), "unavailable: atomic batches need nats-server 2.12 or newer "
+                                    "(this one is " +
+                                        nats_server().version().to_string() + ")"));
+    CAF_CHECK_EQUAL(single_json_line(run_client(at, {"get", s, "a"})), json(nullptr));
+    return;
+  }
+  auto applied = single_json_line(run_client(at, {"batch", s}, batch));
+  CAF_CHECK_EQUAL(applied, json({{"applied", 2}, {"revision", rk + 2}}));
+  CAF_CHECK_EQUAL(single_json_line(run_client(at, {"get", s, "k"})), json(nullptr));
+  CAF_CHECK_EQUAL(member(single_json_line(run_client(at, {"get", s, "a"})), "data"),
+                  json({{"v", 1}}));
+  // The same batch again: "a" exists now, so nothing of it is applied.
+  auto conflict = run_client(at, {"batch", s}, R"({"op":"put","key":"n","data":1})"
+                                               "\n" R"({"op":"put","key":"a","data":2,"ifAbsent":true})");
+  CAF_CHECK_EQUAL(conflict.exit_code, 1);
+  CAF_CHECK(contains(all_errors(conflict), "conflict: key 'a' exists (revision " + std::to_string(rk + 1) + ")"));
+  CAF_CHECK_EQUAL(single_json_line(run_client(at, {"get", s, "n"})), json(nullptr));
 }
