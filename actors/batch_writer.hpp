@@ -76,7 +76,9 @@ class batch_writer {
   /// JetStream's answer to the commit of the attempt with token `ack.token`.
   void on_ack(const inbound& ack);
 
-  /// The replica applied the batch `batch_id` whole; its last event is at `last_seq`.
+  /// The replica applied the batch `batch_id` whole; its last event is at `last_seq`. Called
+  /// before the replica's waiters (read_barrier) learn of the events: a copy refused after a
+  /// lost acknowledgement waits for them, and must find its batch completed, not send again.
   void on_applied(const std::string& batch_id, uint64_t last_seq);
 
   /// The replica's consistent sequence moved: completes a batch it has passed.

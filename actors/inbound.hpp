@@ -38,7 +38,8 @@ struct inbound {
   };
 
   kind what = kind::unknown;
-  uint64_t token = 0;       // pub_ack, batch_ack: write or batch token; api_reply: call token; pull_status: pull id
+  uint64_t token =
+      0;  // pub_ack, batch_ack: write or batch token; api_reply: call token; pull_status: pull id
   uint64_t generation = 0;  // pull_status: consumer generation
   nats::message msg;
 

@@ -14,6 +14,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/batch_assembler.hpp"
+#include "actors/batch_writer.hpp"
 #include "actors/expiry_clock.hpp"
 #include "actors/inbound.hpp"
 #include "actors/jetstream_client.hpp"
@@ -30,11 +32,9 @@
 #include "actors/stats_publisher.hpp"
 #include "actors/subscriptions.hpp"
 #include "actors/write_pipeline.hpp"
-#include "actors/batch_assembler.hpp"
-#include "actors/batch_writer.hpp"
-#include "protocol/batch.hpp"
 #include "eventbase/log.hpp"
 #include "nats/transport.hpp"
+#include "protocol/batch.hpp"
 #include "protocol/event.hpp"
 #include "protocol/jetstream.hpp"
 #include "protocol/names.hpp"
@@ -744,8 +744,7 @@ void stream_state::replica_advanced() {
   batches->on_replica_advanced();
   // Something else waiting for the replica: the writes compaction replaced, and readiness.
   std::optional<uint64_t> waiting = writes->lowest_awaited();
-  if (auto batch = batches->lowest_awaited())
-    waiting = std::min(waiting.value_or(*batch), *batch);
+  if (auto batch = batches->lowest_awaited()) waiting = std::min(waiting.value_or(*batch), *batch);
   if (current == phase::opening && stream_known)
     waiting = std::min(waiting.value_or(ready_target), ready_target);
   barrier->check(waiting);

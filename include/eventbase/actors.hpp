@@ -29,9 +29,9 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "eventbase/batch.hpp"
 #include "eventbase/index_info.hpp"
 #include "eventbase/status.hpp"
-#include "eventbase/batch.hpp"
 #include "eventbase/write_condition.hpp"
 
 namespace eventbase {

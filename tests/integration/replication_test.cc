@@ -192,7 +192,8 @@ CAF_TEST(events written by the js library apply on a stream the js library creat
   for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
        std::chrono::steady_clock::now() < deadline;
        std::this_thread::sleep_for(std::chrono::milliseconds(20))) {
-    messages = js::parse_stream_info(raw.request(js::stream_info_subject(name), "")).value().messages;
+    messages =
+        js::parse_stream_info(raw.request(js::stream_info_subject(name), "")).value().messages;
     if (messages <= 3) break;
   }
   CAF_CHECK_LESS_OR_EQUAL(messages, 3u);

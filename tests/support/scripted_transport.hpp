@@ -46,6 +46,10 @@ class scripted_transport : public nats::transport {
 
   int64_t max_payload() const override { return 1 << 20; }
 
+  // The release the scripted server names (nullopt: unknown, as before the INFO line).
+  std::optional<nats::server_version> release;
+  std::optional<nats::server_version> server_release() const override { return release; }
+
   uint64_t add_reconnect_listener(std::function<void()> callback) override {
     std::lock_guard<std::mutex> guard(mutex_);
     listeners_[next_listener_] = std::move(callback);

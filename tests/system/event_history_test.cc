@@ -194,8 +194,9 @@ CAF_TEST(atomic batches through the client) {
   auto too_many = run_client(at, {"batch", s}, many);
   CAF_CHECK_EQUAL(too_many.exit_code, 1);
   CAF_CHECK(contains(all_errors(too_many), "too_large: a batch holds at most 1000 writes"));
-  auto bad_line = run_client(at, {"batch", s},
-                             "{\"op\":\"put\",\"key\":\"a\",\"data\":1}\n{\"op\":\"put\",\"key\":\"b\"}\n");
+  auto bad_line =
+      run_client(at, {"batch", s},
+                 "{\"op\":\"put\",\"key\":\"a\",\"data\":1}\n{\"op\":\"put\",\"key\":\"b\"}\n");
   CAF_CHECK_EQUAL(bad_line.exit_code, 1);
   CAF_CHECK(contains(all_errors(bad_line), "invalid_argument: line 2: a put needs \"data\""));
   CAF_CHECK_EQUAL(single_json_line(run_client(at, {"get", s, "a"})), json(nullptr));
@@ -208,9 +209,10 @@ CAF_TEST(atomic batches through the client) {
   if (nats_server().version() < nats::kAtomicBatchSince) {
     auto refused = run_client(at, {"batch", s}, batch);
     CAF_CHECK_EQUAL(refused.exit_code, 1);
-    CAF_CHECK(contains(all_errors(refused), "unavailable: atomic batches need nats-server 2.12 or newer "
-                                    "(this one is " +
-                                        nats_server().version().to_string() + ")"));
+    CAF_CHECK(contains(all_errors(refused),
+                       "unavailable: atomic batches need nats-server 2.12 or newer "
+                       "(this one is " +
+                           nats_server().version().to_string() + ")"));
     CAF_CHECK_EQUAL(single_json_line(run_client(at, {"get", s, "a"})), json(nullptr));
     return;
   }
@@ -220,9 +222,12 @@ CAF_TEST(atomic batches through the client) {
   CAF_CHECK_EQUAL(member(single_json_line(run_client(at, {"get", s, "a"})), "data"),
                   json({{"v", 1}}));
   // The same batch again: "a" exists now, so nothing of it is applied.
-  auto conflict = run_client(at, {"batch", s}, R"({"op":"put","key":"n","data":1})"
-                                               "\n" R"({"op":"put","key":"a","data":2,"ifAbsent":true})");
+  auto conflict = run_client(at, {"batch", s},
+                             R"({"op":"put","key":"n","data":1})"
+                             "\n"
+                             R"({"op":"put","key":"a","data":2,"ifAbsent":true})");
   CAF_CHECK_EQUAL(conflict.exit_code, 1);
-  CAF_CHECK(contains(all_errors(conflict), "conflict: key 'a' exists (revision " + std::to_string(rk + 1) + ")"));
+  CAF_CHECK(contains(all_errors(conflict),
+                     "conflict: key 'a' exists (revision " + std::to_string(rk + 1) + ")"));
   CAF_CHECK_EQUAL(single_json_line(run_client(at, {"get", s, "n"})), json(nullptr));
 }
