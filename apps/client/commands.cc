@@ -241,9 +241,19 @@ int batch(session& s, const std::vector<std::string>& args, const flags&) {
   in << std::cin.rdbuf();
   auto ops = protocol::parse_batch(in.str());  // the server checks again; this names the line
   if (!ops.ok()) return report(ops.error());
+  // One message to the server: past its --max-message-bytes (1 MB + 64 KiB by default) it
+  // would close the connection rather than answer, so a larger batch is refused here.
+  constexpr size_t kMaxBatchText = size_t{1} << 20;
+  auto lines = protocol::batch_lines(*ops);
+  if (lines.size() > kMaxBatchText)
+    return report(status(errc::too_large,
+                         "the batch is " + std::to_string(lines.size()) +
+                             " bytes; one request to the server carries at most " +
+                             std::to_string(kMaxBatchText) +
+                             ": split it, or write it from C++ in the server's process"));
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());
-  auto reply = s.ask<batch_result>(*stream, batch_atom::value, protocol::batch_lines(*ops));
+  auto reply = s.ask<batch_result>(*stream, batch_atom::value, std::move(lines));
   if (!reply.ok()) return report(reply.error());
   print(nlohmann::ordered_json{{"applied", reply->applied}, {"revision", reply->revision}});
   return ok;
