@@ -246,11 +246,11 @@ int batch(session& s, const std::vector<std::string>& args, const flags&) {
   constexpr size_t kMaxBatchText = size_t{1} << 20;
   auto lines = protocol::batch_lines(*ops);
   if (lines.size() > kMaxBatchText)
-    return report(status(errc::too_large,
-                         "the batch is " + std::to_string(lines.size()) +
-                             " bytes; one request to the server carries at most " +
-                             std::to_string(kMaxBatchText) +
-                             ": split it, or write it from C++ in the server's process"));
+    return report(
+        status(errc::too_large, "the batch is " + std::to_string(lines.size()) +
+                                    " bytes; one request to the server carries at most " +
+                                    std::to_string(kMaxBatchText) +
+                                    ": split it, or write it from C++ in the server's process"));
   auto stream = s.stream(args[0]);
   if (!stream.ok()) return report(stream.error());
   auto reply = s.ask<batch_result>(*stream, batch_atom::value, std::move(lines));

@@ -194,6 +194,13 @@ CAF_TEST(atomic batches through the client) {
   auto too_many = run_client(at, {"batch", s}, many);
   CAF_CHECK_EQUAL(too_many.exit_code, 1);
   CAF_CHECK(contains(all_errors(too_many), "too_large: a batch holds at most 1000 writes"));
+  std::string big;
+  for (int i = 0; i < 1000; ++i)
+    big += R"({"op":"put","key":"k)" + std::to_string(i) + R"(","data":")" +
+           std::string(1100, 'x') + "\"}\n";
+  auto too_big = run_client(at, {"batch", s}, big);
+  CAF_CHECK_EQUAL(too_big.exit_code, 1);
+  CAF_CHECK(contains(all_errors(too_big), "too_large: the batch is "));
   auto bad_line =
       run_client(at, {"batch", s},
                  "{\"op\":\"put\",\"key\":\"a\",\"data\":1}\n{\"op\":\"put\",\"key\":\"b\"}\n");
