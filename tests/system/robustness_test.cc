@@ -256,7 +256,10 @@ CAF_TEST(a node serves more stream names than it has descriptors) {
     auto stream = node.ask<stream_actor>(node.manager, open_atom::value, name);
     CAF_REQUIRE(stream.ok());
     CAF_REQUIRE(node.ask<entry>(*stream, put_atom::value, std::string("k"), std::string("1")).ok());
-    CAF_REQUIRE(node.ask<ok_atom>(*stream, close_atom::value).ok());
+    auto closed = node.ask<ok_atom>(*stream, close_atom::value);
+    if (!closed.ok())
+      CAF_FAIL("closing stream " << i << ": " << closed.error().to_string() << "\n"
+                                 << server->diagnostics(40));
   }
   CAF_CHECK_LESS(descriptors_of(server->process().pid()), 128u);
   CAF_CHECK_EQUAL(server->process().stop(), 0);
