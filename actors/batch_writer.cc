@@ -8,20 +8,11 @@
 #include "protocol/batch.hpp"
 #include "protocol/event.hpp"
 #include "protocol/jetstream.hpp"
-#include "protocol/timestamp.hpp"
 #include "storage/stream_store.hpp"
 
 namespace eventbase::actors {
 
 namespace js = protocol::jetstream;
-
-namespace {
-
-// Room for the headers inside max_payload: the batch headers (about 100 bytes) besides a
-// write's own (write_pipeline.cc).
-constexpr int64_t kHeaderAllowance = 640;
-
-}  // namespace
 
 batch_writer::batch_writer(settings config, nats::transport& nats, jetstream_client& api,
                            const storage::stream_store& store, jetstream_client::clock now,
@@ -73,13 +64,9 @@ void batch_writer::publish() {
   b.ack_deadline.reset();
   b.retry_at.reset();
   b.erased.clear();
-  int64_t now = protocol::now_ms();
-  int64_t limit = nats_.max_payload() - kHeaderAllowance;
-  struct message {
-    std::string subject, payload;
-    nats::headers headers;
-  };
-  std::vector<message> messages;
+  // A write's headers and the batch's own (about 100 bytes) within max_payload.
+  int64_t limit = nats_.max_payload() - kWriteHeaderAllowance - 128;
+  std::vector<write_event> messages;
   messages.reserve(b.ops.size());
   for (const auto& op : b.ops) {
     auto state = read_key_state(store_, op.key);
@@ -100,26 +87,12 @@ void batch_writer::publish() {
         return;
       }
     }
-    message m;
-    if (op.what == batch_op::kind::put) {
-      m.subject = protocol::put_subject(config_.stream, op.key);
-      m.payload = protocol::encode_put_payload(op.key, op.data, now);
-      m.headers = protocol::meta_headers(
-          protocol::carry_meta(state->live ? &*state->live : nullptr, state->revision));
-      if (op.ttl_seconds > 0)
-        m.headers.emplace_back(protocol::kTtlHeader, std::to_string(op.ttl_seconds));
-    } else {
-      m.subject = protocol::delete_subject(config_.stream, op.key);
-      m.payload = protocol::encode_delete_payload(op.key, now);
-      b.erased.push_back(op.key);
-    }
-    if (static_cast<int64_t>(m.payload.size()) > limit)
-      return complete(status(errc::too_large, "the event for key '" + op.key + "' is " +
-                                                  std::to_string(m.payload.size()) +
-                                                  " bytes; the NATS server accepts at most " +
-                                                  std::to_string(limit) +
-                                                  " (its max_payload less headers)"));
-    messages.push_back(std::move(m));
+    auto m = encode_write_event(config_.stream, op.key,
+                                op.what == batch_op::kind::put ? &op.data : nullptr, *state,
+                                op.ttl_seconds, limit);
+    if (!m.ok()) return complete(m.error());
+    if (op.what == batch_op::kind::erase) b.erased.push_back(op.key);
+    messages.push_back(std::move(*m));
   }
   // Stored only if nothing was written since what this replica applied (see the header).
   messages.front().headers.emplace_back(js::kExpectedLastSequence,

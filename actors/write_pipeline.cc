@@ -19,15 +19,6 @@ namespace eventbase::actors {
 
 namespace js = protocol::jetstream;
 
-namespace {
-
-// Room for the headers inside the server's max_payload, which counts them too: the NATS header
-// line and Nats-Msg-Id (about 60 bytes), Eventbase-Changes, Eventbase-Date-Created and
-// Eventbase-Base-Revision (about 125), an expected sequence (about 60).
-constexpr int64_t kHeaderAllowance = 512;
-
-}  // namespace
-
 write_pipeline::write_pipeline(settings config, nats::transport& nats, jetstream_client& api,
                                const storage::stream_store& store, const stats_publisher& stats,
                                jetstream_client::clock now, replica_view replica)
@@ -136,6 +127,31 @@ std::string condition_failure(const std::string& key, const write_condition& c,
   return {};
 }
 
+result<write_event> encode_write_event(const std::string& stream, const std::string& key,
+                                       const std::string* document, const key_state& state,
+                                       uint64_t ttl_seconds, int64_t limit) {
+  write_event out;
+  int64_t now = protocol::now_ms();
+  if (document) {
+    // The metadata this write carries continues from the key's current record.
+    out.payload = protocol::encode_put_payload(key, *document, now);
+    out.headers = protocol::meta_headers(
+        protocol::carry_meta(state.live ? &*state.live : nullptr, state.revision));
+    if (ttl_seconds > 0)
+      out.headers.emplace_back(protocol::kTtlHeader, std::to_string(ttl_seconds));
+    out.subject = protocol::put_subject(stream, key);
+  } else {
+    out.payload = protocol::encode_delete_payload(key, now);
+    out.subject = protocol::delete_subject(stream, key);
+  }
+  if (static_cast<int64_t>(out.payload.size()) > limit)
+    return status(errc::too_large, "the event for key '" + key + "' is " +
+                                       std::to_string(out.payload.size()) +
+                                       " bytes; the NATS server accepts at most " +
+                                       std::to_string(limit) + " (its max_payload less headers)");
+  return out;
+}
+
 void write_pipeline::publish(uint64_t token) {
   auto& op = writes_.at(token);
   // The key's state here: what the write is judged against and computed from.
@@ -172,32 +188,15 @@ void write_pipeline::publish(uint64_t token) {
       expected = *op.learned_subject_seq == 0 ? 0 : std::max(*op.learned_subject_seq, expected);
     op.headers.emplace_back(js::kExpectedLastSubjectSequence, std::to_string(expected));
   }
-  std::string subject;
-  std::string payload;
-  int64_t now = protocol::now_ms();
-  if (op.what == write::kind::put) {
-    // The metadata this write carries continues from the key's current record.
-    payload = protocol::encode_put_payload(op.key, op.document, now);
-    auto meta = protocol::meta_headers(protocol::carry_meta(live ? &*live : nullptr, base));
-    op.headers.insert(op.headers.end(), meta.begin(), meta.end());
-    if (op.ttl_seconds > 0)
-      op.headers.emplace_back(protocol::kTtlHeader, std::to_string(op.ttl_seconds));
-    subject = protocol::put_subject(config_.stream, op.key);
-  } else {
-    payload = protocol::encode_delete_payload(op.key, now);
-    subject = protocol::delete_subject(config_.stream, op.key);
-  }
-  int64_t limit = nats_.max_payload() - kHeaderAllowance;
-  if (static_cast<int64_t>(payload.size()) > limit)
-    return complete(
-        token, status(errc::too_large,
-                      "the event for key '" + op.key + "' is " + std::to_string(payload.size()) +
-                          " bytes; the NATS server accepts at most " + std::to_string(limit) +
-                          " (its max_payload less headers)"));
+  auto event = encode_write_event(config_.stream, op.key,
+                                  op.what == write::kind::put ? &op.document : nullptr, *state,
+                                  op.ttl_seconds, nats_.max_payload() - kWriteHeaderAllowance);
+  if (!event.ok()) return complete(token, event.error());
+  op.headers.insert(op.headers.end(), event->headers.begin(), event->headers.end());
   op.document.clear();  // the payload holds it; a republish takes it from there
   op.document.shrink_to_fit();
-  op.subject = std::move(subject);
-  op.payload = std::move(payload);
+  op.subject = std::move(event->subject);
+  op.payload = std::move(event->payload);
   send(token);
 }
 

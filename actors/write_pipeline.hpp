@@ -68,6 +68,24 @@ result<key_state> read_key_state(const storage::stream_store& store, const std::
 std::string condition_failure(const std::string& key, const write_condition& condition,
                               const key_state& state);
 
+/// A write's event as published: its subject, its payload, and the headers of its content (a
+/// put's metadata continuing from the key's `state`, and its TTL); expectations are the
+/// writer's to add. `document` (canonical JSON) makes a PUT, nullptr a DELETE. too_large when
+/// the payload passes `limit` bytes (the server's max_payload less room for headers).
+/// Room for a write's headers inside the server's max_payload, which counts them too: the NATS
+/// header line and Nats-Msg-Id (about 60 bytes), Eventbase-Changes, Eventbase-Date-Created and
+/// Eventbase-Base-Revision (about 125), an expected sequence (about 60).
+inline constexpr int64_t kWriteHeaderAllowance = 512;
+
+struct write_event {
+  std::string subject;
+  std::string payload;
+  nats::headers headers;
+};
+result<write_event> encode_write_event(const std::string& stream, const std::string& key,
+                                       const std::string* document, const key_state& state,
+                                       uint64_t ttl_seconds, int64_t limit);
+
 /// How a put's document text came: any JSON (a peer's), parsed and written again as JavaScript
 /// writes it; or canonical, written by protocol::stringify in this process, published as it is.
 enum class document_form { json, canonical };

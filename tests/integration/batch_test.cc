@@ -22,6 +22,13 @@ bool server_has_batches() {
   return !(nats_server().version() < nats::kAtomicBatchSince);
 }
 
+// True, saying so, when the test server has no atomic batches: the test is skipped.
+bool skipped_without_batches() {
+  if (server_has_batches()) return false;
+  CAF_MESSAGE("skipped: needs nats-server 2.12");
+  return true;
+}
+
 struct seen_change {
   std::string key;
   uint64_t revision = 0;
@@ -53,10 +60,7 @@ CAF_TEST(a server older than 2.12 refuses batches naming both versions) {
 }
 
 CAF_TEST(a batch applies whole on every node at consecutive revisions) {
-  if (!server_has_batches()) {
-    CAF_MESSAGE("skipped: needs nats-server 2.12");
-    return;
-  }
+  if (skipped_without_batches()) return;
   auto a = stream::open(make_config(name, dir, "a")).value();
   auto b = stream::open(make_config(name, dir, "b")).value();
   collector<seen_change> seen;
@@ -94,10 +98,7 @@ CAF_TEST(a batch applies whole on every node at consecutive revisions) {
 }
 
 CAF_TEST(a condition that does not hold refuses the whole batch) {
-  if (!server_has_batches()) {
-    CAF_MESSAGE("skipped: needs nats-server 2.12");
-    return;
-  }
+  if (skipped_without_batches()) return;
   auto db = stream::open(make_config(name, dir)).value();
   auto k = db.put("k", json(1)).value();
   auto wrong =
@@ -140,10 +141,7 @@ CAF_TEST(an invalid write or too many writes refuse the whole batch) {
 }
 
 CAF_TEST(readers on another node never see part of a batch) {
-  if (!server_has_batches()) {
-    CAF_MESSAGE("skipped: needs nats-server 2.12");
-    return;
-  }
+  if (skipped_without_batches()) return;
   auto a = stream::open(make_config(name, dir, "a")).value();
   auto b = stream::open(make_config(name, dir, "b")).value();
   // Each batch moves one unit from x to y: every state a reader can see has x + y = 100.
@@ -173,10 +171,7 @@ CAF_TEST(readers on another node never see part of a batch) {
 }
 
 CAF_TEST(batches and puts of one key from two nodes keep every change) {
-  if (!server_has_batches()) {
-    CAF_MESSAGE("skipped: needs nats-server 2.12");
-    return;
-  }
+  if (skipped_without_batches()) return;
   auto a = stream::open(make_config(name, dir, "a")).value();
   auto b = stream::open(make_config(name, dir, "b")).value();
   // A's batches and B's puts race for "c": each refused batch is judged again and retried,
